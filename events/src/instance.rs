@@ -1,0 +1,94 @@
+//! Events of the `instance` aggregate: a deployed service instance of the fleet.
+//!
+//! Subject: `<namespace>.<tenant>.instance.<instance id>`. Schema version 1.
+
+use serde::{Deserialize, Serialize};
+
+use crate::DomainEvent;
+
+pub const AGGREGATE_TYPE: &str = "instance";
+
+/// Where and what an instance is; fixed at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub service_id: String,
+    pub plan_id: String,
+    pub cloud_provider: String,
+    pub region: String,
+    pub deployment_cell: String,
+    pub instance_type: String,
+    pub environment_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum InstanceEvent {
+    /// Deployment was requested; the instance is `deploying`.
+    InstanceCreated {
+        #[serde(flatten)]
+        spec: InstanceSpec,
+        capacity: i64,
+    },
+    /// The provisioning agent reported success: `deploying` -> `running`.
+    InstanceProvisioned {},
+    InstanceFailed {
+        reason: String,
+        previous_status: String,
+    },
+    InstanceStopped {},
+    InstanceStarted {},
+    /// Recorded; the instance stays `running`.
+    InstanceRestarted {},
+    /// Recorded; the instance stays `running`.
+    InstanceFailedOver {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replica_id: Option<String>,
+    },
+    InstanceCapacityChanged {
+        delta: i64,
+        from: i64,
+        to: i64,
+    },
+    InstanceDeleted {
+        previous_status: String,
+    },
+}
+
+impl DomainEvent for InstanceEvent {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_round_trip_through_the_envelope_shape() {
+        let event = InstanceEvent::InstanceCapacityChanged {
+            delta: 2,
+            from: 1,
+            to: 3,
+        };
+        let (event_type, payload) = event.to_parts();
+        assert_eq!(event_type, "InstanceCapacityChanged");
+        assert_eq!(payload, serde_json::json!({"delta": 2, "from": 1, "to": 3}));
+        assert_eq!(
+            InstanceEvent::from_parts(&event_type, 1, &payload).unwrap(),
+            event
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_bad_payloads_are_told_apart() {
+        let err = InstanceEvent::from_parts("InstanceTeleported", 1, &serde_json::json!({}))
+            .unwrap_err();
+        assert!(matches!(err, crate::EventDecodeError::UnknownType { .. }));
+        let err = InstanceEvent::from_parts("InstanceFailed", 1, &serde_json::json!({"x": 1}))
+            .unwrap_err();
+        assert!(matches!(err, crate::EventDecodeError::InvalidPayload { .. }));
+    }
+}

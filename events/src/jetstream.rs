@@ -1,0 +1,258 @@
+//! The production [`EventLog`]: one JetStream stream per namespace.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self,
+    context::PublishErrorKind,
+    message::PublishMessage,
+    stream::{Config, DirectGetErrorKind, DiscardPolicy, StorageType, Stream},
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{AppendError, Appended, EventEnvelope, EventLog, LogError, Namespace, NewEvent};
+
+/// Message headers that let a subscriber route an event without parsing its body.
+pub const HEADER_EVENT_TYPE: &str = "Fleet-Event-Type";
+pub const HEADER_TENANT: &str = "Fleet-Tenant";
+pub const HEADER_AGGREGATE_TYPE: &str = "Fleet-Aggregate-Type";
+
+/// How the domain stream is created.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// 1 for development; 3 in production (see deploy/README.md).
+    pub replicas: usize,
+    /// How long a `Nats-Msg-Id` is remembered for deduplication.
+    pub duplicate_window: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct JetStreamLog {
+    context: jetstream::Context,
+    stream: Stream,
+}
+
+impl JetStreamLog {
+    /// Creates the namespace's domain stream if it does not exist yet, and opens it.
+    pub async fn open(
+        client: async_nats::Client,
+        namespace: &Namespace,
+        settings: &StreamSettings,
+    ) -> Result<Self, LogError> {
+        let context = jetstream::new(client);
+        let config = Config {
+            name: namespace.domain_stream(),
+            subjects: vec![namespace.domain_subjects()],
+            storage: StorageType::File,
+            num_replicas: settings.replicas,
+            duplicate_window: settings.duplicate_window,
+            // The stream is the audit record: nothing is ever removed from it.
+            deny_delete: true,
+            deny_purge: true,
+            discard: DiscardPolicy::New,
+            // Aggregates are loaded with direct gets, which any replica can answer.
+            allow_direct: true,
+            ..Default::default()
+        };
+        let stream = context
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| LogError::Unavailable(format!("creating the domain stream: {e}")))?;
+        Ok(Self { context, stream })
+    }
+
+    pub fn context(&self) -> &jetstream::Context {
+        &self.context
+    }
+
+    pub fn stream_name(&self) -> &str {
+        &self.stream.cached_info().config.name
+    }
+
+    /// Deletes the namespace's stream. Only test harnesses call this: in a deployment the
+    /// stream is the audit record.
+    pub async fn delete_stream(&self) -> Result<(), LogError> {
+        self.context
+            .delete_stream(self.stream_name())
+            .await
+            .map(|_| ())
+            .map_err(|e| LogError::Unavailable(e.to_string()))
+    }
+}
+
+/// Decodes a stored message into an envelope.
+pub fn decode_stored(
+    sequence: u64,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+    payload: &[u8],
+) -> Result<EventEnvelope, LogError> {
+    let event: NewEvent = serde_json::from_slice(payload).map_err(|e| LogError::Corrupt {
+        sequence,
+        reason: e.to_string(),
+    })?;
+    Ok(EventEnvelope {
+        sequence,
+        recorded_at,
+        event,
+    })
+}
+
+#[async_trait]
+impl EventLog for JetStreamLog {
+    async fn append(
+        &self,
+        subject: &str,
+        event: &NewEvent,
+        expected_last: u64,
+        message_id: &str,
+    ) -> Result<Appended, AppendError> {
+        let body = serde_json::to_vec(event).expect("events serialise");
+        let message = PublishMessage::build()
+            .payload(Bytes::from(body))
+            .message_id(message_id)
+            .expected_last_subject_sequence(expected_last)
+            .header(HEADER_EVENT_TYPE, event.event_type.as_str())
+            .header(HEADER_TENANT, event.tenant.as_str())
+            .header(HEADER_AGGREGATE_TYPE, event.aggregate_type.as_str());
+        let unavailable = |e: &dyn std::fmt::Display| {
+            AppendError::Log(LogError::Unavailable(format!("publish to {subject}: {e}")))
+        };
+        let ack_future = self
+            .context
+            .send_publish(subject.to_owned(), message)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        match ack_future.await {
+            Ok(ack) => Ok(Appended {
+                sequence: ack.sequence,
+                duplicate: ack.duplicate,
+            }),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                Err(AppendError::Conflict {
+                    expected: expected_last,
+                })
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn read_subject(
+        &self,
+        subject: &str,
+        after: u64,
+    ) -> Result<Vec<EventEnvelope>, LogError> {
+        let mut events = Vec::new();
+        let mut next = after + 1;
+        loop {
+            match self
+                .stream
+                .direct_get_next_for_subject(subject, Some(next))
+                .await
+            {
+                Ok(message) => {
+                    events.push(decode_stored(
+                        message.sequence,
+                        message.time,
+                        &message.payload,
+                    )?);
+                    next = message.sequence + 1;
+                }
+                Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => return Ok(events),
+                Err(e) => return Err(LogError::Unavailable(format!("reading {subject}: {e}"))),
+            }
+        }
+    }
+
+    async fn read_at(&self, sequence: u64) -> Result<Option<EventEnvelope>, LogError> {
+        match self.stream.direct_get(sequence).await {
+            Ok(message) => Ok(Some(decode_stored(
+                message.sequence,
+                message.time,
+                &message.payload,
+            )?)),
+            Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => Ok(None),
+            Err(e) => Err(LogError::Unavailable(format!(
+                "reading sequence {sequence}: {e}"
+            ))),
+        }
+    }
+
+    async fn last_sequence(&self) -> Result<u64, LogError> {
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| LogError::Unavailable(e.to_string()))?;
+        Ok(info.state.last_sequence)
+    }
+}
+
+/// One message of the domain stream as a projection receives it.
+#[derive(Debug)]
+pub struct StreamedEvent {
+    pub sequence: u64,
+    pub subject: String,
+    /// Messages still to come after this one when it was delivered.
+    pub pending: u64,
+    /// The decoded envelope, or why the message is not a valid event.
+    pub event: Result<EventEnvelope, LogError>,
+}
+
+impl JetStreamLog {
+    /// Every message of the domain stream from `start` on, in order, without gaps: an ordered
+    /// consumer, which the client recreates from the last delivered sequence if it breaks.
+    pub async fn subscribe_from(
+        &self,
+        start: u64,
+    ) -> Result<futures::stream::BoxStream<'static, Result<StreamedEvent, LogError>>, LogError>
+    {
+        use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+        use futures::StreamExt;
+
+        let deliver_policy = if start <= 1 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }
+        };
+        let consumer = self
+            .stream
+            .create_consumer(OrderedConfig {
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LogError::Unavailable(format!("creating a consumer: {e}")))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LogError::Unavailable(format!("consuming: {e}")))?;
+        Ok(messages
+            .map(|message| {
+                let message = message.map_err(|e| LogError::Unavailable(e.to_string()))?;
+                let info = message
+                    .info()
+                    .map_err(|e| LogError::Unavailable(format!("message without info: {e}")))?;
+                let (sequence, pending, published) =
+                    (info.stream_sequence, info.pending, info.published);
+                Ok(StreamedEvent {
+                    sequence,
+                    subject: message.subject.to_string(),
+                    pending,
+                    event: decode_stored(sequence, published, &message.payload),
+                })
+            })
+            .boxed())
+    }
+}

@@ -1,0 +1,16 @@
+//! The event contract of Fleetledger and the log that stores it.
+//!
+//! Everything another system may rely on lives here: the [`EventEnvelope`], the subject naming
+//! ([`subject`]), one module per aggregate with its versioned events, and the [`EventLog`] trait
+//! with its JetStream implementation (production) and an in-memory one (unit tests).
+
+pub mod envelope;
+pub mod instance;
+pub mod jetstream;
+pub mod log;
+pub mod memory;
+pub mod subject;
+
+pub use envelope::{Actor, DomainEvent, EventEnvelope, EventDecodeError, NewEvent};
+pub use log::{AppendError, Appended, EventLog, LogError};
+pub use subject::{Namespace, NamingError, Tenant};

@@ -1,0 +1,79 @@
+//! Checkpoints: the stream sequence each projection has applied.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+
+pub async fn read(pool: &PgPool, projection: &str) -> Result<u64, sqlx::Error> {
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
+            .bind(projection)
+            .fetch_optional(pool)
+            .await?;
+    Ok(position.unwrap_or(0) as u64)
+}
+
+pub async fn ensure(conn: &mut PgConnection, projection: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (projection, position) VALUES ($1, 0)
+         ON CONFLICT (projection) DO NOTHING",
+    )
+    .bind(projection)
+    .execute(&mut *conn)
+    .await?;
+    let position: i64 =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
+            .bind(projection)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(position as u64)
+}
+
+/// Locks the checkpoint row for the rest of the transaction and returns it. Every batch takes
+/// this lock, so it fences out a second writer (a stale leader, a rebuild's swap).
+pub async fn lock(conn: &mut PgConnection, projection: &str) -> Result<u64, sqlx::Error> {
+    let position: i64 = sqlx::query_scalar(
+        "SELECT position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
+    )
+    .bind(projection)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(position as u64)
+}
+
+pub async fn store(
+    conn: &mut PgConnection,
+    projection: &str,
+    position: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE projection = $1",
+    )
+    .bind(projection)
+    .bind(position as i64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Waits until `projection` has applied `position`, up to `timeout`. Returns whether it did.
+/// Read-your-writes: a client sends the position a command returned with its next query.
+pub async fn wait_for(
+    pool: &PgPool,
+    projection: &str,
+    position: u64,
+    timeout: Duration,
+) -> Result<bool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if read(pool, projection).await? >= position {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(25));
+    }
+}

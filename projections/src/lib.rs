@@ -1,0 +1,82 @@
+//! Read models built from the domain stream.
+//!
+//! A projection is a name, the aggregate types it cares about and an `apply` that writes one
+//! batch of events with set-based SQL. The [`engine`] feeds it: it reads the whole domain
+//! stream from the projection's checkpoint, applies a batch and moves the checkpoint in one
+//! transaction, parks what it cannot apply, and runs one leader per projection across all
+//! `fleetd` processes.
+//!
+//! Each projection owns a PostgreSQL schema named after it (`inventory`): its DDL is written
+//! against the search path, so [`rebuild`] can build the same tables in a fresh schema from
+//! sequence 0 while the old ones keep serving, then swap the schemas in one transaction.
+
+pub mod checkpoint;
+pub mod engine;
+pub mod inventory;
+pub mod metrics;
+pub mod rebuild;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fleet_events::EventEnvelope;
+use sqlx::PgConnection;
+
+pub use engine::{ProjectionEngine, ProjectionRunner};
+pub use metrics::ProjectionMetrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The event cannot be applied (bad payload, unknown type, missing row): park it.
+    #[error("{0}")]
+    Unapplicable(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl ApplyError {
+    /// Whether retrying later may succeed (the database is away), as opposed to an event that
+    /// will never apply and must be parked.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unapplicable(_) => false,
+            // A statement the database rejected (constraint, type) fails again on retry.
+            Self::Database(sqlx::Error::Database(_)) => false,
+            Self::Database(_) => true,
+        }
+    }
+}
+
+impl From<fleet_events::EventDecodeError> for ApplyError {
+    fn from(e: fleet_events::EventDecodeError) -> Self {
+        Self::Unapplicable(e.to_string())
+    }
+}
+
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// The checkpoint key, the advisory-lock key and the PostgreSQL schema of its tables.
+    fn name(&self) -> &'static str;
+
+    /// Creates the projection's tables, unqualified, in the current search path. Idempotent.
+    fn ddl(&self) -> &'static str;
+
+    /// Whether events of this aggregate type concern the projection. The engine passes over
+    /// the rest but still moves the checkpoint, so a position read from any command's
+    /// response can be waited for on any projection.
+    fn handles(&self, aggregate_type: &str) -> bool;
+
+    /// Applies events (already filtered by [`Projection::handles`], in stream order) inside the
+    /// engine's transaction, with the projection's schema as search path.
+    async fn apply(&self, tx: &mut PgConnection, events: &[EventEnvelope])
+        -> Result<(), ApplyError>;
+}
+
+/// Every projection of Fleetledger.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(inventory::Inventory)]
+}
+
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

@@ -1,0 +1,139 @@
+//! Rebuilding a read model from sequence 0 while the current tables keep serving.
+//!
+//! The projection is built into a fresh schema `<name>__rebuild` under its own checkpoint.
+//! When it has caught up with the stream, one transaction locks the live checkpoint row
+//! (waiting for the live leader's batch in flight and holding off its next one), swaps the
+//! schemas and hands the rebuilt position to the live checkpoint. The live leader sees the
+//! checkpoint moved and continues from there on the new tables. An interrupted rebuild resumes
+//! from its own checkpoint.
+
+use std::sync::Arc;
+
+use fleet_events::jetstream::JetStreamLog;
+use fleet_events::EventLog;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::engine::{EngineError, EngineSettings, ProjectionRunner};
+use crate::{checkpoint, Projection, ProjectionMetrics};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// The stream position the rebuilt tables were swapped in at.
+    pub position: u64,
+    /// Whether an interrupted rebuild was resumed rather than started from 0.
+    pub resumed: bool,
+}
+
+pub struct Rebuild {
+    pub pool: PgPool,
+    pub log: JetStreamLog,
+    pub metrics: ProjectionMetrics,
+}
+
+impl Rebuild {
+    /// Rebuilds `projection` up to the stream's end (or `until`), then swaps it in.
+    /// `progress(position, target)` is called after each batch.
+    pub async fn run(
+        &self,
+        projection: Arc<dyn Projection>,
+        until: Option<u64>,
+        fresh: bool,
+        mut progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<RebuildReport, EngineError> {
+        let name = projection.name();
+        let staging = format!("{name}__rebuild");
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM projection_checkpoints WHERE projection = $1)
+                AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+        )
+        .bind(&staging)
+        .fetch_one(&self.pool)
+        .await?;
+        let resumed = exists && !fresh;
+        if !resumed {
+            discard_staging(&self.pool, &staging).await?;
+        }
+        let runner = ProjectionRunner {
+            projection,
+            schema: staging.clone(),
+            checkpoint: staging.clone(),
+            pool: self.pool.clone(),
+            log: self.log.clone(),
+            metrics: self.metrics.clone(),
+            settings: EngineSettings::default(),
+        };
+        let mut position = runner.prepare().await?;
+        let (_keep_open, mut never) = watch::channel(false);
+        // The stream keeps growing while we build: chase its end until we are there.
+        loop {
+            let target = match until {
+                Some(until) => until,
+                None => self.log.last_sequence().await?,
+            };
+            progress(position, target);
+            if position >= target {
+                break;
+            }
+            position = runner
+                .follow(position, Some(target), &mut never, |p| progress(p, target))
+                .await?;
+        }
+        swap_in(&self.pool, name, &staging, position).await?;
+        Ok(RebuildReport { position, resumed })
+    }
+}
+
+async fn discard_staging(pool: &PgPool, staging: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {staging} CASCADE"))
+        .execute(&mut *tx)
+        .await?;
+    for table in ["projection_checkpoints", "projection_parked"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE projection = $1"))
+            .bind(staging)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+async fn swap_in(pool: &PgPool, name: &str, staging: &str, position: u64) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    checkpoint::ensure(&mut tx, name).await?;
+    checkpoint::lock(&mut tx, name).await?;
+    let retired = format!("{name}__retired");
+    let statements = [
+        format!("DROP SCHEMA IF EXISTS {retired} CASCADE"),
+        format!("ALTER SCHEMA {name} RENAME TO {retired}"),
+        format!("ALTER SCHEMA {staging} RENAME TO {name}"),
+        format!("DROP SCHEMA {retired} CASCADE"),
+    ];
+    let live_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+    for (i, statement) in statements.iter().enumerate() {
+        // Without live tables (a first build) there is nothing to retire.
+        if !live_exists && i != 2 {
+            continue;
+        }
+        sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    checkpoint::store(&mut tx, name, position).await?;
+    sqlx::query("DELETE FROM projection_parked WHERE projection = $1")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE projection_parked SET projection = $1 WHERE projection = $2")
+        .bind(name)
+        .bind(staging)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM projection_checkpoints WHERE projection = $1")
+        .bind(staging)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}

@@ -1,0 +1,197 @@
+//! The API's error: every failure leaves as `application/problem+json` (RFC 9457) with the
+//! correlation id of the request and, for bad input, the fields and what is wrong with them.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fleet_domain::DomainError;
+use serde::Serialize;
+
+use crate::command_bus::CommandError;
+use crate::request_context;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("the {role} role may not {action}")]
+    Forbidden { role: String, action: &'static str },
+    #[error("{0}")]
+    NotFound(String),
+    /// An illegal state transition or a lost race.
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        current_state: Option<String>,
+    },
+    /// Malformed input (400): unreadable JSON, a bad query parameter or header.
+    #[error("{detail}")]
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// Well-formed input that breaks a rule (422).
+    #[error("{detail}")]
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::BadRequest {
+            detail: format!("{field}: {reason}"),
+            errors: vec![FieldError {
+                field: field.to_owned(),
+                reason,
+            }],
+        }
+    }
+
+    pub fn unprocessable(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::Unprocessable {
+            detail: format!("{field}: {reason}"),
+            errors: vec![FieldError {
+                field: field.to_owned(),
+                reason,
+            }],
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::NotFound(_) => "not-found",
+            Self::Conflict { .. } => "conflict",
+            Self::BadRequest { .. } => "bad-request",
+            Self::Unprocessable { .. } => "invalid-input",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_state: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (current_state, errors) = match &self {
+            Self::Conflict { current_state, .. } => (current_state.as_deref(), &[][..]),
+            Self::BadRequest { errors, .. } | Self::Unprocessable { errors, .. } => {
+                (None, errors.as_slice())
+            }
+            _ => (None, &[][..]),
+        };
+        let problem = Problem {
+            kind: format!("https://fleetledger.dev/problems/{}", self.slug()),
+            title: status.canonical_reason().unwrap_or("error"),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            correlation_id: request_context::correlation_id(),
+            current_state,
+            errors,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(self, Self::Unauthorized) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, Self::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound { aggregate } => Self::NotFound(format!("{aggregate} not found")),
+            DomainError::AlreadyExists { .. } => Self::Conflict {
+                detail: e.to_string(),
+                current_state: None,
+            },
+            DomainError::InvalidState { ref state, .. } => Self::Conflict {
+                current_state: Some(state.clone()),
+                detail: e.to_string(),
+            },
+            DomainError::Invalid { field, reason } => Self::unprocessable(field, reason),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Domain(e) => e.into(),
+            CommandError::Contended { attempts } => Self::Conflict {
+                detail: format!(
+                    "the resource kept changing concurrently; gave up after {attempts} attempts, retry"
+                ),
+                current_state: None,
+            },
+            CommandError::Log(e) => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable(format!("database unavailable: {e}"))
+            }
+            e => Self::Internal(e.to_string()),
+        }
+    }
+}

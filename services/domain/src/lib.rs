@@ -1,0 +1,62 @@
+//! The aggregates of Fleetledger. Each file holds one aggregate: its state, its commands, a pure
+//! `decide` (command + state -> event or refusal) and `evolve` (state + event -> state).
+//! Nothing here does I/O; the command pipeline in `fleet-api` loads, decides and appends.
+
+pub mod instance;
+
+use fleet_events::DomainEvent;
+
+/// An event-sourced aggregate.
+pub trait Aggregate: Default + Clone + Send + Sync + 'static {
+    /// The aggregate's token in subjects and envelopes (`instance`).
+    const TYPE: &'static str;
+    type Command: Send + Sync;
+    type Event: DomainEvent;
+
+    /// Decides what a command means in the current state. One command is one event: a command
+    /// that must record several facts records them in one event, so it is one atomic append.
+    fn decide(&self, command: &Self::Command) -> Result<Self::Event, DomainError>;
+
+    /// Applies an event. It must not fail: the event is a fact already recorded.
+    fn evolve(&mut self, event: &Self::Event);
+
+    /// Whether the aggregate exists (has been created and not erased).
+    fn exists(&self) -> bool;
+}
+
+/// Why a command was refused. The API maps these to 404, 409 and 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{aggregate} not found")]
+    NotFound { aggregate: &'static str },
+    #[error("{aggregate} already exists")]
+    AlreadyExists { aggregate: &'static str },
+    /// An illegal transition: the command is not allowed in the current state.
+    #[error("cannot {action} the {aggregate}: it is {state}")]
+    InvalidState {
+        aggregate: &'static str,
+        action: &'static str,
+        state: String,
+    },
+    /// A business rule the command breaks, with the field it concerns.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl DomainError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Rebuilds an aggregate from its history.
+pub fn replay<'a, A: Aggregate>(events: impl IntoIterator<Item = &'a A::Event>) -> A {
+    let mut state = A::default();
+    for event in events {
+        state.evolve(event);
+    }
+    state
+}

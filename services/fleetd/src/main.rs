@@ -1,0 +1,147 @@
+//! `fleetd`: Fleetledger's daemon and its operator commands.
+
+mod bench;
+mod config;
+mod replay;
+mod serve;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use fleet_api::auth::{create_api_key, Role};
+use fleet_events::Tenant;
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "fleetd", version, about = "Fleetledger: event-sourced control plane of a fleet and its billing")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API and run the projections.
+    Serve {
+        #[arg(long, env = "FLEET_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Serve the API only; projections run in other processes.
+        #[arg(long)]
+        no_projectors: bool,
+        /// How long a query with X-Fleet-Position waits for its read model, in milliseconds.
+        #[arg(long, env = "FLEET_READ_WAIT_MS", default_value_t = 5000)]
+        read_wait_ms: u64,
+    },
+    /// Apply database migrations and create the event stream.
+    Migrate,
+    /// Manage API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+    /// Rebuild a read model from the event stream while the current one keeps serving.
+    Replay(replay::ReplayArgs),
+    /// Measure throughput and latency beside this machine's raw ceilings.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create a key; the key is printed alone on the last line and never stored.
+    Create {
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Tenant,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+fn parse_tenant(value: &str) -> Result<Tenant, String> {
+    Tenant::parse(value).map_err(|e| e.to_string())
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| {
+        format!(
+            "unknown role {value:?}; one of {}",
+            Role::ALL.map(Role::as_str).join(", ")
+        )
+    })
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("FLEET_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,async_nats=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // JSON for machines, text for people.
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleetd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let config = cli.config;
+    match cli.command {
+        Command::Serve {
+            listen,
+            no_projectors,
+            read_wait_ms,
+        } => {
+            let options = serve::ServeOptions {
+                listen,
+                projectors: !no_projectors,
+                read_wait: Duration::from_millis(read_wait_ms),
+            };
+            serve::run(&config, options).await
+        }
+        Command::Migrate => {
+            config.migrated_database().await?;
+            let log = config.event_log(config.nats().await?).await?;
+            println!(
+                "migrations applied; stream {} ready",
+                log.stream_name()
+            );
+            Ok(())
+        }
+        Command::Apikey {
+            command: ApikeyCommand::Create { tenant, role, name },
+        } => {
+            let pool = config.migrated_database().await?;
+            let (id, key) = create_api_key(&pool, &tenant, role, name.as_deref()).await?;
+            println!("created API key {id} for tenant {tenant} with role {role}; it is shown only once:");
+            println!("{key}");
+            Ok(())
+        }
+        Command::Replay(args) => replay::run(&config, args).await,
+        Command::Bench { command } => bench::run(&config, command).await,
+    }
+}

@@ -1,0 +1,145 @@
+//! `fleetd serve`: the HTTP API and the projection engine in one process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_api::command_bus::CommandBus;
+use fleet_api::metrics::ApiMetrics;
+use fleet_api::{AppState, Settings};
+use fleet_projections::engine::EngineSettings;
+use fleet_projections::{ProjectionEngine, ProjectionMetrics};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+pub struct ServeOptions {
+    pub listen: String,
+    pub projectors: bool,
+    pub read_wait: Duration,
+}
+
+/// A started server: its address, and the handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shutdown: watch::Sender<bool>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+    }
+}
+
+pub async fn start(
+    config: &Config,
+    options: ServeOptions,
+) -> Result<Running, Box<dyn std::error::Error>> {
+    let pool = config.migrated_database().await?;
+    let nats = config.nats().await?;
+    let log = config.event_log(nats.clone()).await?;
+
+    let mut registry = Registry::default();
+    let api_metrics = ApiMetrics::register(&mut registry);
+    let projection_metrics = ProjectionMetrics::register(&mut registry);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+
+    let mut workers = Vec::new();
+    if options.projectors {
+        let engine = ProjectionEngine {
+            pool: pool.clone(),
+            log: log.clone(),
+            metrics: projection_metrics,
+            settings: EngineSettings::default(),
+        };
+        workers.extend(engine.spawn(fleet_projections::all(), shutdown_rx.clone()));
+    }
+    workers.push(tokio::spawn(expire_idempotency_keys(
+        pool.clone(),
+        shutdown_rx.clone(),
+    )));
+
+    let state = AppState {
+        bus: CommandBus::new(Arc::new(log.clone()), config.namespace.clone(), api_metrics.clone()),
+        pool,
+        log,
+        nats,
+        keys: Default::default(),
+        metrics: api_metrics,
+        registry: Arc::new(registry),
+        settings: Settings {
+            read_wait: options.read_wait,
+            ..Default::default()
+        },
+    };
+    let listener = TcpListener::bind(&options.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = fleet_api::router(state)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let mut stop = shutdown_rx;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        shutdown,
+        server,
+        workers,
+    })
+}
+
+pub async fn run(config: &Config, options: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
+    let running = start(config, options).await?;
+    // The harness and scripts read this line to learn the port.
+    println!("listening on http://{}", running.addr);
+    tracing::info!(addr = %running.addr, namespace = %config.namespace, "fleetd serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Idempotency records are kept 24 hours.
+async fn expire_idempotency_keys(pool: sqlx::PgPool, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let result = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'",
+        )
+        .execute(&pool)
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "expiring idempotency keys");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
