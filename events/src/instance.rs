@@ -84,11 +84,14 @@ mod tests {
 
     #[test]
     fn unknown_types_and_bad_payloads_are_told_apart() {
-        let err = InstanceEvent::from_parts("InstanceTeleported", 1, &serde_json::json!({}))
-            .unwrap_err();
+        let err =
+            InstanceEvent::from_parts("InstanceTeleported", 1, &serde_json::json!({})).unwrap_err();
         assert!(matches!(err, crate::EventDecodeError::UnknownType { .. }));
         let err = InstanceEvent::from_parts("InstanceFailed", 1, &serde_json::json!({"x": 1}))
             .unwrap_err();
-        assert!(matches!(err, crate::EventDecodeError::InvalidPayload { .. }));
+        assert!(matches!(
+            err,
+            crate::EventDecodeError::InvalidPayload { .. }
+        ));
     }
 }

@@ -11,6 +11,6 @@ pub mod log;
 pub mod memory;
 pub mod subject;
 
-pub use envelope::{Actor, DomainEvent, EventEnvelope, EventDecodeError, NewEvent};
+pub use envelope::{Actor, DomainEvent, EventDecodeError, EventEnvelope, NewEvent};
 pub use log::{AppendError, Appended, EventLog, LogError};
 pub use subject::{Namespace, NamingError, Tenant};

@@ -48,7 +48,9 @@ impl Namespace {
 
     /// The JetStream stream holding every domain event of this namespace.
     pub fn domain_stream(&self) -> String {
-        format!("{}_events", self.0).to_uppercase().replace('-', "_")
+        format!("{}_events", self.0)
+            .to_uppercase()
+            .replace('-', "_")
     }
 
     /// The subjects captured by the domain stream.

@@ -195,8 +195,15 @@ impl ProjectionRunner {
         }
         self.set_search_path(&mut tx).await?;
         for (message, error) in &unreadable {
-            self.park(&mut tx, message.sequence, &message.subject, None, error, None)
-                .await?;
+            self.park(
+                &mut tx,
+                message.sequence,
+                &message.subject,
+                None,
+                error,
+                None,
+            )
+            .await?;
         }
         if !relevant.is_empty() {
             // Fast path: the whole batch in one go. If it fails for a reason that retrying

@@ -168,16 +168,15 @@ impl Projection for Inventory {
             decoded.push((id, envelope, envelope.decode::<InstanceEvent>()?));
         }
         let ids: Vec<Uuid> = decoded.iter().map(|(id, ..)| *id).collect();
-        let mut rows: HashMap<Uuid, InstanceRow> =
-            sqlx::query_as::<_, InstanceRow>(&format!(
-                "SELECT {COLUMNS} FROM instances WHERE id = ANY($1)"
-            ))
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|row| (row.id, row))
-            .collect();
+        let mut rows: HashMap<Uuid, InstanceRow> = sqlx::query_as::<_, InstanceRow>(&format!(
+            "SELECT {COLUMNS} FROM instances WHERE id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect();
         let mut changed = Vec::new();
         for (id, envelope, event) in &decoded {
             if let Some(row) = InstanceRow::created(envelope, event) {

@@ -68,8 +68,11 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Applies events (already filtered by [`Projection::handles`], in stream order) inside the
     /// engine's transaction, with the projection's schema as search path.
-    async fn apply(&self, tx: &mut PgConnection, events: &[EventEnvelope])
-        -> Result<(), ApplyError>;
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), ApplyError>;
 }
 
 /// Every projection of Fleetledger.

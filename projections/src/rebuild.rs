@@ -98,7 +98,12 @@ async fn discard_staging(pool: &PgPool, staging: &str) -> Result<(), sqlx::Error
     tx.commit().await
 }
 
-async fn swap_in(pool: &PgPool, name: &str, staging: &str, position: u64) -> Result<(), sqlx::Error> {
+async fn swap_in(
+    pool: &PgPool,
+    name: &str,
+    staging: &str,
+    position: u64,
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     checkpoint::ensure(&mut tx, name).await?;
     checkpoint::lock(&mut tx, name).await?;

@@ -1,1 +1,393 @@
-pub fn x(){}
+//! The end-to-end harness: every test gets its own PostgreSQL database, its own NATS
+//! namespace (streams and subjects), and a real `fleetd` process on a free port, and leaves
+//! nothing behind.
+//!
+//! The tests run the `fleetd` binary next to the test executable (`target/debug/fleetd`);
+//! `make test` builds it first.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub use serde_json::json;
+
+pub fn database_root() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .and_then(|url| url.rsplit_once('/').map(|(root, _)| root.to_owned()))
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn fleetd_path() -> PathBuf {
+    // target/debug/deps/<test> -> target/debug/fleetd
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("fleetd"))
+        .expect("target directory");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p fleetd` (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The stream position a command returned.
+    pub fn position(&self) -> u64 {
+        self.header("x-fleet-position")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no X-Fleet-Position on {self:?}"))
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected reply: {:#}",
+            self.body
+        );
+        self
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub namespace: String,
+    pub database_url: String,
+    /// An admin key of tenant `acme`.
+    pub key: String,
+    pub http: reqwest::Client,
+    child: Option<Child>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts fleetd with extra environment variables (`FLEET_READ_WAIT_MS`, …).
+    pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let database = format!("fleet_test_{}", &suffix[..16]);
+        let mut admin = PgConnection::connect(&format!("{}/postgres", database_root()))
+            .await
+            .expect("PostgreSQL is reachable (make test starts it)");
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        let mut app = Self {
+            base: String::new(),
+            namespace: format!("t{}", &suffix[..12]),
+            database_url: format!("{}/{database}", database_root()),
+            key: String::new(),
+            http: reqwest::Client::new(),
+            child: None,
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        app.start().await;
+        app.key = app.api_key("acme", "admin").await;
+        app
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(fleetd_path());
+        command
+            .env("DATABASE_URL", &self.database_url)
+            .env("NATS_URL", nats_url())
+            .env("FLEET_NAMESPACE", &self.namespace)
+            .env("FLEET_LOG", "warn")
+            .env("FLEET_DB_MAX_CONNECTIONS", "8")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Starts (or restarts) the fleetd process and waits until it listens.
+    pub async fn start(&mut self) {
+        let (child, base) = self.spawn_process().await;
+        self.base = base;
+        self.child = Some(child);
+    }
+
+    /// Starts one more fleetd process on the same database and namespace; returns it and its
+    /// base URL. It dies with the returned handle.
+    pub async fn spawn_process(&self) -> (Child, String) {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start fleetd");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("fleetd did not start within 30 s")
+            .expect("read fleetd's stdout")
+            .expect("fleetd exited before listening");
+        let base = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from fleetd: {line}"))
+            .to_owned();
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        (child, base)
+    }
+
+    /// Publishes a raw message on the namespace's domain stream, bypassing fleetd.
+    pub async fn publish_raw(&self, subject_tail: &str, payload: Vec<u8>) -> u64 {
+        let client = async_nats::connect(nats_url()).await.expect("nats");
+        let context = async_nats::jetstream::new(client);
+        context
+            .publish(format!("{}.{subject_tail}", self.namespace), payload.into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack")
+            .sequence
+    }
+
+    /// Kills fleetd with SIGKILL: no shutdown code runs.
+    pub async fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().expect("SIGKILL fleetd");
+            child.wait().await.expect("reap fleetd");
+        }
+    }
+
+    /// Runs a fleetd subcommand to completion and returns its stdout.
+    pub async fn fleetd(&self, args: &[&str]) -> String {
+        let output = self
+            .command()
+            .args(args)
+            .output()
+            .await
+            .expect("run fleetd");
+        assert!(
+            output.status.success(),
+            "fleetd {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
+    }
+
+    /// Creates an API key with `fleetd apikey create` (the key is its last line).
+    pub async fn api_key(&self, tenant: &str, role: &str) -> String {
+        let out = self
+            .fleetd(&["apikey", "create", "--tenant", tenant, "--role", role])
+            .await;
+        out.lines().last().expect("a key line").trim().to_owned()
+    }
+
+    pub async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.database_url).await.expect("connect")
+    }
+
+    pub async fn request(
+        &self,
+        key: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Some(&self.key), Method::GET, path, None, &[])
+            .await
+    }
+
+    /// A GET that waits for the read model to reach `position`.
+    pub async fn get_at(&self, path: &str, position: u64) -> Reply {
+        let position = position.to_string();
+        self.request(
+            Some(&self.key),
+            Method::GET,
+            path,
+            None,
+            &[("x-fleet-position", &position)],
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Some(&self.key), Method::POST, path, Some(body), &[])
+            .await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.request(Some(&self.key), Method::POST, path, None, &[])
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request(Some(&self.key), Method::DELETE, path, None, &[])
+            .await
+    }
+
+    /// Creates an instance and returns its id and the create's position.
+    pub async fn create_instance(&self, overrides: Value) -> (String, u64) {
+        let mut body = json!({
+            "service_id": "s-postgres", "plan_id": "pt-standard", "cloud_provider": "aws",
+            "region": "us-east-1", "deployment_cell": "hc-1", "instance_type": "m5.large",
+            "capacity": 1, "environment_type": "PROD"
+        });
+        if let (Some(body), Some(overrides)) = (body.as_object_mut(), overrides.as_object()) {
+            for (k, v) in overrides {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+        let reply = self.post("/v1/instances", body).await.expect(202);
+        let id = reply.body["id"].as_str().expect("an id").to_owned();
+        (id, reply.position())
+    }
+
+    /// A running instance.
+    pub async fn running_instance(&self) -> (String, u64) {
+        let (id, _) = self.create_instance(json!({})).await;
+        let reply = self
+            .post_empty(&format!("/v1/instances/{id}/ready"))
+            .await
+            .expect(200);
+        (id, reply.position())
+    }
+
+    /// Rows of a read-model table as JSON, in a stable order, for comparisons.
+    pub async fn dump(&self, table: &str, order_by: &str) -> Vec<Value> {
+        let pool = self.pool().await;
+        let rows: Vec<(Value,)> = sqlx::query_as(&format!(
+            "SELECT to_jsonb(t) FROM {table} t ORDER BY {order_by}"
+        ))
+        .fetch_all(&pool)
+        .await
+        .expect("dump table");
+        pool.close().await;
+        rows.into_iter().map(|(v,)| v).collect()
+    }
+
+    /// Waits until `projection` has applied the whole stream.
+    pub async fn caught_up(&self, projection: &str) -> u64 {
+        let pool = self.pool().await;
+        let client = async_nats::connect(nats_url()).await.expect("nats");
+        let context = async_nats::jetstream::new(client);
+        let stream = fleet_events::Namespace::parse(&self.namespace)
+            .expect("namespace")
+            .domain_stream();
+        let last = context
+            .get_stream(&stream)
+            .await
+            .expect("stream")
+            .get_info()
+            .await
+            .expect("stream info")
+            .state
+            .last_sequence;
+        for _ in 0..600 {
+            let position: Option<i64> = sqlx::query_scalar(
+                "SELECT position FROM projection_checkpoints WHERE projection = $1",
+            )
+            .bind(projection)
+            .fetch_optional(&pool)
+            .await
+            .expect("checkpoint");
+            if position.unwrap_or(0) as u64 >= last {
+                pool.close().await;
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{projection} did not reach position {last} within 30 s");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let database_url = self.database_url.clone();
+        let namespace = self.namespace.clone();
+        // Drop cannot await: clean up on a thread with a runtime of its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                if let Ok(client) = async_nats::connect(nats_url()).await {
+                    let context = async_nats::jetstream::new(client);
+                    if let Ok(ns) = fleet_events::Namespace::parse(&namespace) {
+                        let _ = context.delete_stream(ns.domain_stream()).await;
+                    }
+                }
+                let database = database_url.rsplit('/').next().unwrap_or_default();
+                if let Ok(mut admin) =
+                    PgConnection::connect(&format!("{}/postgres", database_root())).await
+                {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}

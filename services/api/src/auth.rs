@@ -146,7 +146,10 @@ pub async fn create_api_key(
     let secret: [u8; 24] = rand::random();
     let key = format!(
         "{KEY_PREFIX}{}",
-        secret.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        secret
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
     let id = Uuid::now_v7();
     sqlx::query(
@@ -162,9 +165,12 @@ pub async fn create_api_key(
     Ok((id, key))
 }
 
+/// A resolved key hash: its caller (`None` for an unknown key) and when it was looked up.
+type CachedKey = (Option<Caller>, Instant);
+
 #[derive(Clone, Default)]
 pub struct KeyCache {
-    entries: Arc<Mutex<HashMap<String, (Option<Caller>, Instant)>>>,
+    entries: Arc<Mutex<HashMap<String, CachedKey>>>,
 }
 
 impl KeyCache {
@@ -199,7 +205,11 @@ impl KeyCache {
 }
 
 /// Resolves the bearer key and puts the [`Caller`] into the request; 401 otherwise.
-pub async fn middleware(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn middleware(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let key = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use fleet_domain::{Aggregate, DomainError};
 use fleet_events::{
-    Actor, AppendError, DomainEvent, EventEnvelope, EventLog, LogError, Namespace, NewEvent,
-    Tenant,
+    Actor, AppendError, DomainEvent, EventEnvelope, EventLog, LogError, Namespace, NewEvent, Tenant,
 };
 use uuid::Uuid;
 
@@ -104,10 +103,12 @@ impl CommandBus {
         let mut state = A::default();
         let mut version = 0;
         for envelope in &events {
-            let event = envelope.decode::<A::Event>().map_err(|e| LogError::Corrupt {
-                sequence: envelope.sequence,
-                reason: e.to_string(),
-            })?;
+            let event = envelope
+                .decode::<A::Event>()
+                .map_err(|e| LogError::Corrupt {
+                    sequence: envelope.sequence,
+                    reason: e.to_string(),
+                })?;
             state.evolve(&event);
             version = envelope.sequence;
         }
@@ -150,6 +151,8 @@ impl CommandBus {
         let label = AggregateLabel {
             aggregate: A::TYPE.to_owned(),
         };
+        // Creates the series at 0, so that dashboards see "no conflicts" rather than nothing.
+        drop(self.metrics.append_conflicts.get_or_create(&label));
         for attempt in 1..=MAX_ATTEMPTS {
             let (mut state, version) = match cached.take() {
                 Some(Loaded { state, version }) => match state.downcast::<A>() {
@@ -286,7 +289,7 @@ mod tests {
 
     fn create() -> InstanceCommand {
         InstanceCommand::Create {
-            spec: InstanceSpec {
+            spec: Box::new(InstanceSpec {
                 name: None,
                 service_id: "s".into(),
                 plan_id: "p".into(),
@@ -297,7 +300,7 @@ mod tests {
                 environment_type: "DEV".into(),
                 customer_id: None,
                 subscription_id: None,
-            },
+            }),
             capacity: 1,
         }
     }
@@ -361,7 +364,10 @@ mod tests {
             .execute::<Instance>(&meta(None), "i-1", InstanceCommand::Start)
             .await
             .unwrap_err();
-        assert!(matches!(err, CommandError::Domain(DomainError::NotFound { .. })));
+        assert!(matches!(
+            err,
+            CommandError::Domain(DomainError::NotFound { .. })
+        ));
         assert_eq!(bus.log().last_sequence().await.unwrap(), 0);
     }
 }

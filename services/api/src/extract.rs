@@ -84,7 +84,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ReadPosition {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|p| Self(Some(p)))
                 .ok_or_else(|| {
-                    ApiError::bad_request("X-Fleet-Position", "must be a stream position (an unsigned integer)")
+                    ApiError::bad_request(
+                        "X-Fleet-Position",
+                        "must be a stream position (an unsigned integer)",
+                    )
                 }),
         }
     }
@@ -105,7 +108,10 @@ mod tests {
             "region"
         );
         assert_eq!(
-            split_serde_message("Failed to deserialize query string: page_size: invalid digit found in string").0,
+            split_serde_message(
+                "Failed to deserialize query string: page_size: invalid digit found in string"
+            )
+            .0,
             "page_size"
         );
     }

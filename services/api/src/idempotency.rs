@@ -40,7 +40,12 @@ fn request_hash(method: &Method, uri: &str, body: &[u8]) -> String {
         .collect()
 }
 
-type StoredResponse = (String, Option<i32>, Option<serde_json::Value>, Option<Vec<u8>>);
+type StoredResponse = (
+    String,
+    Option<i32>,
+    Option<serde_json::Value>,
+    Option<Vec<u8>>,
+);
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match run(state, request, next).await {
@@ -62,7 +67,12 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
         .to_str()
         .ok()
         .filter(|k| (1..=255).contains(&k.len()))
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )
+        })?
         .to_owned();
     let caller = request
         .extensions()

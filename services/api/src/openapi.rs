@@ -43,7 +43,8 @@ fn instance_command(summary: &str, body: Option<Value>) -> Value {
         "responses": responses,
     });
     if let Some(schema) = body {
-        operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
+        operation["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": schema}}});
     }
     json!({"post": operation})
 }

@@ -28,7 +28,11 @@ pub fn decode_token(token: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     let bad = || ApiError::bad_request("page_token", "is not a token this API returned");
     let bytes: Vec<u8> = (0..token.len())
         .step_by(2)
-        .map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
     Uuid::from_slice(&bytes).map(Some).map_err(|_| bad())
@@ -51,7 +55,9 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> Uuid) -> Self {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let next_page_token = more.then(|| rows.last().map(|r| encode_token(id(r)))).flatten();
+        let next_page_token = more
+            .then(|| rows.last().map(|r| encode_token(id(r))))
+            .flatten();
         Self {
             items: rows,
             next_page_token,

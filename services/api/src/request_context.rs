@@ -43,7 +43,11 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub async fn middleware(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn middleware(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let correlation_id = header_str(request.headers(), CORRELATION_HEADER)
         .filter(|v| valid_correlation_id(v))
@@ -73,7 +77,10 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
         status = tracing::field::Empty,
     );
     let mut response = CORRELATION_ID
-        .scope(correlation_id.clone(), next.run(request).instrument(span.clone()))
+        .scope(
+            correlation_id.clone(),
+            next.run(request).instrument(span.clone()),
+        )
         .await;
     let status = response.status();
     span.record("status", status.as_u16());

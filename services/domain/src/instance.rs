@@ -63,14 +63,23 @@ impl fmt::Display for InstanceStatus {
 
 #[derive(Debug, Clone)]
 pub enum InstanceCommand {
-    Create { spec: InstanceSpec, capacity: i64 },
+    Create {
+        spec: Box<InstanceSpec>,
+        capacity: i64,
+    },
     MarkReady,
-    Fail { reason: String },
+    Fail {
+        reason: String,
+    },
     Stop,
     Start,
     Restart,
-    Failover { replica_id: Option<String> },
-    ChangeCapacity { delta: i64 },
+    Failover {
+        replica_id: Option<String>,
+    },
+    ChangeCapacity {
+        delta: i64,
+    },
     Delete,
 }
 
@@ -121,7 +130,10 @@ fn validate_spec(spec: &InstanceSpec, capacity: i64) -> Result<(), DomainError> 
             return Err(DomainError::invalid(field, "must not be empty"));
         }
         if value.len() > 200 {
-            return Err(DomainError::invalid(field, "must be at most 200 characters"));
+            return Err(DomainError::invalid(
+                field,
+                "must be at most 200 characters",
+            ));
         }
     }
     if !CLOUD_PROVIDERS.contains(&spec.cloud_provider.as_str()) {
@@ -161,7 +173,7 @@ impl Aggregate for Instance {
             }
             validate_spec(spec, *capacity)?;
             return Ok(InstanceEvent::InstanceCreated {
-                spec: spec.clone(),
+                spec: (**spec).clone(),
                 capacity: *capacity,
             });
         }
@@ -284,7 +296,7 @@ mod tests {
 
     fn create() -> C {
         C::Create {
-            spec: spec(),
+            spec: Box::new(spec()),
             capacity: 2,
         }
     }
@@ -316,7 +328,12 @@ mod tests {
             (vec![create(), C::Restart], "deploying"),
             (vec![create(), C::MarkReady, C::Stop, C::Restart], "stopped"),
             (
-                vec![create(), C::MarkReady, C::Stop, C::ChangeCapacity { delta: 1 }],
+                vec![
+                    create(),
+                    C::MarkReady,
+                    C::Stop,
+                    C::ChangeCapacity { delta: 1 },
+                ],
                 "stopped",
             ),
             (vec![create(), C::Delete, C::Start], "deleted"),
@@ -366,16 +383,25 @@ mod tests {
     #[test]
     fn capacity_stays_between_one_and_the_maximum() {
         let (state, last) = run(&[create(), C::MarkReady, C::ChangeCapacity { delta: -2 }]);
-        assert!(matches!(last, Err(DomainError::Invalid { field: "delta", .. })));
+        assert!(matches!(
+            last,
+            Err(DomainError::Invalid { field: "delta", .. })
+        ));
         assert_eq!(state.capacity, 2);
         let (_, last) = run(&[create(), C::MarkReady, C::ChangeCapacity { delta: 0 }]);
-        assert!(matches!(last, Err(DomainError::Invalid { field: "delta", .. })));
+        assert!(matches!(
+            last,
+            Err(DomainError::Invalid { field: "delta", .. })
+        ));
         let (_, last) = run(&[
             create(),
             C::MarkReady,
             C::ChangeCapacity { delta: i64::MAX },
         ]);
-        assert!(matches!(last, Err(DomainError::Invalid { field: "delta", .. })));
+        assert!(matches!(
+            last,
+            Err(DomainError::Invalid { field: "delta", .. })
+        ));
         let (_, last) = run(&[create(), C::MarkReady, C::ChangeCapacity { delta: -1 }]);
         assert_eq!(
             last.unwrap(),
@@ -401,26 +427,44 @@ mod tests {
         bad.cloud_provider = "mars".into();
         let err = Instance::default()
             .decide(&C::Create {
-                spec: bad,
+                spec: Box::new(bad),
                 capacity: 1,
             })
             .unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { field: "cloud_provider", .. }));
+        assert!(matches!(
+            err,
+            DomainError::Invalid {
+                field: "cloud_provider",
+                ..
+            }
+        ));
         let mut bad = spec();
         bad.region = "  ".into();
         let err = Instance::default()
             .decide(&C::Create {
-                spec: bad,
+                spec: Box::new(bad),
                 capacity: 1,
             })
             .unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { field: "region", .. }));
+        assert!(matches!(
+            err,
+            DomainError::Invalid {
+                field: "region",
+                ..
+            }
+        ));
         let err = Instance::default()
             .decide(&C::Create {
-                spec: spec(),
+                spec: Box::new(spec()),
                 capacity: 0,
             })
             .unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { field: "capacity", .. }));
+        assert!(matches!(
+            err,
+            DomainError::Invalid {
+                field: "capacity",
+                ..
+            }
+        ));
     }
 }

@@ -112,8 +112,7 @@ async fn commands(config: &Config, instances: usize, concurrency: usize) -> Benc
     let (_, key) = create_api_key(&pool, &Tenant::parse("bench")?, Role::Admin, None).await?;
     let base = format!("http://{}", running.addr);
     let started = Instant::now();
-    let (latencies, last_position) =
-        drive_lifecycles(&base, &key, instances, concurrency).await?;
+    let (latencies, last_position) = drive_lifecycles(&base, &key, instances, concurrency).await?;
     let elapsed = started.elapsed();
     let done = Instant::now();
     fleet_projections::checkpoint::wait_for(

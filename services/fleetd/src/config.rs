@@ -22,7 +22,12 @@ pub struct Config {
     pub database_url: String,
 
     /// NATS server(s) with JetStream, comma-separated.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
     pub nats_url: String,
 
     /// Prefix of every stream, subject and consumer name.
@@ -34,7 +39,12 @@ pub struct Config {
     pub nats_replicas: usize,
 
     /// Most PostgreSQL connections of this process.
-    #[arg(long, env = "FLEET_DB_MAX_CONNECTIONS", default_value_t = 24, global = true)]
+    #[arg(
+        long,
+        env = "FLEET_DB_MAX_CONNECTIONS",
+        default_value_t = 24,
+        global = true
+    )]
     pub db_max_connections: u32,
 }
 

@@ -16,7 +16,11 @@ use fleet_events::Tenant;
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "fleetd", version, about = "Fleetledger: event-sourced control plane of a fleet and its billing")]
+#[command(
+    name = "fleetd",
+    version,
+    about = "Fleetledger: event-sourced control plane of a fleet and its billing"
+)]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -126,10 +130,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Migrate => {
             config.migrated_database().await?;
             let log = config.event_log(config.nats().await?).await?;
-            println!(
-                "migrations applied; stream {} ready",
-                log.stream_name()
-            );
+            println!("migrations applied; stream {} ready", log.stream_name());
             Ok(())
         }
         Command::Apikey {
@@ -137,7 +138,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let pool = config.migrated_database().await?;
             let (id, key) = create_api_key(&pool, &tenant, role, name.as_deref()).await?;
-            println!("created API key {id} for tenant {tenant} with role {role}; it is shown only once:");
+            println!(
+                "created API key {id} for tenant {tenant} with role {role}; it is shown only once:"
+            );
             println!("{key}");
             Ok(())
         }

@@ -68,7 +68,11 @@ pub async fn start(
     )));
 
     let state = AppState {
-        bus: CommandBus::new(Arc::new(log.clone()), config.namespace.clone(), api_metrics.clone()),
+        bus: CommandBus::new(
+            Arc::new(log.clone()),
+            config.namespace.clone(),
+            api_metrics.clone(),
+        ),
         pool,
         log,
         nats,
@@ -82,8 +86,7 @@ pub async fn start(
     };
     let listener = TcpListener::bind(&options.listen).await?;
     let addr = listener.local_addr()?;
-    let app = fleet_api::router(state)
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let app = fleet_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = shutdown_rx;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -161,7 +161,7 @@ async fn create_instance(
     };
     let id = Uuid::now_v7().to_string();
     let command = InstanceCommand::Create {
-        spec,
+        spec: Box::new(spec),
         capacity: body.capacity,
     };
     execute(&state, issuer, &id, command, StatusCode::ACCEPTED).await
@@ -172,7 +172,14 @@ async fn mark_instance_ready(
     issuer: Issuer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::MarkReady, StatusCode::OK).await
+    execute(
+        &state,
+        issuer,
+        &id,
+        InstanceCommand::MarkReady,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,7 +221,14 @@ async fn restart_instance(
     issuer: Issuer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::Restart, StatusCode::OK).await
+    execute(
+        &state,
+        issuer,
+        &id,
+        InstanceCommand::Restart,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -340,7 +354,9 @@ async fn instance_events(
     Path(id): Path<String>,
 ) -> Result<Json<History>, ApiError> {
     let uuid = parse_id(&id)?;
-    let subject = state.bus.subject::<Instance>(&caller.tenant, &uuid.to_string());
+    let subject = state
+        .bus
+        .subject::<Instance>(&caller.tenant, &uuid.to_string());
     let items = state
         .log
         .read_subject(&subject, 0)

@@ -17,7 +17,10 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))
-        .route("/v1/openapi.json", get(|| async { Json(crate::openapi::document()) }))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
 }
 
 #[derive(Serialize)]

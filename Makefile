@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Both first make sure NATS
+# (JetStream on) and PostgreSQL are reachable, starting or installing them where they are not.
+
+SHELL := /bin/bash
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fleetledger
+export NATS_URL ?= nats://127.0.0.1:4222
+
+.PHONY: run test services build bench lint fmt
+
+services:
+	@deploy/local/up.sh
+
+build:
+	cargo build -p fleetd
+
+## Serve on FLEET_LISTEN (default 127.0.0.1:8080); migrations run on start.
+run: services build
+	./target/debug/fleetd migrate
+	./target/debug/fleetd serve
+
+## The whole test suite against real NATS and PostgreSQL. The end-to-end tests start the
+## fleetd binary, so it is built first.
+test: services build
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run --workspace --no-fail-fast; \
+	else \
+		cargo test --workspace --no-fail-fast; \
+	fi
+
+## Throughput and latency beside the raw ceilings, in release mode.
+bench: services
+	cargo run --release -p fleetd -- bench commands
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
