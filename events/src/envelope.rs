@@ -120,13 +120,20 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
         schema_version: u32,
         payload: &Value,
     ) -> Result<Self, EventDecodeError> {
+        let upcast;
         let payload = if schema_version == Self::SCHEMA_VERSION {
-            payload.clone()
+            payload
         } else {
-            Self::upcast(event_type, schema_version, payload.clone())
+            upcast = Self::upcast(event_type, schema_version, payload.clone());
+            &upcast
         };
-        let tagged = serde_json::json!({ "type": event_type, "data": payload });
-        serde_json::from_value(tagged).map_err(|source| {
+        // Deserialise straight from the borrowed payload, as if it were `{"type", "data"}`:
+        // projections decode every event, so no copy of the payload is made on this path.
+        let tag = Value::String(event_type.to_owned());
+        let entries = [("type", &tag), ("data", payload)];
+        let map =
+            serde::de::value::MapDeserializer::<_, serde_json::Error>::new(entries.into_iter());
+        Self::deserialize(map).map_err(|source| {
             if source.to_string().starts_with("unknown variant") {
                 EventDecodeError::UnknownType {
                     event_type: event_type.to_owned(),

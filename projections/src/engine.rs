@@ -107,13 +107,10 @@ impl ProjectionRunner {
                 self.metrics.lag.get_or_create(&label).set(0);
                 continue;
             };
-            let pending = last.pending;
-            match self.commit_batch(position, &batch).await? {
+            let (pending, count) = (last.pending, batch.len() as u64);
+            match self.commit_batch(position, batch).await? {
                 BatchOutcome::Committed(reached) => {
-                    self.metrics
-                        .events
-                        .get_or_create(&label)
-                        .inc_by(batch.len() as u64);
+                    self.metrics.events.get_or_create(&label).inc_by(count);
                     position = reached;
                 }
                 BatchOutcome::Fenced(stored) => {
@@ -153,35 +150,48 @@ impl ProjectionRunner {
             Ok(Some(message)) => message?,
         };
         let mut batch = vec![first];
+        // Take what has arrived; while more is pending, wait a moment for it, so that a busy
+        // stream is applied in large batches without delaying a quiet one.
         while batch.len() < self.settings.batch_size {
-            match events.next().now_or_never() {
-                Some(Some(Ok(message))) => batch.push(message),
+            let next = match events.next().now_or_never() {
+                Some(next) => next,
+                None if batch.last().is_some_and(|m| m.pending > 0) => {
+                    match tokio::time::timeout(Duration::from_millis(2), events.next()).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    }
+                }
+                None => break,
+            };
+            match next {
+                Some(Ok(message)) => batch.push(message),
                 // An error is the consumer's to recover from; apply what we have.
                 _ => break,
             }
         }
+        tracing::debug!(projection = %self.checkpoint, events = batch.len(), "batch");
         Ok(Some(batch))
     }
 
     async fn commit_batch(
         &self,
         position: u64,
-        batch: &[StreamedEvent],
+        batch: Vec<StreamedEvent>,
     ) -> Result<BatchOutcome, EngineError> {
         let last = batch.last().map_or(position, |m| m.sequence);
-        let mut relevant = Vec::new();
+        let mut relevant = Vec::with_capacity(batch.len());
         let mut unreadable = Vec::new();
         for message in batch {
-            match &message.event {
+            match message.event {
                 Ok(event) if self.projection.handles(&event.event.aggregate_type) => {
-                    relevant.push(event.clone())
+                    relevant.push(event)
                 }
                 Ok(_) => {}
                 Err(e) => {
                     let concerns_us = parse_subject(&message.subject)
                         .is_some_and(|parts| self.projection.handles(parts.aggregate_type));
                     if concerns_us {
-                        unreadable.push((message, e.to_string()));
+                        unreadable.push((message.sequence, message.subject, e.to_string()));
                     }
                 }
             }
@@ -194,16 +204,9 @@ impl ProjectionRunner {
             return Ok(BatchOutcome::Fenced(stored));
         }
         self.set_search_path(&mut tx).await?;
-        for (message, error) in &unreadable {
-            self.park(
-                &mut tx,
-                message.sequence,
-                &message.subject,
-                None,
-                error,
-                None,
-            )
-            .await?;
+        for (sequence, subject, error) in &unreadable {
+            self.park(&mut tx, *sequence, subject, None, error, None)
+                .await?;
         }
         if !relevant.is_empty() {
             // Fast path: the whole batch in one go. If it fails for a reason that retrying

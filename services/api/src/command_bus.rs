@@ -121,7 +121,29 @@ impl CommandBus {
         id: &str,
         command: A::Command,
     ) -> Result<Executed<A>, CommandError> {
-        let result = self.execute_inner::<A>(meta, id, &command).await;
+        self.run::<A>(meta, id, command, false).await
+    }
+
+    /// Executes a command on an aggregate whose id this process has just minted, so it skips
+    /// reading an empty history. Should the id exist after all, the append's expected sequence
+    /// 0 is refused, the history is loaded and the command decided again.
+    pub async fn execute_on_new<A: Aggregate>(
+        &self,
+        meta: &CommandMeta,
+        id: &str,
+        command: A::Command,
+    ) -> Result<Executed<A>, CommandError> {
+        self.run::<A>(meta, id, command, true).await
+    }
+
+    async fn run<A: Aggregate>(
+        &self,
+        meta: &CommandMeta,
+        id: &str,
+        command: A::Command,
+        new: bool,
+    ) -> Result<Executed<A>, CommandError> {
+        let result = self.execute_inner::<A>(meta, id, &command, new).await;
         let outcome = match &result {
             Ok(executed) if executed.duplicate => "duplicate",
             Ok(_) => "accepted",
@@ -144,10 +166,17 @@ impl CommandBus {
         meta: &CommandMeta,
         id: &str,
         command: &A::Command,
+        new: bool,
     ) -> Result<Executed<A>, CommandError> {
         let subject = self.subject::<A>(&meta.tenant, id);
         let slot = self.slot(&subject);
         let mut cached = slot.lock().await;
+        if new && cached.is_none() {
+            *cached = Some(Loaded {
+                state: Box::new(A::default()),
+                version: 0,
+            });
+        }
         let label = AggregateLabel {
             aggregate: A::TYPE.to_owned(),
         };

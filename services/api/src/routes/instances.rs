@@ -115,14 +115,17 @@ async fn execute(
 ) -> Result<Response, ApiError> {
     issuer.caller.require(Permission::OperateFleet)?;
     let id = parse_id(id)?;
-    let executed = state
-        .bus
-        .execute::<Instance>(&issuer.meta, &id.to_string(), command)
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::NotFound(_) => ApiError::NotFound(format!("instance {id} not found")),
-            other => other,
-        })?;
+    let bus = &state.bus;
+    let (meta, key) = (&issuer.meta, id.to_string());
+    let executed = if matches!(command, InstanceCommand::Create { .. }) {
+        bus.execute_on_new::<Instance>(meta, &key, command).await
+    } else {
+        bus.execute::<Instance>(meta, &key, command).await
+    };
+    let executed = executed.map_err(|e| match ApiError::from(e) {
+        ApiError::NotFound(_) => ApiError::NotFound(format!("instance {id} not found")),
+        other => other,
+    })?;
     Ok(command_response(status, executed))
 }
 
