@@ -4,12 +4,16 @@
 //! ([`subject`]), one module per aggregate with its versioned events, and the [`EventLog`] trait
 //! with its JetStream implementation (production) and an in-memory one (unit tests).
 
+pub mod customer;
 pub mod envelope;
 pub mod instance;
 pub mod jetstream;
 pub mod log;
 pub mod memory;
 pub mod subject;
+pub mod subscription;
+pub mod subscription_request;
+pub mod user;
 
 pub use envelope::{Actor, DomainEvent, EventDecodeError, EventEnvelope, NewEvent};
 pub use log::{AppendError, Appended, EventLog, LogError};

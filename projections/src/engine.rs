@@ -67,12 +67,18 @@ impl ProjectionRunner {
     /// Creates the schema, its tables and the checkpoint if missing; returns the checkpoint.
     pub async fn prepare(&self) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // Concurrent `CREATE … IF NOT EXISTS` of the same table can still collide: one at a time.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('fleet-projection-ddl'))")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.schema))
             .execute(&mut *tx)
             .await?;
         self.set_search_path(&mut tx).await?;
-        // A plain string runs as a simple query, which may hold several statements.
-        sqlx::Executor::execute(&mut *tx, self.projection.ddl()).await?;
+        for ddl in self.projection.ddl() {
+            // A plain string runs as a simple query, which may hold several statements.
+            sqlx::Executor::execute(&mut *tx, ddl).await?;
+        }
         let position = checkpoint::ensure(&mut tx, &self.checkpoint).await?;
         tx.commit().await?;
         Ok(position)
@@ -307,6 +313,27 @@ pub struct ProjectionEngine {
 }
 
 impl ProjectionEngine {
+    fn runner(&self, projection: Arc<dyn Projection>) -> ProjectionRunner {
+        ProjectionRunner {
+            schema: projection.name().to_owned(),
+            checkpoint: projection.name().to_owned(),
+            projection,
+            pool: self.pool.clone(),
+            log: self.log.clone(),
+            metrics: self.metrics.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// Creates every projection's tables, so that queries find them from the first request,
+    /// whichever process leads the projection.
+    pub async fn prepare(&self, projections: &[Arc<dyn Projection>]) -> Result<(), sqlx::Error> {
+        for projection in projections {
+            self.runner(projection.clone()).prepare().await?;
+        }
+        Ok(())
+    }
+
     pub fn spawn(
         &self,
         projections: Vec<Arc<dyn Projection>>,
@@ -314,18 +341,7 @@ impl ProjectionEngine {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         projections
             .into_iter()
-            .map(|projection| {
-                let runner = ProjectionRunner {
-                    schema: projection.name().to_owned(),
-                    checkpoint: projection.name().to_owned(),
-                    projection,
-                    pool: self.pool.clone(),
-                    log: self.log.clone(),
-                    metrics: self.metrics.clone(),
-                    settings: self.settings.clone(),
-                };
-                tokio::spawn(lead(runner, shutdown.clone()))
-            })
+            .map(|projection| tokio::spawn(lead(self.runner(projection), shutdown.clone())))
             .collect()
     }
 }

@@ -30,6 +30,10 @@ pub enum ApplyError {
     /// The event cannot be applied (bad payload, unknown type, missing row): park it.
     #[error("{0}")]
     Unapplicable(String),
+    /// Something outside the database is away (a process manager's command could not be
+    /// appended): retry the batch later.
+    #[error("{0}")]
+    Transient(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -40,6 +44,7 @@ impl ApplyError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Unapplicable(_) => false,
+            Self::Transient(_) => true,
             // A statement the database rejected (constraint, type) fails again on retry.
             Self::Database(sqlx::Error::Database(_)) => false,
             Self::Database(_) => true,
@@ -59,7 +64,7 @@ pub trait Projection: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Creates the projection's tables, unqualified, in the current search path. Idempotent.
-    fn ddl(&self) -> &'static str;
+    fn ddl(&self) -> Vec<&'static str>;
 
     /// Whether events of this aggregate type concern the projection. The engine passes over
     /// the rest but still moves the checkpoint, so a position read from any command's

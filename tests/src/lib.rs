@@ -82,6 +82,9 @@ pub struct TestApp {
     pub database_url: String,
     /// An admin key of tenant `acme`.
     pub key: String,
+    /// A customer of `acme` with an uncapped paid subscription, for instances.
+    pub customer_id: String,
+    pub subscription_id: String,
     pub http: reqwest::Client,
     child: Option<Child>,
     extra_env: Vec<(String, String)>,
@@ -108,6 +111,8 @@ impl TestApp {
             namespace: format!("t{}", &suffix[..12]),
             database_url: format!("{}/{database}", database_root()),
             key: String::new(),
+            customer_id: String::new(),
+            subscription_id: String::new(),
             http: reqwest::Client::new(),
             child: None,
             extra_env: env
@@ -117,7 +122,36 @@ impl TestApp {
         };
         app.start().await;
         app.key = app.api_key("acme", "admin").await;
+        app.customer_id = app.create_customer("Acme Corp").await;
+        app.subscription_id = app
+            .create_subscription(json!({"terms": "paid", "marketplace": "aws"}))
+            .await;
         app
+    }
+
+    /// Creates a customer of `acme` and returns its id.
+    pub async fn create_customer(&self, name: &str) -> String {
+        let reply = self
+            .post(
+                "/v1/customers",
+                json!({"name": name, "country": "PT", "email": "ops@acme.example"}),
+            )
+            .await
+            .expect(202);
+        reply.body["id"].as_str().expect("a customer id").to_owned()
+    }
+
+    /// Creates a subscription of the default customer (fields of `overrides` win).
+    pub async fn create_subscription(&self, overrides: Value) -> String {
+        let mut body = json!({
+            "customer_id": self.customer_id, "service_id": "s-postgres", "plan_id": "pt-standard"
+        });
+        merge(&mut body, overrides);
+        let reply = self.post("/v1/subscriptions", body).await.expect(202);
+        reply.body["id"]
+            .as_str()
+            .expect("a subscription id")
+            .to_owned()
     }
 
     fn command(&self) -> Command {
@@ -284,19 +318,20 @@ impl TestApp {
 
     /// Creates an instance and returns its id and the create's position.
     pub async fn create_instance(&self, overrides: Value) -> (String, u64) {
-        let mut body = json!({
-            "service_id": "s-postgres", "plan_id": "pt-standard", "cloud_provider": "aws",
-            "region": "us-east-1", "deployment_cell": "hc-1", "instance_type": "m5.large",
-            "capacity": 1, "environment_type": "PROD"
-        });
-        if let (Some(body), Some(overrides)) = (body.as_object_mut(), overrides.as_object()) {
-            for (k, v) in overrides {
-                body.insert(k.clone(), v.clone());
-            }
-        }
+        let mut body = self.instance_body();
+        merge(&mut body, overrides);
         let reply = self.post("/v1/instances", body).await.expect(202);
         let id = reply.body["id"].as_str().expect("an id").to_owned();
         (id, reply.position())
+    }
+
+    /// A valid instance creation body under the default subscription.
+    pub fn instance_body(&self) -> Value {
+        json!({
+            "service_id": "s-postgres", "plan_id": "pt-standard", "cloud_provider": "aws",
+            "region": "us-east-1", "deployment_cell": "hc-1", "instance_type": "m5.large",
+            "capacity": 1, "environment_type": "PROD", "subscription_id": self.subscription_id
+        })
     }
 
     /// A running instance.
@@ -354,6 +389,15 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("{projection} did not reach position {last} within 30 s");
+    }
+}
+
+/// Sets the fields of `overrides` on `body`.
+pub fn merge(body: &mut Value, overrides: Value) {
+    if let (Some(body), Value::Object(overrides)) = (body.as_object_mut(), overrides) {
+        for (k, v) in overrides {
+            body.insert(k, v);
+        }
     }
 }
 

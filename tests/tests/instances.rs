@@ -8,7 +8,7 @@ use reqwest::Method;
 async fn an_instance_goes_through_its_whole_lifecycle() {
     let app = TestApp::spawn().await;
     let (id, position) = app
-        .create_instance(json!({"name": "orders-db", "capacity": 2, "customer_id": "c-1"}))
+        .create_instance(json!({"name": "orders-db", "capacity": 2}))
         .await;
     let path = format!("/v1/instances/{id}");
 
@@ -16,6 +16,12 @@ async fn an_instance_goes_through_its_whole_lifecycle() {
     assert_eq!(row["status"], "deploying");
     assert_eq!(row["name"], "orders-db");
     assert_eq!(row["capacity"], 2);
+    assert_eq!(
+        row["customer_id"],
+        app.customer_id.as_str(),
+        "taken from the subscription"
+    );
+    assert_eq!(row["subscription_id"], app.subscription_id.as_str());
 
     let steps = [
         ("ready", json!(null), "running"),
@@ -121,10 +127,8 @@ async fn bad_input_names_the_field() {
         .expect(422);
     assert!(reply.body["errors"][0]["field"].is_string());
 
-    let mut body = json!({
-        "service_id": "s", "plan_id": "p", "cloud_provider": "mars", "region": "r",
-        "deployment_cell": "c", "instance_type": "t", "capacity": 1, "environment_type": "DEV"
-    });
+    let mut body = app.instance_body();
+    body["cloud_provider"] = json!("mars");
     let reply = app.post("/v1/instances", body.clone()).await.expect(422);
     assert_eq!(reply.body["errors"][0]["field"], "cloud_provider");
 
@@ -338,10 +342,7 @@ async fn an_idempotency_key_makes_a_retry_harmless() {
                 Some(&app.key),
                 Method::POST,
                 "/v1/instances",
-                Some(json!({
-                    "service_id": "s", "plan_id": "p", "cloud_provider": "aws", "region": "r",
-                    "deployment_cell": "c", "instance_type": "t", "capacity": 1,
-                    "environment_type": "DEV"})),
+                Some(app.instance_body()),
                 &[("idempotency-key", key)],
             )
             .await

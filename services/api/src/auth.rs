@@ -69,18 +69,24 @@ impl fmt::Display for Role {
 pub enum Permission {
     /// Change the fleet: instances and their lifecycle.
     OperateFleet,
+    /// Manage customers, their users, subscriptions and subscription requests.
+    ManageAccounts,
 }
 
 impl Permission {
     fn allows(self, role: Role) -> bool {
         match self {
             Permission::OperateFleet => matches!(role, Role::Admin | Role::Operator),
+            Permission::ManageAccounts => {
+                matches!(role, Role::Admin | Role::Operator | Role::Billing)
+            }
         }
     }
 
     fn action(self) -> &'static str {
         match self {
             Permission::OperateFleet => "change the fleet",
+            Permission::ManageAccounts => "manage customers and subscriptions",
         }
     }
 }

@@ -67,6 +67,21 @@ fn split_serde_message(text: &str) -> (String, String) {
     (field, message.to_owned())
 }
 
+/// A body that may be empty (the command's fields are all optional).
+pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let message = e.to_string();
+        let field = message
+            .split('`')
+            .nth(1)
+            .map_or_else(|| "body".to_owned(), str::to_owned);
+        ApiError::unprocessable(&field, message)
+    })
+}
+
 /// `X-Fleet-Position`: the stream position a query must reflect (read your writes).
 pub struct ReadPosition(pub Option<u64>);
 

@@ -11,8 +11,11 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod policies;
+pub mod process_managers;
 pub mod request_context;
 pub mod routes;
+pub mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +60,10 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .merge(routes::instances::router())
         .merge(routes::inventory::router())
+        .merge(routes::customers::router())
+        .merge(routes::users::router())
+        .merge(routes::subscriptions::router())
+        .merge(routes::subscription_requests::router())
         // Layers run outside-in: auth first, then idempotency (which needs the caller).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -2,7 +2,12 @@
 //! `decide` (command + state -> event or refusal) and `evolve` (state + event -> state).
 //! Nothing here does I/O; the command pipeline in `fleet-api` loads, decides and appends.
 
+pub mod customer;
 pub mod instance;
+pub mod subscription;
+pub mod subscription_request;
+pub mod user;
+pub mod validate;
 
 use fleet_events::DomainEvent;
 

@@ -99,7 +99,9 @@ async fn commands(config: &Config, instances: usize, concurrency: usize) -> Benc
         ServeOptions {
             listen: "127.0.0.1:0".into(),
             projectors: true,
+            process_managers: true,
             read_wait: Duration::from_secs(30),
+            scheduler_interval: Duration::from_secs(5),
         },
     )
     .await?;
@@ -111,8 +113,10 @@ async fn commands(config: &Config, instances: usize, concurrency: usize) -> Benc
 
     let (_, key) = create_api_key(&pool, &Tenant::parse("bench")?, Role::Admin, None).await?;
     let base = format!("http://{}", running.addr);
+    let subscription_id = bench_subscription(&base, &key).await?;
     let started = Instant::now();
-    let (latencies, last_position) = drive_lifecycles(&base, &key, instances, concurrency).await?;
+    let (latencies, last_position) =
+        drive_lifecycles(&base, &key, &subscription_id, instances, concurrency).await?;
     let elapsed = started.elapsed();
     let done = Instant::now();
     fleet_projections::checkpoint::wait_for(
@@ -182,10 +186,39 @@ fn percentiles(mut latencies: Vec<Duration>) -> (Duration, Duration) {
     (at(50), at(99))
 }
 
+/// A customer with an uncapped subscription to create the instances under.
+async fn bench_subscription(base: &str, key: &str) -> BenchResult<String> {
+    let client = reqwest::Client::new();
+    let customer: serde_json::Value = client
+        .post(format!("{base}/v1/customers"))
+        .bearer_auth(key)
+        .json(&json!({"name": "Bench", "country": "PT", "email": "bench@example.com"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let subscription: serde_json::Value = client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(key)
+        .json(
+            &json!({"customer_id": customer["id"], "service_id": "s-bench",
+                      "plan_id": "p-standard", "terms": "paid", "marketplace": "aws"}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    subscription["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no subscription: {subscription}").into())
+}
+
 /// Runs each instance through create, ready, stop, start, restart, capacity, delete.
 async fn drive_lifecycles(
     base: &str,
     key: &str,
+    subscription_id: &str,
     instances: usize,
     concurrency: usize,
 ) -> BenchResult<(Vec<Duration>, u64)> {
@@ -198,6 +231,7 @@ async fn drive_lifecycles(
     for _ in 0..concurrency {
         let (client, next, last_position) = (client.clone(), next.clone(), last_position.clone());
         let (base, auth) = (base.to_owned(), format!("Bearer {key}"));
+        let subscription_id = subscription_id.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < instances {
@@ -207,7 +241,8 @@ async fn drive_lifecycles(
                         0 => client.post(format!("{base}/v1/instances")).json(&json!({
                             "service_id": "s-bench", "plan_id": "p-standard", "cloud_provider": "aws",
                             "region": "us-east-1", "deployment_cell": "hc-1", "instance_type": "m5.large",
-                            "capacity": 1, "environment_type": "PROD"})),
+                            "capacity": 1, "environment_type": "PROD",
+                            "subscription_id": subscription_id})),
                         1 => client.post(format!("{base}/v1/instances/{id}/ready")),
                         2 => client.post(format!("{base}/v1/instances/{id}/stop")),
                         3 => client.post(format!("{base}/v1/instances/{id}/start")),

@@ -37,9 +37,15 @@ enum Command {
         /// Serve the API only; projections run in other processes.
         #[arg(long)]
         no_projectors: bool,
+        /// Run no process managers or scheduler (they run in other processes).
+        #[arg(long, env = "FLEET_NO_PROCESS_MANAGERS")]
+        no_process_managers: bool,
         /// How long a query with X-Fleet-Position waits for its read model, in milliseconds.
         #[arg(long, env = "FLEET_READ_WAIT_MS", default_value_t = 5000)]
         read_wait_ms: u64,
+        /// How often the scheduler looks for due deadlines (trial ends), in milliseconds.
+        #[arg(long, env = "FLEET_SCHEDULER_INTERVAL_MS", default_value_t = 5000)]
+        scheduler_interval_ms: u64,
     },
     /// Apply database migrations and create the event stream.
     Migrate,
@@ -118,12 +124,16 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve {
             listen,
             no_projectors,
+            no_process_managers,
             read_wait_ms,
+            scheduler_interval_ms,
         } => {
             let options = serve::ServeOptions {
                 listen,
                 projectors: !no_projectors,
+                process_managers: !no_process_managers,
                 read_wait: Duration::from_millis(read_wait_ms),
+                scheduler_interval: Duration::from_millis(scheduler_interval_ms),
             };
             serve::run(&config, options).await
         }

@@ -18,7 +18,10 @@ use crate::config::Config;
 pub struct ServeOptions {
     pub listen: String,
     pub projectors: bool,
+    /// Process managers (approved requests, ended subscriptions) and the scheduler.
+    pub process_managers: bool,
     pub read_wait: Duration,
+    pub scheduler_interval: Duration,
 }
 
 /// A started server: its address, and the handle to stop it.
@@ -84,6 +87,13 @@ pub async fn start(
             ..Default::default()
         },
     };
+    if options.process_managers {
+        workers.push(tokio::spawn(fleet_api::scheduler::run(
+            state.clone(),
+            options.scheduler_interval,
+            shutdown_rx.clone(),
+        )));
+    }
     let listener = TcpListener::bind(&options.listen).await?;
     let addr = listener.local_addr()?;
     let app = fleet_api::router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -1,25 +1,24 @@
 //! `/v1/instances`: the fleet's deployed service instances.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fleet_domain::instance::{Instance, InstanceCommand, InstanceSpec, InstanceStatus};
+use fleet_domain::Aggregate;
 use fleet_events::{EventEnvelope, EventLog};
 use fleet_projections::inventory::{self, InstanceFilter, InstanceRow};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::command_bus::{CommandMeta, Executed};
-use crate::extract::{ApiJson, ApiQuery, ReadPosition, POSITION_HEADER};
-use crate::idempotency::IdempotencyKey;
+use crate::command_bus::Executed;
+use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
-use crate::request_context::RequestMeta;
-use crate::routes::wait_for_position;
+use crate::policies;
+use crate::routes::{command_response, parse_id, run, wait_for_position, Issuer, Target};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -36,36 +35,6 @@ pub fn router() -> Router<AppState> {
         .route("/instances/{id}/capacity", post(change_instance_capacity))
 }
 
-/// The caller of a command, with everything the event's envelope records about them.
-pub struct Issuer {
-    caller: Caller,
-    meta: CommandMeta,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Issuer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        let request = parts
-            .extensions
-            .get::<RequestMeta>()
-            .cloned()
-            .unwrap_or_default();
-        let meta = CommandMeta {
-            tenant: caller.tenant.clone(),
-            actor: caller.actor(&request),
-            correlation_id: request.correlation_id,
-            causation_id: None,
-            idempotency_key: parts
-                .extensions
-                .get::<IdempotencyKey>()
-                .map(|k| k.0.clone()),
-        };
-        Ok(Self { caller, meta })
-    }
-}
-
 /// An instance as a command leaves it. Queries return the fuller read-model row.
 #[derive(Debug, Serialize)]
 struct InstanceState {
@@ -80,30 +49,19 @@ struct InstanceState {
     event_type: String,
 }
 
-fn command_response(status: StatusCode, executed: Executed<Instance>) -> Response {
+fn respond(status: StatusCode, executed: Executed<Instance>) -> Response {
     let position = executed.event.sequence;
     let id = executed.event.event.aggregate_id.clone();
+    let location = (status == StatusCode::ACCEPTED).then(|| format!("/v1/instances/{id}"));
     let body = InstanceState {
-        id: id.clone(),
+        id,
         status: executed.state.status,
         capacity: executed.state.capacity,
         spec: executed.state.spec,
         position,
         event_type: executed.event.event.event_type,
     };
-    let mut response = (status, Json(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(POSITION_HEADER, HeaderValue::from(position));
-    if status == StatusCode::ACCEPTED {
-        if let Ok(location) = HeaderValue::from_str(&format!("/v1/instances/{id}")) {
-            headers.insert(header::LOCATION, location);
-        }
-    }
-    response
-}
-
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("instance {id} not found")))
+    command_response(status, position, location, body)
 }
 
 async fn execute(
@@ -111,22 +69,18 @@ async fn execute(
     issuer: Issuer,
     id: &str,
     command: InstanceCommand,
-    status: StatusCode,
 ) -> Result<Response, ApiError> {
-    issuer.caller.require(Permission::OperateFleet)?;
-    let id = parse_id(id)?;
-    let bus = &state.bus;
-    let (meta, key) = (&issuer.meta, id.to_string());
-    let executed = if matches!(command, InstanceCommand::Create { .. }) {
-        bus.execute_on_new::<Instance>(meta, &key, command).await
-    } else {
-        bus.execute::<Instance>(meta, &key, command).await
-    };
-    let executed = executed.map_err(|e| match ApiError::from(e) {
-        ApiError::NotFound(_) => ApiError::NotFound(format!("instance {id} not found")),
-        other => other,
-    })?;
-    Ok(command_response(status, executed))
+    let id = parse_id(Instance::TYPE, id)?;
+    let executed = run::<Instance>(
+        state,
+        &issuer,
+        Permission::OperateFleet,
+        id,
+        Target::Existing,
+        command,
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, executed))
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,7 +96,7 @@ struct CreateInstance {
     environment_type: String,
     name: Option<String>,
     customer_id: Option<String>,
-    subscription_id: Option<String>,
+    subscription_id: String,
 }
 
 async fn create_instance(
@@ -150,6 +104,15 @@ async fn create_instance(
     issuer: Issuer,
     ApiJson(body): ApiJson<CreateInstance>,
 ) -> Result<Response, ApiError> {
+    issuer.caller.require(Permission::OperateFleet)?;
+    // The subscription must be active and have room; it also says whose instance this is.
+    let admission = policies::admit_instance(
+        &state,
+        &issuer.caller.tenant,
+        &body.subscription_id,
+        body.customer_id.as_deref(),
+    )
+    .await?;
     let spec = InstanceSpec {
         name: body.name,
         service_id: body.service_id,
@@ -159,15 +122,24 @@ async fn create_instance(
         deployment_cell: body.deployment_cell,
         instance_type: body.instance_type,
         environment_type: body.environment_type.to_ascii_uppercase(),
-        customer_id: body.customer_id,
-        subscription_id: body.subscription_id,
+        customer_id: Some(admission.customer_id.clone()),
+        subscription_id: Some(body.subscription_id),
     };
-    let id = Uuid::now_v7().to_string();
     let command = InstanceCommand::Create {
         spec: Box::new(spec),
         capacity: body.capacity,
     };
-    execute(&state, issuer, &id, command, StatusCode::ACCEPTED).await
+    let executed = run::<Instance>(
+        &state,
+        &issuer,
+        Permission::OperateFleet,
+        Uuid::now_v7(),
+        Target::New,
+        command,
+    )
+    .await;
+    admission.release().await?;
+    Ok(respond(StatusCode::ACCEPTED, executed?))
 }
 
 async fn mark_instance_ready(
@@ -175,14 +147,7 @@ async fn mark_instance_ready(
     issuer: Issuer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    execute(
-        &state,
-        issuer,
-        &id,
-        InstanceCommand::MarkReady,
-        StatusCode::OK,
-    )
-    .await
+    execute(&state, issuer, &id, InstanceCommand::MarkReady).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,7 +165,7 @@ async fn fail_instance(
     let command = InstanceCommand::Fail {
         reason: body.reason,
     };
-    execute(&state, issuer, &id, command, StatusCode::OK).await
+    execute(&state, issuer, &id, command).await
 }
 
 async fn stop_instance(
@@ -208,7 +173,7 @@ async fn stop_instance(
     issuer: Issuer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::Stop, StatusCode::OK).await
+    execute(&state, issuer, &id, InstanceCommand::Stop).await
 }
 
 async fn start_instance(
@@ -216,7 +181,7 @@ async fn start_instance(
     issuer: Issuer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::Start, StatusCode::OK).await
+    execute(&state, issuer, &id, InstanceCommand::Start).await
 }
 
 async fn restart_instance(
@@ -224,14 +189,7 @@ async fn restart_instance(
     issuer: Issuer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    execute(
-        &state,
-        issuer,
-        &id,
-        InstanceCommand::Restart,
-        StatusCode::OK,
-    )
-    .await
+    execute(&state, issuer, &id, InstanceCommand::Restart).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,15 +205,11 @@ async fn fail_over_instance(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // The body is optional: an empty one fails over without naming a replica.
-    let body: FailOver = if body.iter().all(u8::is_ascii_whitespace) {
-        FailOver::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable("body", e.to_string()))?
-    };
+    let body: FailOver = crate::extract::optional_json(&body)?;
     let command = InstanceCommand::Failover {
         replica_id: body.replica_id,
     };
-    execute(&state, issuer, &id, command, StatusCode::OK).await
+    execute(&state, issuer, &id, command).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,7 +225,7 @@ async fn change_instance_capacity(
     ApiJson(body): ApiJson<ChangeCapacity>,
 ) -> Result<Response, ApiError> {
     let command = InstanceCommand::ChangeCapacity { delta: body.delta };
-    execute(&state, issuer, &id, command, StatusCode::OK).await
+    execute(&state, issuer, &id, command).await
 }
 
 async fn delete_instance(
@@ -279,7 +233,7 @@ async fn delete_instance(
     issuer: Issuer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::Delete, StatusCode::OK).await
+    execute(&state, issuer, &id, InstanceCommand::Delete).await
 }
 
 async fn get_instance(
@@ -288,7 +242,7 @@ async fn get_instance(
     ReadPosition(position): ReadPosition,
     Path(id): Path<String>,
 ) -> Result<Json<InstanceRow>, ApiError> {
-    let uuid = parse_id(&id)?;
+    let uuid = parse_id(Instance::TYPE, &id)?;
     wait_for_position(&state, inventory::NAME, position).await?;
     inventory::get_instance(&state.pool, caller.tenant.as_str(), uuid)
         .await?
@@ -356,7 +310,7 @@ async fn instance_events(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<History>, ApiError> {
-    let uuid = parse_id(&id)?;
+    let uuid = parse_id(Instance::TYPE, &id)?;
     let subject = state
         .bus
         .subject::<Instance>(&caller.tenant, &uuid.to_string());

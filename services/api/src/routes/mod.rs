@@ -1,12 +1,126 @@
-//! One router per resource.
+//! One router per resource, and what they share: the command issuer, running a command, the
+//! command response, and read-your-writes.
 
+pub mod customers;
 pub mod instances;
 pub mod inventory;
 pub mod ops;
+pub mod subscription_requests;
+pub mod subscriptions;
+pub mod users;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fleet_domain::Aggregate;
 use fleet_projections::checkpoint;
+use serde::Serialize;
+use uuid::Uuid;
 
+use crate::auth::{Caller, Permission};
+use crate::command_bus::{CommandMeta, Executed};
+use crate::extract::POSITION_HEADER;
+use crate::idempotency::IdempotencyKey;
+use crate::request_context::RequestMeta;
 use crate::{ApiError, AppState};
+
+/// The caller of a command, with everything the event's envelope records about them.
+pub struct Issuer {
+    pub caller: Caller,
+    pub meta: CommandMeta,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Issuer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let request = parts
+            .extensions
+            .get::<RequestMeta>()
+            .cloned()
+            .unwrap_or_default();
+        let meta = CommandMeta {
+            tenant: caller.tenant.clone(),
+            actor: caller.actor(&request),
+            correlation_id: request.correlation_id,
+            causation_id: None,
+            idempotency_key: parts
+                .extensions
+                .get::<IdempotencyKey>()
+                .map(|k| k.0.clone()),
+        };
+        Ok(Self { caller, meta })
+    }
+}
+
+/// The name people use for an aggregate in messages ("subscription request").
+fn display_name(aggregate_type: &str) -> String {
+    aggregate_type.replace('_', " ")
+}
+
+/// Parses a path id; an id that cannot exist is simply not found.
+pub fn parse_id(aggregate_type: &str, id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id)
+        .map_err(|_| ApiError::NotFound(format!("{} {id} not found", display_name(aggregate_type))))
+}
+
+/// Whether the command is to an aggregate this request minted the id of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Existing,
+    New,
+}
+
+/// Checks the permission and runs a command on aggregate `id`.
+pub async fn run<A: Aggregate>(
+    state: &AppState,
+    issuer: &Issuer,
+    permission: Permission,
+    id: Uuid,
+    target: Target,
+    command: A::Command,
+) -> Result<Executed<A>, ApiError> {
+    issuer.caller.require(permission)?;
+    let key = id.to_string();
+    let result = match target {
+        Target::New => {
+            state
+                .bus
+                .execute_on_new::<A>(&issuer.meta, &key, command)
+                .await
+        }
+        Target::Existing => state.bus.execute::<A>(&issuer.meta, &key, command).await,
+    };
+    result.map_err(|e| match ApiError::from(e) {
+        ApiError::NotFound(what) if what.starts_with(A::TYPE) || what.ends_with("not found") => {
+            if what == format!("{} not found", A::TYPE) {
+                ApiError::NotFound(format!("{} {id} not found", display_name(A::TYPE)))
+            } else {
+                ApiError::NotFound(what)
+            }
+        }
+        other => other,
+    })
+}
+
+/// A command's response: the body, `X-Fleet-Position`, and `Location` for a creation (202).
+pub fn command_response(
+    status: StatusCode,
+    position: u64,
+    location: Option<String>,
+    body: impl Serialize,
+) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(POSITION_HEADER, HeaderValue::from(position));
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(header::LOCATION, location);
+    }
+    response
+}
 
 /// Read your writes: waits until `projection` has applied `position`, if one was given.
 pub async fn wait_for_position(
@@ -24,4 +138,16 @@ pub async fn wait_for_position(
             "the {projection} read model has not reached position {position} yet; retry shortly"
         )))
     }
+}
+
+/// Waits until `projection` has applied everything in the stream now: for a rule that reads a
+/// read model before deciding (a count, a list of blockers).
+pub async fn wait_for_stream_end(state: &AppState, projection: &str) -> Result<(), ApiError> {
+    use fleet_events::EventLog;
+    let end = state
+        .log
+        .last_sequence()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    wait_for_position(state, projection, Some(end)).await
 }

@@ -1,4 +1,4 @@
-//! The inventory read model: one row per instance, current state, deleted ones kept.
+//! Instances in the inventory: one row per instance, current state, deleted ones kept.
 //!
 //! A batch is applied set-based: the rows it touches are read in one statement, the events
 //! are folded into them in memory, and the changed rows are written back in one
@@ -6,21 +6,16 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fleet_domain::instance::{InstanceEvent, InstanceStatus};
-use fleet_events::{instance::AGGREGATE_TYPE, EventEnvelope};
+use fleet_events::EventEnvelope;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{ApplyError, Projection};
+use crate::ApplyError;
 
-pub struct Inventory;
-
-pub const NAME: &str = "inventory";
-
-const DDL: &str = r#"
+pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS instances (
     id               uuid PRIMARY KEY,
     tenant           text NOT NULL,
@@ -47,6 +42,7 @@ CREATE TABLE IF NOT EXISTS instances (
 );
 CREATE INDEX IF NOT EXISTS instances_by_tenant ON instances (tenant, id);
 CREATE INDEX IF NOT EXISTS instances_by_status ON instances (tenant, status, id);
+CREATE INDEX IF NOT EXISTS instances_by_subscription ON instances (tenant, subscription_id);
 "#;
 
 /// An instance as the inventory shows it.
@@ -138,69 +134,54 @@ impl InstanceRow {
     }
 }
 
-#[async_trait]
-impl Projection for Inventory {
-    fn name(&self) -> &'static str {
-        NAME
+/// Applies a batch of instance events.
+pub(super) async fn apply(
+    tx: &mut PgConnection,
+    events: &[&EventEnvelope],
+) -> Result<(), ApplyError> {
+    let mut decoded = Vec::with_capacity(events.len());
+    for envelope in events {
+        let id = Uuid::parse_str(&envelope.event.aggregate_id).map_err(|_| {
+            ApplyError::Unapplicable(format!(
+                "instance id {:?} is not a UUID",
+                envelope.event.aggregate_id
+            ))
+        })?;
+        decoded.push((id, envelope, envelope.decode::<InstanceEvent>()?));
     }
-
-    fn ddl(&self) -> &'static str {
-        DDL
-    }
-
-    fn handles(&self, aggregate_type: &str) -> bool {
-        aggregate_type == AGGREGATE_TYPE
-    }
-
-    async fn apply(
-        &self,
-        tx: &mut PgConnection,
-        events: &[EventEnvelope],
-    ) -> Result<(), ApplyError> {
-        let mut decoded = Vec::with_capacity(events.len());
-        for envelope in events {
-            let id = Uuid::parse_str(&envelope.event.aggregate_id).map_err(|_| {
+    let ids: Vec<Uuid> = decoded.iter().map(|(id, ..)| *id).collect();
+    let mut rows: HashMap<Uuid, InstanceRow> = sqlx::query_as::<_, InstanceRow>(&format!(
+        "SELECT {COLUMNS} FROM instances WHERE id = ANY($1)"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|row| (row.id, row))
+    .collect();
+    let mut changed = Vec::new();
+    for (id, envelope, event) in &decoded {
+        if let Some(row) = InstanceRow::created(envelope, event) {
+            rows.insert(*id, row);
+        } else {
+            let row = rows.get_mut(id).ok_or_else(|| {
                 ApplyError::Unapplicable(format!(
-                    "instance id {:?} is not a UUID",
-                    envelope.event.aggregate_id
+                    "{} for instance {id}, which the inventory does not know",
+                    envelope.event.event_type
                 ))
             })?;
-            decoded.push((id, envelope, envelope.decode::<InstanceEvent>()?));
-        }
-        let ids: Vec<Uuid> = decoded.iter().map(|(id, ..)| *id).collect();
-        let mut rows: HashMap<Uuid, InstanceRow> = sqlx::query_as::<_, InstanceRow>(&format!(
-            "SELECT {COLUMNS} FROM instances WHERE id = ANY($1)"
-        ))
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|row| (row.id, row))
-        .collect();
-        let mut changed = Vec::new();
-        for (id, envelope, event) in &decoded {
-            if let Some(row) = InstanceRow::created(envelope, event) {
-                rows.insert(*id, row);
-            } else {
-                let row = rows.get_mut(id).ok_or_else(|| {
-                    ApplyError::Unapplicable(format!(
-                        "{} for instance {id}, which the inventory does not know",
-                        envelope.event.event_type
-                    ))
-                })?;
-                // Idempotence guard: an event already in the row is not applied again.
-                if row.version >= envelope.sequence as i64 {
-                    continue;
-                }
-                row.apply(envelope, event);
+            // Idempotence guard: an event already in the row is not applied again.
+            if row.version >= envelope.sequence as i64 {
+                continue;
             }
-            if !changed.contains(id) {
-                changed.push(*id);
-            }
+            row.apply(envelope, event);
         }
-        upsert(tx, changed.iter().filter_map(|id| rows.get(id))).await?;
-        Ok(())
+        if !changed.contains(id) {
+            changed.push(*id);
+        }
     }
+    upsert(tx, changed.iter().filter_map(|id| rows.get(id))).await?;
+    Ok(())
 }
 
 async fn upsert<'a>(
@@ -254,7 +235,7 @@ async fn upsert<'a>(
     Ok(())
 }
 
-// ---- queries -------------------------------------------------------------------------------
+// ---- queries ----
 
 pub async fn get_instance(
     pool: &PgPool,
@@ -315,7 +296,7 @@ pub async fn list_instances(
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct InventorySummary {
+pub struct InstanceSummary {
     /// Every instance ever created, deleted ones included.
     pub total: i64,
     /// Instances not deleted.
@@ -327,7 +308,7 @@ pub struct InventorySummary {
     pub by_deployment_cell: HashMap<String, i64>,
 }
 
-pub async fn summary(pool: &PgPool, tenant: &str) -> Result<InventorySummary, sqlx::Error> {
+pub async fn summary(pool: &PgPool, tenant: &str) -> Result<InstanceSummary, sqlx::Error> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT 'status', status, count(*) FROM inventory.instances WHERE tenant = $1 GROUP BY status
          UNION ALL
@@ -343,7 +324,7 @@ pub async fn summary(pool: &PgPool, tenant: &str) -> Result<InventorySummary, sq
     .bind(tenant)
     .fetch_all(pool)
     .await?;
-    let mut summary = InventorySummary::default();
+    let mut summary = InstanceSummary::default();
     for (dimension, key, count) in rows {
         let map = match dimension.as_str() {
             "status" => {

@@ -1,0 +1,83 @@
+//! Events of the `subscription` aggregate: the terms on which a customer consumes a service.
+//!
+//! Subject: `<namespace>.<tenant>.subscription.<subscription id>`. Schema version 1.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::DomainEvent;
+
+pub const AGGREGATE_TYPE: &str = "subscription";
+
+/// What a subscription is for and on which terms, fixed at creation unless updated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionTerms {
+    pub customer_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+    /// `trial` or `paid`.
+    pub terms: String,
+    /// Where payments are recorded: `direct`, `aws`, `azure`, `gcp`, `netapp`.
+    pub marketplace: String,
+    /// Most live instances; -1 for no cap.
+    pub max_instances: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_ends_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_payer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_profile_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_payer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_profile_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum SubscriptionEvent {
+    SubscriptionCreated {
+        #[serde(flatten)]
+        terms: SubscriptionTerms,
+        /// The approved request this subscription came from, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+    },
+    SubscriptionUpdated {
+        #[serde(flatten)]
+        changes: SubscriptionChanges,
+    },
+    SubscriptionConvertedToPaid {
+        payment_profile_id: String,
+        /// The trial had expired and suspended the subscription: conversion resumed it.
+        resumed: bool,
+    },
+    SubscriptionSuspended {
+        reason: String,
+    },
+    /// The trial's end date passed before it was converted: the system suspends it.
+    SubscriptionTrialExpired {
+        trial_ended_at: DateTime<Utc>,
+    },
+    SubscriptionResumed {},
+    /// Ended by the provider. Its live instances are deleted.
+    SubscriptionTerminated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Ended by the customer. Its live instances are deleted.
+    SubscriptionCancelled {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+impl DomainEvent for SubscriptionEvent {}

@@ -1,0 +1,29 @@
+//! Events of the `user` aggregate: a person of a customer who uses the fleet.
+//!
+//! Subject: `<namespace>.<tenant>.user.<user id>`. Schema version 1.
+
+use serde::{Deserialize, Serialize};
+
+use crate::DomainEvent;
+
+pub const AGGREGATE_TYPE: &str = "user";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum UserEvent {
+    UserCreated {
+        customer_id: String,
+        email: String,
+        name: String,
+        /// root, editor or reader.
+        role: String,
+    },
+    UserSuspended {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    UserUnsuspended {},
+    UserDeleted {},
+}
+
+impl DomainEvent for UserEvent {}

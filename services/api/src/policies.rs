@@ -1,0 +1,166 @@
+//! Rules that cross aggregates. An aggregate decides alone; these checks gather what it cannot
+//! see (another aggregate's state, a count from a read model) before its command is issued.
+
+use fleet_domain::customer::Customer;
+use fleet_domain::subscription::{Subscription, SubscriptionStatus};
+use fleet_domain::user::{User, UserStatus};
+use fleet_domain::Aggregate;
+use fleet_events::Tenant;
+use fleet_projections::inventory::{self, subscriptions};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::routes::wait_for_stream_end;
+use crate::{ApiError, AppState};
+
+/// Loads an aggregate from the stream (not a read model): the current truth.
+pub async fn load<A: Aggregate>(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<A, ApiError> {
+    let subject = state.bus.subject::<A>(tenant, id);
+    let (aggregate, _) = state
+        .bus
+        .load::<A>(&subject)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(aggregate)
+}
+
+/// A customer that exists and is not deleted, named by a body field.
+pub async fn active_customer(
+    state: &AppState,
+    tenant: &Tenant,
+    field: &str,
+    customer_id: &str,
+) -> Result<Uuid, ApiError> {
+    let id = Uuid::parse_str(customer_id)
+        .map_err(|_| ApiError::unprocessable(field, "is not a customer of this tenant"))?;
+    let customer = load::<Customer>(state, tenant, &id.to_string()).await?;
+    if !customer.exists() {
+        return Err(ApiError::unprocessable(
+            field,
+            "is not a customer of this tenant",
+        ));
+    }
+    if customer.deleted {
+        return Err(ApiError::Conflict {
+            detail: format!("customer {id} is deleted"),
+            current_state: Some("deleted".into()),
+        });
+    }
+    Ok(id)
+}
+
+/// A user that belongs to `customer_id` and is not deleted.
+pub async fn user_of_customer(
+    state: &AppState,
+    tenant: &Tenant,
+    field: &str,
+    user_id: &str,
+    customer_id: &str,
+) -> Result<Uuid, ApiError> {
+    let not_theirs = || ApiError::unprocessable(field, "is not a user of this customer");
+    let id = Uuid::parse_str(user_id).map_err(|_| not_theirs())?;
+    let user = load::<User>(state, tenant, &id.to_string()).await?;
+    if user.customer_id.as_deref() != Some(customer_id) || user.status == UserStatus::Deleted {
+        return Err(not_theirs());
+    }
+    Ok(id)
+}
+
+/// Permission to create an instance under a subscription, held until the instance is
+/// recorded: for a capped subscription, a PostgreSQL advisory lock serialises the creations
+/// under it across all fleetd processes, so the count it checked stays true.
+pub struct Admission {
+    pub subscription_id: String,
+    pub customer_id: String,
+    lock: Option<Transaction<'static, Postgres>>,
+}
+
+impl Admission {
+    pub async fn release(self) -> Result<(), ApiError> {
+        if let Some(lock) = self.lock {
+            lock.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// An instance may only be created under an active subscription of the caller's tenant, and
+/// not beyond its `max_instances`.
+pub async fn admit_instance(
+    state: &AppState,
+    tenant: &Tenant,
+    subscription_id: &str,
+    customer_id: Option<&str>,
+) -> Result<Admission, ApiError> {
+    let unknown =
+        || ApiError::unprocessable("subscription_id", "is not a subscription of this tenant");
+    let id = Uuid::parse_str(subscription_id).map_err(|_| unknown())?;
+    let subscription = load::<Subscription>(state, tenant, &id.to_string()).await?;
+    let Some(terms) = &subscription.terms else {
+        return Err(unknown());
+    };
+    if subscription.status != SubscriptionStatus::Active {
+        let status = subscription.status.as_str();
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "subscription {id} is {status}: instances are created under active subscriptions only"
+            ),
+            current_state: Some(status.into()),
+        });
+    }
+    if customer_id.is_some_and(|c| c != terms.customer_id) {
+        return Err(ApiError::unprocessable(
+            "customer_id",
+            format!("must be the subscription's customer, {}", terms.customer_id),
+        ));
+    }
+    let mut admission = Admission {
+        subscription_id: id.to_string(),
+        customer_id: terms.customer_id.clone(),
+        lock: None,
+    };
+    if terms.max_instances < 0 {
+        return Ok(admission);
+    }
+    let mut lock = state.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!("instances-of-subscription:{tenant}:{id}"))
+        .execute(&mut *lock)
+        .await?;
+    // Whoever held the lock before us has appended its instance: count it too.
+    wait_for_stream_end(state, inventory::NAME).await?;
+    let live = subscriptions::live_instance_count(
+        &state.pool,
+        tenant.as_str(),
+        &admission.subscription_id,
+    )
+    .await?;
+    if live >= terms.max_instances {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "subscription {id} allows at most {} live instances (max_instances) and has {live}",
+                terms.max_instances
+            ),
+            current_state: None,
+        });
+    }
+    admission.lock = Some(lock);
+    Ok(admission)
+}
+
+/// The customer's subscriptions that have not ended, as of everything recorded so far.
+pub async fn live_subscriptions_of(
+    state: &AppState,
+    tenant: &Tenant,
+    customer_id: Uuid,
+) -> Result<Vec<String>, ApiError> {
+    wait_for_stream_end(state, inventory::NAME).await?;
+    Ok(
+        subscriptions::live_of_customer(&state.pool, tenant.as_str(), &customer_id.to_string())
+            .await?,
+    )
+}

@@ -1,0 +1,109 @@
+//! A terminated or cancelled subscription leaves no live instance behind: each one is deleted
+//! by its own command, with the ending as its causation.
+//!
+//! The process manager keeps its own table of live instances per subscription, written in the
+//! same transaction as its checkpoint, so it knows exactly which instances were live when the
+//! subscription ended, whatever the other read models are doing.
+
+use async_trait::async_trait;
+use fleet_domain::instance::{Instance, InstanceCommand, InstanceEvent};
+use fleet_domain::subscription::SubscriptionEvent;
+use fleet_events::{instance, subscription, EventEnvelope};
+use fleet_projections::{ApplyError, Projection};
+use sqlx::PgConnection;
+
+use super::{caused_by, settle};
+use crate::command_bus::CommandBus;
+
+pub struct DeleteInstancesOfEndedSubscriptions {
+    pub bus: CommandBus,
+}
+
+const DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS live_instances (
+    instance_id     text PRIMARY KEY,
+    tenant          text NOT NULL,
+    subscription_id text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS live_instances_by_subscription ON live_instances (tenant, subscription_id);
+"#;
+
+#[async_trait]
+impl Projection for DeleteInstancesOfEndedSubscriptions {
+    fn name(&self) -> &'static str {
+        "ended_subscriptions"
+    }
+
+    fn ddl(&self) -> Vec<&'static str> {
+        vec![DDL]
+    }
+
+    fn handles(&self, aggregate_type: &str) -> bool {
+        aggregate_type == instance::AGGREGATE_TYPE || aggregate_type == subscription::AGGREGATE_TYPE
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), ApplyError> {
+        for event in events {
+            let tenant = &event.event.tenant;
+            if event.event.aggregate_type == instance::AGGREGATE_TYPE {
+                match event.decode::<InstanceEvent>()? {
+                    InstanceEvent::InstanceCreated { spec, .. } => {
+                        if let Some(subscription_id) = spec.subscription_id {
+                            sqlx::query(
+                                "INSERT INTO live_instances (instance_id, tenant, subscription_id)
+                                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                            )
+                            .bind(&event.event.aggregate_id)
+                            .bind(tenant)
+                            .bind(subscription_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    InstanceEvent::InstanceDeleted { .. } => {
+                        sqlx::query("DELETE FROM live_instances WHERE instance_id = $1")
+                            .bind(&event.event.aggregate_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            let ended = matches!(
+                event.decode::<SubscriptionEvent>()?,
+                SubscriptionEvent::SubscriptionTerminated { .. }
+                    | SubscriptionEvent::SubscriptionCancelled { .. }
+            );
+            if !ended {
+                continue;
+            }
+            let instances: Vec<String> = sqlx::query_scalar(
+                "SELECT instance_id FROM live_instances
+                 WHERE tenant = $1 AND subscription_id = $2 ORDER BY instance_id",
+            )
+            .bind(tenant)
+            .bind(&event.event.aggregate_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for instance_id in instances {
+                let meta = caused_by(
+                    event,
+                    "subscription-ended",
+                    format!("subscription-ended:{}:{instance_id}", event.event.event_id),
+                )?;
+                let result = self
+                    .bus
+                    .execute::<Instance>(&meta, &instance_id, InstanceCommand::Delete)
+                    .await
+                    .map(|_| ());
+                settle(result, "deleting an instance of an ended subscription")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! `/v1/subscription-requests`: customers ask for subscriptions; the provider approves (which
+//! creates the subscription), denies, or the customer cancels.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fleet_domain::subscription_request::{SubscriptionRequest, SubscriptionRequestCommand};
+use fleet_domain::Aggregate;
+use fleet_projections::inventory::requests::{self, RequestRow};
+use fleet_projections::inventory::NAME as INVENTORY;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::{Caller, Permission};
+use crate::command_bus::Executed;
+use crate::extract::{ApiJson, ApiQuery, ReadPosition};
+use crate::pagination::{self, Page};
+use crate::policies;
+use crate::routes::subscriptions::GrantedTerms;
+use crate::routes::{command_response, parse_id, run, wait_for_position, Issuer, Target};
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/subscription-requests",
+            post(create_subscription_request).get(list_subscription_requests),
+        )
+        .route("/subscription-requests/{id}", get(get_subscription_request))
+        .route(
+            "/subscription-requests/{id}/approve",
+            post(approve_subscription_request),
+        )
+        .route(
+            "/subscription-requests/{id}/deny",
+            post(deny_subscription_request),
+        )
+        .route(
+            "/subscription-requests/{id}/cancel",
+            post(cancel_subscription_request),
+        )
+}
+
+#[derive(Serialize)]
+struct RequestState {
+    id: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscription_id: Option<String>,
+    position: u64,
+    event_type: String,
+}
+
+fn respond(status: StatusCode, executed: Executed<SubscriptionRequest>) -> Response {
+    let position = executed.event.sequence;
+    let id = executed.event.event.aggregate_id.clone();
+    let location =
+        (status == StatusCode::ACCEPTED).then(|| format!("/v1/subscription-requests/{id}"));
+    let body = RequestState {
+        id,
+        status: executed.state.status,
+        subscription_id: executed.state.subscription_id,
+        position,
+        event_type: executed.event.event.event_type,
+    };
+    command_response(status, position, location, body)
+}
+
+async fn execute(
+    state: &AppState,
+    issuer: &Issuer,
+    id: Uuid,
+    command: SubscriptionRequestCommand,
+) -> Result<Response, ApiError> {
+    let executed = run::<SubscriptionRequest>(
+        state,
+        issuer,
+        Permission::ManageAccounts,
+        id,
+        Target::Existing,
+        command,
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, executed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    customer_id: String,
+    service_id: String,
+    plan_id: String,
+    requested_by_user_id: Option<String>,
+}
+
+async fn create_subscription_request(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    ApiJson(body): ApiJson<CreateRequest>,
+) -> Result<Response, ApiError> {
+    issuer.caller.require(Permission::ManageAccounts)?;
+    let tenant = &issuer.caller.tenant;
+    let customer =
+        policies::active_customer(&state, tenant, "customer_id", &body.customer_id).await?;
+    let requester = match &body.requested_by_user_id {
+        Some(user) => Some(
+            policies::user_of_customer(
+                &state,
+                tenant,
+                "requested_by_user_id",
+                user,
+                &customer.to_string(),
+            )
+            .await?
+            .to_string(),
+        ),
+        None => None,
+    };
+    let command = SubscriptionRequestCommand::Create {
+        customer_id: customer.to_string(),
+        service_id: body.service_id,
+        plan_id: body.plan_id,
+        requested_by_user_id: requester,
+    };
+    let executed = run::<SubscriptionRequest>(
+        &state,
+        &issuer,
+        Permission::ManageAccounts,
+        Uuid::now_v7(),
+        Target::New,
+        command,
+    )
+    .await?;
+    Ok(respond(StatusCode::ACCEPTED, executed))
+}
+
+/// Approves with the terms in the body (all optional: a trial by default). The subscription
+/// is created by a process manager reacting to the approval, exactly once.
+async fn approve_subscription_request(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    issuer.caller.require(Permission::ManageAccounts)?;
+    let uuid = parse_id(SubscriptionRequest::TYPE, &id)?;
+    let granted = GrantedTerms::from_body(&body)?;
+    let request =
+        policies::load::<SubscriptionRequest>(&state, &issuer.caller.tenant, &uuid.to_string())
+            .await?;
+    let Some(requested) = request.requested else {
+        return Err(ApiError::NotFound(format!(
+            "subscription request {id} not found"
+        )));
+    };
+    let subscription = granted.fix(
+        requested.customer_id,
+        requested.service_id,
+        requested.plan_id,
+    )?;
+    let command = SubscriptionRequestCommand::Approve {
+        subscription_id: Uuid::now_v7().to_string(),
+        subscription,
+    };
+    execute(&state, &issuer, uuid, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deny {
+    reason: String,
+}
+
+async fn deny_subscription_request(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Deny>,
+) -> Result<Response, ApiError> {
+    let uuid = parse_id(SubscriptionRequest::TYPE, &id)?;
+    let command = SubscriptionRequestCommand::Deny {
+        reason: body.reason,
+    };
+    execute(&state, &issuer, uuid, command).await
+}
+
+async fn cancel_subscription_request(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let uuid = parse_id(SubscriptionRequest::TYPE, &id)?;
+    execute(&state, &issuer, uuid, SubscriptionRequestCommand::Cancel).await
+}
+
+async fn get_subscription_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(id): Path<String>,
+) -> Result<Json<RequestRow>, ApiError> {
+    let uuid = parse_id(SubscriptionRequest::TYPE, &id)?;
+    wait_for_position(&state, INVENTORY, position).await?;
+    requests::get(&state.pool, caller.tenant.as_str(), uuid)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("subscription request {id} not found")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListRequests {
+    status: Option<String>,
+    customer_id: Option<String>,
+    page_size: Option<i64>,
+    page_token: Option<String>,
+}
+
+async fn list_subscription_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    ApiQuery(query): ApiQuery<ListRequests>,
+) -> Result<Json<Page<RequestRow>>, ApiError> {
+    let statuses = ["pending", "approved", "denied", "cancelled"];
+    if query
+        .status
+        .as_ref()
+        .is_some_and(|s| !statuses.contains(&s.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            "status",
+            format!("must be one of {}", statuses.join(", ")),
+        ));
+    }
+    let limit = pagination::page_size(query.page_size)?;
+    let after = pagination::decode_token(query.page_token.as_deref())?;
+    wait_for_position(&state, INVENTORY, position).await?;
+    let rows = requests::list(
+        &state.pool,
+        caller.tenant.as_str(),
+        query.status.as_deref(),
+        query.customer_id.as_deref(),
+        after,
+        limit + 1,
+    )
+    .await?;
+    Ok(Json(Page::from_rows(rows, limit, |r| r.id)))
+}

@@ -1,0 +1,572 @@
+//! The subscription aggregate: on which terms a customer consumes a service.
+//!
+//! ```text
+//! create ─► active ──suspend / trial expires──► suspended ──resume──► active
+//!             │                                    │
+//!             ├──terminate (provider)──► terminated ◄┤   both end it for good; its live
+//!             └──cancel (customer)─────► cancelled  ◄┘   instances are deleted
+//! terms: trial ──convert (needs a payment profile)──► paid
+//! ```
+//! A trial whose end passes is suspended by the system; converting it to paid before then keeps
+//! it active, and converting it after resumes it.
+
+use chrono::{DateTime, Duration, Utc};
+pub use fleet_events::subscription::{SubscriptionChanges, SubscriptionEvent, SubscriptionTerms};
+
+use crate::{validate, Aggregate, DomainError};
+
+pub const TERMS: &[&str] = &["trial", "paid"];
+pub const MARKETPLACES: &[&str] = &["direct", "aws", "azure", "gcp", "netapp"];
+pub const DEFAULT_TRIAL_DAYS: i64 = 30;
+pub const TRIAL_EXPIRED: &str = "trial_expired";
+
+/// What a caller asks for when creating a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub customer_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+    pub terms: String,
+    pub marketplace: String,
+    pub max_instances: i64,
+    /// Trial only; defaults to 30.
+    pub trial_days: Option<i64>,
+    pub external_payer_id: Option<String>,
+    pub payment_profile_id: Option<String>,
+}
+
+impl NewSubscription {
+    /// Validates the request and fixes the terms, the trial's end computed from `now`.
+    pub fn terms(&self, now: DateTime<Utc>) -> Result<SubscriptionTerms, DomainError> {
+        validate::required("customer_id", &self.customer_id, 255)?;
+        validate::required("service_id", &self.service_id, 255)?;
+        validate::required("plan_id", &self.plan_id, 255)?;
+        validate::one_of("terms", &self.terms, TERMS)?;
+        validate::one_of("marketplace", &self.marketplace, MARKETPLACES)?;
+        validate_max_instances(self.max_instances)?;
+        validate::optional("external_payer_id", self.external_payer_id.as_deref(), 255)?;
+        validate::optional("payment_profile_id", self.payment_profile_id.as_deref(), 63)?;
+        let trial_ends_at = if self.terms == "trial" {
+            let days = self.trial_days.unwrap_or(DEFAULT_TRIAL_DAYS);
+            if !(0..=365).contains(&days) {
+                return Err(DomainError::invalid(
+                    "trial_days",
+                    "must be between 0 and 365",
+                ));
+            }
+            Some(now + Duration::days(days))
+        } else {
+            if self.trial_days.is_some() {
+                return Err(DomainError::invalid(
+                    "trial_days",
+                    "applies to trial terms only",
+                ));
+            }
+            if !payment_arranged(&self.marketplace, self.payment_profile_id.as_deref()) {
+                return Err(DomainError::invalid(
+                    "payment_profile_id",
+                    "paid terms need a payment profile unless a marketplace collects payments",
+                ));
+            }
+            None
+        };
+        Ok(SubscriptionTerms {
+            customer_id: self.customer_id.clone(),
+            service_id: self.service_id.clone(),
+            plan_id: self.plan_id.clone(),
+            terms: self.terms.clone(),
+            marketplace: self.marketplace.clone(),
+            max_instances: self.max_instances,
+            trial_ends_at,
+            external_payer_id: self.external_payer_id.clone(),
+            payment_profile_id: self.payment_profile_id.clone(),
+        })
+    }
+}
+
+fn validate_max_instances(max: i64) -> Result<(), DomainError> {
+    if max < -1 {
+        return Err(DomainError::invalid(
+            "max_instances",
+            "must be -1 (no cap) or at least 0",
+        ));
+    }
+    Ok(())
+}
+
+/// Paid terms need someone to collect: a payment profile, or a marketplace that bills.
+fn payment_arranged(marketplace: &str, payment_profile_id: Option<&str>) -> bool {
+    marketplace != "direct" || payment_profile_id.is_some_and(|p| !p.trim().is_empty())
+}
+
+#[derive(Debug, Clone)]
+pub enum SubscriptionCommand {
+    /// Create with terms already fixed by [`NewSubscription::terms`] (the caller knows the time).
+    Create {
+        terms: SubscriptionTerms,
+        request_id: Option<String>,
+    },
+    Update(SubscriptionChanges),
+    ConvertToPaid {
+        payment_profile_id: Option<String>,
+    },
+    Suspend {
+        reason: String,
+    },
+    Resume,
+    Terminate {
+        reason: Option<String>,
+    },
+    Cancel {
+        reason: Option<String>,
+    },
+    /// Issued by the scheduler once the trial's end has passed.
+    ExpireTrial {
+        now: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SubscriptionStatus {
+    #[default]
+    Active,
+    Suspended,
+    Terminated,
+    Cancelled,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Terminated => "terminated",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Active | Self::Suspended)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscription {
+    pub terms: Option<SubscriptionTerms>,
+    pub status: SubscriptionStatus,
+    pub suspension_reason: Option<String>,
+}
+
+impl Subscription {
+    fn refuse(&self, action: &'static str) -> DomainError {
+        DomainError::InvalidState {
+            aggregate: Self::TYPE,
+            action,
+            state: self.status.as_str().into(),
+        }
+    }
+
+    fn apply_changes(terms: &mut SubscriptionTerms, changes: &SubscriptionChanges) {
+        if let Some(plan_id) = &changes.plan_id {
+            terms.plan_id = plan_id.clone();
+        }
+        if let Some(max) = changes.max_instances {
+            terms.max_instances = max;
+        }
+        if changes.external_payer_id.is_some() {
+            terms.external_payer_id = changes.external_payer_id.clone();
+        }
+        if changes.payment_profile_id.is_some() {
+            terms.payment_profile_id = changes.payment_profile_id.clone();
+        }
+    }
+}
+
+impl Aggregate for Subscription {
+    const TYPE: &'static str = fleet_events::subscription::AGGREGATE_TYPE;
+    type Command = SubscriptionCommand;
+    type Event = SubscriptionEvent;
+
+    fn decide(&self, command: &SubscriptionCommand) -> Result<SubscriptionEvent, DomainError> {
+        use SubscriptionCommand as C;
+        use SubscriptionStatus as S;
+        if let C::Create { terms, request_id } = command {
+            if self.exists() {
+                return Err(DomainError::AlreadyExists {
+                    aggregate: Self::TYPE,
+                });
+            }
+            return Ok(SubscriptionEvent::SubscriptionCreated {
+                terms: terms.clone(),
+                request_id: request_id.clone(),
+            });
+        }
+        let Some(terms) = &self.terms else {
+            return Err(DomainError::NotFound {
+                aggregate: Self::TYPE,
+            });
+        };
+        let live = self.status.is_live();
+        Ok(match command {
+            C::Create { .. } => unreachable!("handled above"),
+            C::Update(changes) => {
+                if !live {
+                    return Err(self.refuse("update"));
+                }
+                if changes == &SubscriptionChanges::default() {
+                    return Err(DomainError::invalid("body", "names no field to change"));
+                }
+                if let Some(plan_id) = &changes.plan_id {
+                    validate::required("plan_id", plan_id, 255)?;
+                }
+                if let Some(max) = changes.max_instances {
+                    validate_max_instances(max)?;
+                }
+                validate::optional(
+                    "payment_profile_id",
+                    changes.payment_profile_id.as_deref(),
+                    63,
+                )?;
+                validate::optional(
+                    "external_payer_id",
+                    changes.external_payer_id.as_deref(),
+                    255,
+                )?;
+                SubscriptionEvent::SubscriptionUpdated {
+                    changes: changes.clone(),
+                }
+            }
+            C::ConvertToPaid { payment_profile_id } => {
+                if !live {
+                    return Err(self.refuse("convert to paid"));
+                }
+                if terms.terms == "paid" {
+                    return Err(DomainError::InvalidState {
+                        aggregate: Self::TYPE,
+                        action: "convert to paid",
+                        state: "already paid".into(),
+                    });
+                }
+                let expired = self.suspension_reason.as_deref() == Some(TRIAL_EXPIRED);
+                if self.status == S::Suspended && !expired {
+                    return Err(self.refuse("convert to paid"));
+                }
+                let profile = payment_profile_id
+                    .clone()
+                    .or_else(|| terms.payment_profile_id.clone())
+                    .filter(|p| !p.trim().is_empty());
+                validate::optional("payment_profile_id", profile.as_deref(), 63)?;
+                if !payment_arranged(&terms.marketplace, profile.as_deref()) {
+                    return Err(DomainError::invalid(
+                        "payment_profile_id",
+                        "converting to paid needs a payment profile",
+                    ));
+                }
+                SubscriptionEvent::SubscriptionConvertedToPaid {
+                    payment_profile_id: profile.unwrap_or_default(),
+                    resumed: self.status == S::Suspended,
+                }
+            }
+            C::Suspend { reason } => {
+                if self.status != S::Active {
+                    return Err(self.refuse("suspend"));
+                }
+                validate::required("reason", reason, 1000)?;
+                SubscriptionEvent::SubscriptionSuspended {
+                    reason: reason.clone(),
+                }
+            }
+            C::Resume => {
+                if self.status != S::Suspended {
+                    return Err(self.refuse("resume"));
+                }
+                if self.suspension_reason.as_deref() == Some(TRIAL_EXPIRED) {
+                    return Err(DomainError::InvalidState {
+                        aggregate: Self::TYPE,
+                        action: "resume",
+                        state: "suspended because its trial expired; convert it to paid".into(),
+                    });
+                }
+                SubscriptionEvent::SubscriptionResumed {}
+            }
+            C::Terminate { reason } => {
+                if !live {
+                    return Err(self.refuse("terminate"));
+                }
+                SubscriptionEvent::SubscriptionTerminated {
+                    reason: reason.clone(),
+                }
+            }
+            C::Cancel { reason } => {
+                if !live {
+                    return Err(self.refuse("cancel"));
+                }
+                SubscriptionEvent::SubscriptionCancelled {
+                    reason: reason.clone(),
+                }
+            }
+            C::ExpireTrial { now } => {
+                let due = terms.terms == "trial"
+                    && self.status == S::Active
+                    && terms.trial_ends_at.is_some_and(|end| end <= *now);
+                match (due, terms.trial_ends_at) {
+                    (true, Some(trial_ended_at)) => {
+                        SubscriptionEvent::SubscriptionTrialExpired { trial_ended_at }
+                    }
+                    _ => {
+                        return Err(DomainError::InvalidState {
+                            aggregate: Self::TYPE,
+                            action: "expire the trial of",
+                            state: format!("{} on {} terms", self.status.as_str(), terms.terms),
+                        })
+                    }
+                }
+            }
+        })
+    }
+
+    fn evolve(&mut self, event: &SubscriptionEvent) {
+        use SubscriptionEvent as E;
+        match event {
+            E::SubscriptionCreated { terms, .. } => {
+                self.terms = Some(terms.clone());
+                self.status = SubscriptionStatus::Active;
+            }
+            E::SubscriptionUpdated { changes } => {
+                if let Some(terms) = self.terms.as_mut() {
+                    Self::apply_changes(terms, changes);
+                }
+            }
+            E::SubscriptionConvertedToPaid {
+                payment_profile_id, ..
+            } => {
+                if let Some(terms) = self.terms.as_mut() {
+                    terms.terms = "paid".into();
+                    terms.trial_ends_at = None;
+                    if !payment_profile_id.is_empty() {
+                        terms.payment_profile_id = Some(payment_profile_id.clone());
+                    }
+                }
+                self.status = SubscriptionStatus::Active;
+                self.suspension_reason = None;
+            }
+            E::SubscriptionSuspended { reason } => {
+                self.status = SubscriptionStatus::Suspended;
+                self.suspension_reason = Some(reason.clone());
+            }
+            E::SubscriptionTrialExpired { .. } => {
+                self.status = SubscriptionStatus::Suspended;
+                self.suspension_reason = Some(TRIAL_EXPIRED.into());
+            }
+            E::SubscriptionResumed {} => {
+                self.status = SubscriptionStatus::Active;
+                self.suspension_reason = None;
+            }
+            E::SubscriptionTerminated { .. } => self.status = SubscriptionStatus::Terminated,
+            E::SubscriptionCancelled { .. } => self.status = SubscriptionStatus::Cancelled,
+        }
+    }
+
+    fn exists(&self) -> bool {
+        self.terms.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SubscriptionCommand as C;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn new(terms: &str) -> NewSubscription {
+        NewSubscription {
+            customer_id: "c".into(),
+            service_id: "s".into(),
+            plan_id: "p".into(),
+            terms: terms.into(),
+            marketplace: "direct".into(),
+            max_instances: -1,
+            trial_days: None,
+            external_payer_id: None,
+            payment_profile_id: None,
+        }
+    }
+
+    fn create(terms: &str) -> C {
+        C::Create {
+            terms: new(terms).terms(now()).unwrap(),
+            request_id: None,
+        }
+    }
+
+    fn run(commands: Vec<C>) -> (Subscription, Result<SubscriptionEvent, DomainError>) {
+        let mut state = Subscription::default();
+        let mut last = Err(DomainError::NotFound { aggregate: "none" });
+        for command in &commands {
+            last = state.decide(command);
+            if let Ok(e) = &last {
+                state.evolve(e);
+            }
+        }
+        (state, last)
+    }
+
+    fn refused_in(result: Result<SubscriptionEvent, DomainError>) -> String {
+        match result {
+            Err(DomainError::InvalidState { state, .. }) => state,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn trials_end_thirty_days_after_creation_by_default() {
+        let terms = new("trial").terms(now()).unwrap();
+        assert_eq!(terms.trial_ends_at, Some(now() + Duration::days(30)));
+        let mut paid = new("paid");
+        assert!(matches!(
+            paid.terms(now()),
+            Err(DomainError::Invalid {
+                field: "payment_profile_id",
+                ..
+            })
+        ));
+        paid.marketplace = "aws".into();
+        assert_eq!(paid.terms(now()).unwrap().trial_ends_at, None);
+        paid.trial_days = Some(3);
+        assert!(paid.terms(now()).is_err());
+        let mut capped = new("trial");
+        capped.max_instances = -2;
+        assert!(capped.terms(now()).is_err());
+    }
+
+    #[test]
+    fn lifecycle_and_refusals() {
+        let (state, last) = run(vec![
+            create("trial"),
+            C::Suspend {
+                reason: "late payment".into(),
+            },
+            C::Resume,
+            C::Terminate { reason: None },
+        ]);
+        assert!(last.is_ok());
+        assert_eq!(state.status, SubscriptionStatus::Terminated);
+        assert_eq!(
+            refused_in(run(vec![create("trial"), C::Resume]).1),
+            "active"
+        );
+        assert_eq!(
+            refused_in(
+                run(vec![
+                    create("trial"),
+                    C::Cancel { reason: None },
+                    C::Suspend { reason: "x".into() }
+                ])
+                .1
+            ),
+            "cancelled"
+        );
+        assert_eq!(
+            refused_in(
+                run(vec![
+                    create("trial"),
+                    C::Terminate { reason: None },
+                    C::Resume
+                ])
+                .1
+            ),
+            "terminated"
+        );
+    }
+
+    #[test]
+    fn an_expired_trial_is_suspended_and_only_conversion_brings_it_back() {
+        let later = now() + Duration::days(31);
+        let (_, early) = run(vec![create("trial"), C::ExpireTrial { now: now() }]);
+        assert!(early.is_err(), "not due yet");
+        let (state, last) = run(vec![create("trial"), C::ExpireTrial { now: later }]);
+        assert!(matches!(
+            last,
+            Ok(SubscriptionEvent::SubscriptionTrialExpired { .. })
+        ));
+        assert_eq!(state.status, SubscriptionStatus::Suspended);
+        let (_, resume) = run(vec![
+            create("trial"),
+            C::ExpireTrial { now: later },
+            C::Resume,
+        ]);
+        assert!(refused_in(resume).contains("trial expired"));
+        let (state, last) = run(vec![
+            create("trial"),
+            C::ExpireTrial { now: later },
+            C::ConvertToPaid {
+                payment_profile_id: Some("pp-1".into()),
+            },
+        ]);
+        assert!(matches!(
+            last,
+            Ok(SubscriptionEvent::SubscriptionConvertedToPaid { resumed: true, .. })
+        ));
+        assert_eq!(state.status, SubscriptionStatus::Active);
+        assert_eq!(state.terms.unwrap().terms, "paid");
+    }
+
+    #[test]
+    fn converting_keeps_a_trial_from_expiring_and_needs_a_payment_profile() {
+        let (_, last) = run(vec![
+            create("trial"),
+            C::ConvertToPaid {
+                payment_profile_id: None,
+            },
+        ]);
+        assert!(matches!(
+            last,
+            Err(DomainError::Invalid {
+                field: "payment_profile_id",
+                ..
+            })
+        ));
+        let (state, last) = run(vec![
+            create("trial"),
+            C::ConvertToPaid {
+                payment_profile_id: Some("pp".into()),
+            },
+            C::ExpireTrial {
+                now: now() + Duration::days(60),
+            },
+        ]);
+        assert!(last.is_err());
+        assert_eq!(state.status, SubscriptionStatus::Active);
+        let (_, again) = run(vec![
+            create("trial"),
+            C::ConvertToPaid {
+                payment_profile_id: Some("pp".into()),
+            },
+            C::ConvertToPaid {
+                payment_profile_id: Some("pp".into()),
+            },
+        ]);
+        assert_eq!(refused_in(again), "already paid");
+    }
+
+    #[test]
+    fn updates_apply_to_live_subscriptions_only() {
+        let change = C::Update(SubscriptionChanges {
+            max_instances: Some(5),
+            ..Default::default()
+        });
+        let (state, last) = run(vec![create("trial"), change.clone()]);
+        assert!(last.is_ok());
+        assert_eq!(state.terms.unwrap().max_instances, 5);
+        let (_, last) = run(vec![create("trial"), C::Cancel { reason: None }, change]);
+        assert_eq!(refused_in(last), "cancelled");
+        let (_, last) = run(vec![
+            create("trial"),
+            C::Update(SubscriptionChanges::default()),
+        ]);
+        assert!(matches!(last, Err(DomainError::Invalid { .. })));
+    }
+}
