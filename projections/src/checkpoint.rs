@@ -4,11 +4,14 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
-pub async fn read(pool: &PgPool, projection: &str) -> Result<u64, sqlx::Error> {
+pub async fn read<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    projection: &str,
+) -> Result<u64, sqlx::Error> {
     let position: Option<i64> =
         sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
             .bind(projection)
-            .fetch_optional(pool)
+            .fetch_optional(executor)
             .await?;
     Ok(position.unwrap_or(0) as u64)
 }
@@ -64,10 +67,21 @@ pub async fn wait_for(
     position: u64,
     timeout: Duration,
 ) -> Result<bool, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    wait_for_on(&mut conn, projection, position, timeout).await
+}
+
+/// [`wait_for`] on a connection the caller holds (inside its transaction, say).
+pub async fn wait_for_on(
+    conn: &mut PgConnection,
+    projection: &str,
+    position: u64,
+    timeout: Duration,
+) -> Result<bool, sqlx::Error> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
     loop {
-        if read(pool, projection).await? >= position {
+        if read(&mut *conn, projection).await? >= position {
             return Ok(true);
         }
         if tokio::time::Instant::now() + pause > deadline {

@@ -212,6 +212,33 @@ impl TestApp {
             .sequence
     }
 
+    /// Sets an environment variable for the fleetd processes started from now on.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.extra_env.retain(|(k, _)| k != name);
+        self.extra_env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Polls `check` every 100 ms for up to 20 s until it returns `Some`.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        for _ in 0..200 {
+            if let Some(value) = check().await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what} did not happen within 20 s");
+    }
+
+    /// The event types of an aggregate's history, from the stream.
+    pub async fn history(&self, path: &str) -> Vec<Value> {
+        let reply = self.get(&format!("{path}/events")).await.expect(200);
+        reply.body["items"].as_array().expect("items").clone()
+    }
+
     /// Kills fleetd with SIGKILL: no shutdown code runs.
     pub async fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -237,8 +237,8 @@ pub async fn live_of_customer(
 }
 
 /// Live instances of a subscription, as the inventory knows them.
-pub async fn live_instance_count(
-    pool: &PgPool,
+pub async fn live_instance_count<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
     tenant: &str,
     subscription_id: &str,
 ) -> Result<i64, sqlx::Error> {
@@ -248,7 +248,7 @@ pub async fn live_instance_count(
     )
     .bind(tenant)
     .bind(subscription_id)
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await
 }
 

@@ -34,6 +34,7 @@ pub struct AppState {
     pub log: JetStreamLog,
     pub nats: async_nats::Client,
     pub keys: auth::KeyCache,
+    pub locks: policies::KeyedLocks,
     pub metrics: metrics::ApiMetrics,
     pub registry: Arc<Registry>,
     pub settings: Settings,

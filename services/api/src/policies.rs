@@ -1,13 +1,18 @@
 //! Rules that cross aggregates. An aggregate decides alone; these checks gather what it cannot
 //! see (another aggregate's state, a count from a read model) before its command is issued.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use fleet_domain::customer::Customer;
 use fleet_domain::subscription::{Subscription, SubscriptionStatus};
 use fleet_domain::user::{User, UserStatus};
 use fleet_domain::Aggregate;
-use fleet_events::Tenant;
+use fleet_events::{EventLog, Tenant};
+use fleet_projections::checkpoint;
 use fleet_projections::inventory::{self, subscriptions};
 use sqlx::{Postgres, Transaction};
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use crate::routes::wait_for_stream_end;
@@ -76,15 +81,35 @@ pub async fn user_of_customer(
 pub struct Admission {
     pub subscription_id: String,
     pub customer_id: String,
-    lock: Option<Transaction<'static, Postgres>>,
+    lock: Option<(OwnedMutexGuard<()>, Transaction<'static, Postgres>)>,
 }
 
 impl Admission {
     pub async fn release(self) -> Result<(), ApiError> {
-        if let Some(lock) = self.lock {
+        if let Some((_queue, lock)) = self.lock {
             lock.commit().await?;
         }
         Ok(())
+    }
+}
+
+/// In-process queues per key, so that requests waiting for the same PostgreSQL advisory lock
+/// wait here without holding a pooled connection each.
+#[derive(Clone, Default)]
+pub struct KeyedLocks {
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl KeyedLocks {
+    pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().expect("poisoned");
+            if locks.len() > 10_000 {
+                locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            locks.entry(key.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 }
 
@@ -126,19 +151,30 @@ pub async fn admit_instance(
     if terms.max_instances < 0 {
         return Ok(admission);
     }
+    let key = format!("instances-of-subscription:{tenant}:{id}");
+    let queue = state.locks.lock(&key).await;
     let mut lock = state.pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-        .bind(format!("instances-of-subscription:{tenant}:{id}"))
+        .bind(&key)
         .execute(&mut *lock)
         .await?;
-    // Whoever held the lock before us has appended its instance: count it too.
-    wait_for_stream_end(state, inventory::NAME).await?;
-    let live = subscriptions::live_instance_count(
-        &state.pool,
-        tenant.as_str(),
-        &admission.subscription_id,
-    )
-    .await?;
+    // Whoever held the lock before us has appended its instance: count it too. The wait and
+    // the count use the locked connection, so queued requests need no second one.
+    let end = state
+        .log
+        .last_sequence()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let reached =
+        checkpoint::wait_for_on(&mut lock, inventory::NAME, end, state.settings.read_wait).await?;
+    if !reached {
+        return Err(ApiError::Unavailable(format!(
+            "the inventory has not reached position {end} yet; retry shortly"
+        )));
+    }
+    let live =
+        subscriptions::live_instance_count(&mut *lock, tenant.as_str(), &admission.subscription_id)
+            .await?;
     if live >= terms.max_instances {
         return Err(ApiError::Conflict {
             detail: format!(
@@ -148,7 +184,7 @@ pub async fn admit_instance(
             current_state: None,
         });
     }
-    admission.lock = Some(lock);
+    admission.lock = Some((queue, lock));
     Ok(admission)
 }
 

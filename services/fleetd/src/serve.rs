@@ -55,15 +55,26 @@ pub async fn start(
     let projection_metrics = ProjectionMetrics::register(&mut registry);
     let (shutdown, shutdown_rx) = watch::channel(false);
 
+    let bus = CommandBus::new(
+        Arc::new(log.clone()),
+        config.namespace.clone(),
+        api_metrics.clone(),
+    );
+    let engine = ProjectionEngine {
+        pool: pool.clone(),
+        log: log.clone(),
+        metrics: projection_metrics,
+        settings: EngineSettings::default(),
+    };
+    // Tables exist before the first query, whichever process leads each projection.
+    engine.prepare(&fleet_projections::all()).await?;
     let mut workers = Vec::new();
     if options.projectors {
-        let engine = ProjectionEngine {
-            pool: pool.clone(),
-            log: log.clone(),
-            metrics: projection_metrics,
-            settings: EngineSettings::default(),
-        };
         workers.extend(engine.spawn(fleet_projections::all(), shutdown_rx.clone()));
+    }
+    if options.process_managers {
+        let process_managers = fleet_api::process_managers::all(&bus);
+        workers.extend(engine.spawn(process_managers, shutdown_rx.clone()));
     }
     workers.push(tokio::spawn(expire_idempotency_keys(
         pool.clone(),
@@ -71,15 +82,12 @@ pub async fn start(
     )));
 
     let state = AppState {
-        bus: CommandBus::new(
-            Arc::new(log.clone()),
-            config.namespace.clone(),
-            api_metrics.clone(),
-        ),
+        bus,
         pool,
         log,
         nats,
         keys: Default::default(),
+        locks: Default::default(),
         metrics: api_metrics,
         registry: Arc::new(registry),
         settings: Settings {

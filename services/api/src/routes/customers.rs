@@ -26,6 +26,10 @@ use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/customers/{id}/events",
+            crate::routes::history_route::<Customer>(),
+        )
         .route("/customers", post(create_customer).get(list_customers))
         .route(
             "/customers/{id}",

@@ -8,7 +8,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fleet_domain::instance::{Instance, InstanceCommand, InstanceSpec, InstanceStatus};
 use fleet_domain::Aggregate;
-use fleet_events::{EventEnvelope, EventLog};
 use fleet_projections::inventory::{self, InstanceFilter, InstanceRow};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -18,14 +17,16 @@ use crate::command_bus::Executed;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
 use crate::policies;
-use crate::routes::{command_response, parse_id, run, wait_for_position, Issuer, Target};
+use crate::routes::{
+    command_response, history_route, parse_id, run, wait_for_position, Issuer, Target,
+};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/instances", post(create_instance).get(list_instances))
         .route("/instances/{id}", get(get_instance).delete(delete_instance))
-        .route("/instances/{id}/events", get(instance_events))
+        .route("/instances/{id}/events", history_route::<Instance>())
         .route("/instances/{id}/ready", post(mark_instance_ready))
         .route("/instances/{id}/fail", post(fail_instance))
         .route("/instances/{id}/stop", post(stop_instance))
@@ -297,30 +298,4 @@ async fn list_instances(
     )
     .await?;
     Ok(Json(Page::from_rows(rows, limit, |r| r.id)))
-}
-
-#[derive(Debug, Serialize)]
-struct History {
-    items: Vec<EventEnvelope>,
-}
-
-/// The instance's history, read from the stream itself rather than a read model.
-async fn instance_events(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<History>, ApiError> {
-    let uuid = parse_id(Instance::TYPE, &id)?;
-    let subject = state
-        .bus
-        .subject::<Instance>(&caller.tenant, &uuid.to_string());
-    let items = state
-        .log
-        .read_subject(&subject, 0)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    if items.is_empty() {
-        return Err(ApiError::NotFound(format!("instance {id} not found")));
-    }
-    Ok(Json(History { items }))
 }

@@ -122,6 +122,45 @@ pub fn command_response(
     response
 }
 
+#[derive(Serialize)]
+pub struct History {
+    pub items: Vec<fleet_events::EventEnvelope>,
+}
+
+/// An aggregate's history, read from the stream itself rather than a read model.
+pub async fn history<A: Aggregate>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Json<History>, ApiError> {
+    use fleet_events::EventLog;
+    let uuid = parse_id(A::TYPE, id)?;
+    let subject = state.bus.subject::<A>(&caller.tenant, &uuid.to_string());
+    let items = state
+        .log
+        .read_subject(&subject, 0)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    if items.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "{} {id} not found",
+            display_name(A::TYPE)
+        )));
+    }
+    Ok(Json(History { items }))
+}
+
+/// `GET …/{id}/events` for aggregate `A`.
+pub fn history_route<A: Aggregate>() -> axum::routing::MethodRouter<AppState> {
+    axum::routing::get(
+        |axum::extract::State(state): axum::extract::State<AppState>,
+         caller: Caller,
+         axum::extract::Path(id): axum::extract::Path<String>| async move {
+            history::<A>(&state, &caller, &id).await
+        },
+    )
+}
+
 /// Read your writes: waits until `projection` has applied `position`, if one was given.
 pub async fn wait_for_position(
     state: &AppState,

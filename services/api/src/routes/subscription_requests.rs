@@ -26,6 +26,10 @@ use crate::{ApiError, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
+            "/subscription-requests/{id}/events",
+            crate::routes::history_route::<SubscriptionRequest>(),
+        )
+        .route(
             "/subscription-requests",
             post(create_subscription_request).get(list_subscription_requests),
         )

@@ -29,6 +29,10 @@ pub const MAX_BULK: usize = 500;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
+            "/subscriptions/{id}/events",
+            crate::routes::history_route::<Subscription>(),
+        )
+        .route(
             "/subscriptions",
             post(create_subscription).get(list_subscriptions),
         )

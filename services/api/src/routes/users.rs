@@ -24,6 +24,7 @@ use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/users/{id}/events", crate::routes::history_route::<User>())
         .route("/customers/{id}/users", post(create_user).get(list_users))
         .route("/users/{id}", get(get_user).delete(delete_user))
         .route("/users/{id}/suspend", post(suspend_user))
