@@ -1,57 +1,697 @@
 //! The OpenAPI 3.1 document of the native API, served at `/v1/openapi.json`.
 //!
-//! Written by hand, next to the routers it describes; an end-to-end test checks that every
-//! route is in it.
+//! Written next to the routers it describes, one line per operation; an end-to-end test checks
+//! that every route is in it.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-fn problem_ref() -> Value {
-    json!({"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+fn string() -> Value {
+    json!({"type": "string"})
 }
 
-fn errors(codes: &[&str]) -> serde_json::Map<String, Value> {
-    codes
+fn integer() -> Value {
+    json!({"type": "integer"})
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn object(required: &[&str], properties: &[(&str, Value)]) -> Value {
+    let properties: Map<String, Value> = properties
         .iter()
-        .map(|code| {
-            let mut response = problem_ref();
-            response["description"] = json!(match *code {
-                "400" => "Malformed input",
-                "401" => "Missing or invalid API key",
-                "403" => "The caller's role may not do this",
-                "404" => "Unknown id (or another tenant's)",
-                "409" => "Illegal state transition or concurrent change",
-                "422" => "Input breaks a rule; the problem names the field",
-                "503" => "A dependency is unavailable or the read model is behind",
-                _ => "Error",
-            });
-            (code.to_string(), response)
-        })
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    json!({"type": "object", "required": required, "properties": properties})
+}
+
+/// A schema whose properties are all strings, but for the typed ones given.
+fn strings(names: &[&str], typed: &[(&str, Value)]) -> Value {
+    let mut properties: Vec<(&str, Value)> = names.iter().map(|n| (*n, string())).collect();
+    properties.extend(typed.iter().cloned());
+    object(&[], &properties)
+}
+
+fn page_of(name: &str) -> Value {
+    object(
+        &["items"],
+        &[
+            ("items", json!({"type": "array", "items": schema_ref(name)})),
+            ("next_page_token", string()),
+        ],
+    )
+}
+
+fn query(name: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "schema": schema})
+}
+
+fn paging() -> Vec<Value> {
+    vec![
+        query(
+            "page_size",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
+        ),
+        query("page_token", string()),
+    ]
+}
+
+fn error_description(code: &str) -> &'static str {
+    match code {
+        "400" => "Malformed input",
+        "401" => "Missing or invalid API key",
+        "403" => "The caller's role may not do this",
+        "404" => "Unknown id (or another tenant's)",
+        "409" => "Illegal state transition or a rule another resource enforces",
+        "422" => "Input breaks a rule; the problem names the field",
+        _ => "A dependency is unavailable or the read model is behind",
+    }
+}
+
+/// One operation: method, path, summary, tag, request body, success code and schema.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    body: Option<Value>,
+    status: &'static str,
+    response: Value,
+    parameters: Vec<Value>,
+}
+
+fn command(
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    body: Option<Value>,
+    result: &str,
+) -> Op {
+    Op {
+        method: "post",
+        path,
+        summary,
+        tag,
+        body,
+        status: "200",
+        response: schema_ref(result),
+        parameters: vec![json!({"$ref": "#/components/parameters/IdempotencyKey"})],
+    }
+}
+
+fn create(
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    body: Value,
+    result: &str,
+) -> Op {
+    Op {
+        status: "202",
+        ..command(path, summary, tag, Some(body), result)
+    }
+}
+
+fn read(
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    response: Value,
+    mut parameters: Vec<Value>,
+) -> Op {
+    parameters.push(json!({"$ref": "#/components/parameters/Position"}));
+    Op {
+        method: "get",
+        path,
+        summary,
+        tag,
+        body: None,
+        status: "200",
+        response,
+        parameters,
+    }
+}
+
+fn with_method(op: Op, method: &'static str) -> Op {
+    Op { method, ..op }
+}
+
+fn operations() -> Vec<Op> {
+    let reason = object(&[], &[("reason", string())]);
+    let history = |path, tag| {
+        read(
+            path,
+            "History, read from the event stream",
+            tag,
+            schema_ref("History"),
+            vec![],
+        )
+    };
+    vec![
+        // Instances
+        create(
+            "/v1/instances",
+            "Create (deploy) an instance under an active subscription",
+            "instances",
+            schema_ref("CreateInstance"),
+            "InstanceCommandResult",
+        ),
+        read(
+            "/v1/instances",
+            "List instances",
+            "instances",
+            page_of("Instance"),
+            [
+                vec![
+                    query(
+                        "status",
+                        json!({"enum": ["deploying", "running", "stopped", "failed", "deleted"]}),
+                    ),
+                    query("cloud_provider", string()),
+                    query("region", string()),
+                    query("deployment_cell", string()),
+                    query("customer_id", string()),
+                    query("subscription_id", string()),
+                ],
+                paging(),
+            ]
+            .concat(),
+        ),
+        read(
+            "/v1/instances/{id}",
+            "Get an instance from the inventory",
+            "instances",
+            schema_ref("Instance"),
+            vec![],
+        ),
+        with_method(
+            command(
+                "/v1/instances/{id}",
+                "Delete an instance (any state but deleted)",
+                "instances",
+                None,
+                "InstanceCommandResult",
+            ),
+            "delete",
+        ),
+        history("/v1/instances/{id}/events", "instances"),
+        command(
+            "/v1/instances/{id}/ready",
+            "Provisioning succeeded: deploying -> running",
+            "instances",
+            None,
+            "InstanceCommandResult",
+        ),
+        command(
+            "/v1/instances/{id}/fail",
+            "Any live state -> failed",
+            "instances",
+            Some(object(&["reason"], &[("reason", string())])),
+            "InstanceCommandResult",
+        ),
+        command(
+            "/v1/instances/{id}/stop",
+            "running -> stopped",
+            "instances",
+            None,
+            "InstanceCommandResult",
+        ),
+        command(
+            "/v1/instances/{id}/start",
+            "stopped -> running",
+            "instances",
+            None,
+            "InstanceCommandResult",
+        ),
+        command(
+            "/v1/instances/{id}/restart",
+            "Restart a running instance (recorded)",
+            "instances",
+            None,
+            "InstanceCommandResult",
+        ),
+        command(
+            "/v1/instances/{id}/failover",
+            "Fail over a running instance (recorded)",
+            "instances",
+            Some(object(&[], &[("replica_id", string())])),
+            "InstanceCommandResult",
+        ),
+        command(
+            "/v1/instances/{id}/capacity",
+            "Add or remove replicas; capacity stays at least 1",
+            "instances",
+            Some(object(&["delta"], &[("delta", integer())])),
+            "InstanceCommandResult",
+        ),
+        read(
+            "/v1/inventory/summary",
+            "Counts of instances and subscriptions",
+            "inventory",
+            schema_ref("InventorySummary"),
+            vec![],
+        ),
+        // Customers
+        create(
+            "/v1/customers",
+            "Create a customer",
+            "customers",
+            schema_ref("CustomerInput"),
+            "CommandResult",
+        ),
+        read(
+            "/v1/customers",
+            "List customers",
+            "customers",
+            page_of("Customer"),
+            [
+                vec![
+                    query("search", string()),
+                    query("country", string()),
+                    query(
+                        "include_deleted",
+                        json!({"type": "boolean", "default": true}),
+                    ),
+                ],
+                paging(),
+            ]
+            .concat(),
+        ),
+        read(
+            "/v1/customers/{id}",
+            "Get a customer",
+            "customers",
+            schema_ref("Customer"),
+            vec![],
+        ),
+        with_method(
+            command(
+                "/v1/customers/{id}",
+                "Change a customer's details",
+                "customers",
+                Some(schema_ref("CustomerInput")),
+                "CommandResult",
+            ),
+            "patch",
+        ),
+        with_method(
+            command(
+                "/v1/customers/{id}",
+                "Delete a customer; 409 while it has live subscriptions or reseller relationships",
+                "customers",
+                None,
+                "CommandResult",
+            ),
+            "delete",
+        ),
+        history("/v1/customers/{id}/events", "customers"),
+        Op {
+            status: "201",
+            ..command(
+                "/v1/customers/{id}/reseller-relationships",
+                "Add a reseller relationship",
+                "customers",
+                Some(object(
+                    &["provider_instance_id"],
+                    &[
+                        ("provider_instance_id", string()),
+                        ("reseller_id", string()),
+                    ],
+                )),
+                "Relationship",
+            )
+        },
+        read(
+            "/v1/customers/{id}/reseller-relationships",
+            "List reseller relationships",
+            "customers",
+            json!({"type": "object", "properties": {"items": {"type": "array", "items": schema_ref("Relationship")}}}),
+            vec![],
+        ),
+        with_method(
+            command(
+                "/v1/customers/{id}/reseller-relationships/{relationship_id}",
+                "Remove a reseller relationship",
+                "customers",
+                None,
+                "CommandResult",
+            ),
+            "delete",
+        ),
+        with_method(
+            command(
+                "/v1/customers/{id}/licenses",
+                "Record a provider instance's license counts for a SKU",
+                "customers",
+                Some(schema_ref("License")),
+                "CommandResult",
+            ),
+            "put",
+        ),
+        read(
+            "/v1/customers/{id}/licenses",
+            "List licenses",
+            "customers",
+            json!({"type": "object", "properties": {"items": {"type": "array", "items": schema_ref("License")}}}),
+            vec![query("provider_instance_id", string())],
+        ),
+        // Users
+        create(
+            "/v1/customers/{id}/users",
+            "Create a user of a customer",
+            "users",
+            object(
+                &["email", "name"],
+                &[
+                    ("email", string()),
+                    ("name", string()),
+                    (
+                        "role",
+                        json!({"enum": ["root", "editor", "reader"], "default": "reader"}),
+                    ),
+                ],
+            ),
+            "CommandResult",
+        ),
+        read(
+            "/v1/customers/{id}/users",
+            "List a customer's users",
+            "users",
+            page_of("User"),
+            [
+                vec![query(
+                    "status",
+                    json!({"enum": ["active", "suspended", "deleted"]}),
+                )],
+                paging(),
+            ]
+            .concat(),
+        ),
+        read(
+            "/v1/users/{id}",
+            "Get a user",
+            "users",
+            schema_ref("User"),
+            vec![],
+        ),
+        with_method(
+            command(
+                "/v1/users/{id}",
+                "Delete a user",
+                "users",
+                None,
+                "CommandResult",
+            ),
+            "delete",
+        ),
+        history("/v1/users/{id}/events", "users"),
+        command(
+            "/v1/users/{id}/suspend",
+            "active -> suspended",
+            "users",
+            Some(reason.clone()),
+            "CommandResult",
+        ),
+        command(
+            "/v1/users/{id}/unsuspend",
+            "suspended -> active",
+            "users",
+            None,
+            "CommandResult",
+        ),
+        // Subscriptions
+        create(
+            "/v1/subscriptions",
+            "Create a subscription on behalf of a customer",
+            "subscriptions",
+            schema_ref("SubscriptionInput"),
+            "CommandResult",
+        ),
+        read(
+            "/v1/subscriptions",
+            "List subscriptions",
+            "subscriptions",
+            page_of("Subscription"),
+            [
+                vec![
+                    query("customer_id", string()),
+                    query(
+                        "status",
+                        json!({"enum": ["active", "suspended", "terminated", "cancelled"]}),
+                    ),
+                    query("plan_id", string()),
+                    query("service_id", string()),
+                    query("terms", string()),
+                    query("marketplace", string()),
+                ],
+                paging(),
+            ]
+            .concat(),
+        ),
+        command(
+            "/v1/subscriptions/bulk-update",
+            "Apply one change to many subscriptions, one event each",
+            "subscriptions",
+            Some(object(
+                &["subscription_ids", "changes"],
+                &[
+                    (
+                        "subscription_ids",
+                        json!({"type": "array", "items": string(), "maxItems": 500}),
+                    ),
+                    ("changes", schema_ref("SubscriptionChanges")),
+                ],
+            )),
+            "BulkResults",
+        ),
+        read(
+            "/v1/subscriptions/{id}",
+            "Get a subscription with its live instance count",
+            "subscriptions",
+            schema_ref("Subscription"),
+            vec![],
+        ),
+        with_method(
+            command(
+                "/v1/subscriptions/{id}",
+                "Change plan, limits, payer or payment profile",
+                "subscriptions",
+                Some(schema_ref("SubscriptionChanges")),
+                "CommandResult",
+            ),
+            "patch",
+        ),
+        history("/v1/subscriptions/{id}/events", "subscriptions"),
+        command(
+            "/v1/subscriptions/{id}/convert-to-paid",
+            "trial -> paid (needs a payment profile); resumes an expired trial",
+            "subscriptions",
+            Some(object(&[], &[("payment_profile_id", string())])),
+            "CommandResult",
+        ),
+        command(
+            "/v1/subscriptions/{id}/suspend",
+            "active -> suspended",
+            "subscriptions",
+            Some(reason.clone()),
+            "CommandResult",
+        ),
+        command(
+            "/v1/subscriptions/{id}/resume",
+            "suspended -> active (not after a trial expired)",
+            "subscriptions",
+            None,
+            "CommandResult",
+        ),
+        command(
+            "/v1/subscriptions/{id}/terminate",
+            "Provider ends it; its live instances are deleted",
+            "subscriptions",
+            Some(reason.clone()),
+            "CommandResult",
+        ),
+        command(
+            "/v1/subscriptions/{id}/cancel",
+            "Customer ends it; its live instances are deleted",
+            "subscriptions",
+            Some(reason),
+            "CommandResult",
+        ),
+        // Subscription requests
+        create(
+            "/v1/subscription-requests",
+            "Request a subscription",
+            "subscription requests",
+            object(
+                &["customer_id", "service_id", "plan_id"],
+                &[
+                    ("customer_id", string()),
+                    ("service_id", string()),
+                    ("plan_id", string()),
+                    ("requested_by_user_id", string()),
+                ],
+            ),
+            "CommandResult",
+        ),
+        read(
+            "/v1/subscription-requests",
+            "List subscription requests",
+            "subscription requests",
+            page_of("SubscriptionRequest"),
+            [
+                vec![
+                    query(
+                        "status",
+                        json!({"enum": ["pending", "approved", "denied", "cancelled"]}),
+                    ),
+                    query("customer_id", string()),
+                ],
+                paging(),
+            ]
+            .concat(),
+        ),
+        read(
+            "/v1/subscription-requests/{id}",
+            "Get a subscription request",
+            "subscription requests",
+            schema_ref("SubscriptionRequest"),
+            vec![],
+        ),
+        history(
+            "/v1/subscription-requests/{id}/events",
+            "subscription requests",
+        ),
+        command(
+            "/v1/subscription-requests/{id}/approve",
+            "pending -> approved; the subscription is created exactly once",
+            "subscription requests",
+            Some(schema_ref("GrantedTerms")),
+            "CommandResult",
+        ),
+        command(
+            "/v1/subscription-requests/{id}/deny",
+            "pending -> denied",
+            "subscription requests",
+            Some(object(&["reason"], &[("reason", string())])),
+            "CommandResult",
+        ),
+        command(
+            "/v1/subscription-requests/{id}/cancel",
+            "pending -> cancelled",
+            "subscription requests",
+            None,
+            "CommandResult",
+        ),
+    ]
+}
+
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": string()}))
         .collect()
 }
 
-fn instance_command(summary: &str, body: Option<Value>) -> Value {
-    let mut responses = errors(&["401", "403", "404", "409", "422", "503"]);
-    responses.insert(
-        "200".into(),
-        json!({"description": "Recorded; X-Fleet-Position carries the event's stream position",
-               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InstanceCommandResult"}}}}),
-    );
-    let mut operation = json!({
-        "summary": summary,
-        "tags": ["instances"],
-        "parameters": [{"$ref": "#/components/parameters/InstanceId"}, {"$ref": "#/components/parameters/IdempotencyKey"}],
-        "responses": responses,
-    });
-    if let Some(schema) = body {
-        operation["requestBody"] =
-            json!({"required": true, "content": {"application/json": {"schema": schema}}});
+fn paths() -> Map<String, Value> {
+    let mut paths = Map::new();
+    for op in operations() {
+        let mut responses: Map<String, Value> = ["400", "401", "403", "404", "409", "422", "503"]
+            .iter()
+            .map(|code| {
+                (
+                    code.to_string(),
+                    json!({"description": error_description(code),
+                    "content": {"application/problem+json": {"schema": schema_ref("Problem")}}}),
+                )
+            })
+            .collect();
+        responses.insert(
+            op.status.into(),
+            json!({"description": op.summary,
+            "content": {"application/json": {"schema": op.response}}}),
+        );
+        let mut parameters = path_parameters(op.path);
+        parameters.extend(op.parameters);
+        let mut operation = json!({"summary": op.summary, "tags": [op.tag], "parameters": parameters, "responses": responses});
+        if let Some(body) = op.body {
+            operation["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": body}}});
+        }
+        let entry = paths.entry(op.path).or_insert_with(|| json!({}));
+        entry[op.method] = operation;
     }
-    json!({"post": operation})
+    for (path, summary) in [
+        ("/healthz", "Alive"),
+        ("/readyz", "NATS, PostgreSQL and projection lag"),
+        ("/metrics", "Prometheus metrics"),
+        ("/v1/openapi.json", "This document"),
+    ] {
+        paths.insert(
+            path.into(),
+            json!({"get": {"summary": summary, "tags": ["operations"], "security": [],
+            "responses": {"200": {"description": summary}, "503": {"description": "Not ready"}}}}),
+        );
+    }
+    paths
+}
+
+fn schemas() -> Value {
+    let timestamps = ["created_at", "updated_at"];
+    json!({
+        "Problem": strings(&["type", "title", "detail", "correlation_id", "current_state"], &[
+            ("status", integer()),
+            ("errors", json!({"type": "array", "items": strings(&["field", "reason"], &[])}))]),
+        "CommandResult": strings(&["id", "status", "event_type"], &[("position", integer())]),
+        "InstanceCommandResult": strings(&["id", "status", "event_type"], &[("capacity", integer()), ("position", integer())]),
+        "CreateInstance": object(
+            &["service_id", "plan_id", "cloud_provider", "region", "deployment_cell", "instance_type", "capacity", "environment_type", "subscription_id"],
+            &[("service_id", string()), ("plan_id", string()),
+              ("cloud_provider", json!({"enum": ["aws", "azure", "gcp", "oci", "onprem"]})),
+              ("region", string()), ("deployment_cell", string()), ("instance_type", string()),
+              ("capacity", json!({"type": "integer", "minimum": 1, "maximum": 10000})),
+              ("environment_type", json!({"enum": ["DEV", "QA", "STAGING", "CANARY", "PROD", "PRIVATE"]})),
+              ("subscription_id", string()), ("name", string()), ("customer_id", string())]),
+        "Instance": strings(&["id", "name", "service_id", "plan_id", "cloud_provider", "region", "deployment_cell",
+            "instance_type", "environment_type", "customer_id", "subscription_id", "status", "failure_reason",
+            "created_at", "updated_at", "deleted_at"],
+            &[("capacity", integer()), ("restarts", integer()), ("failovers", integer()), ("version", integer())]),
+        "History": object(&["items"], &[("items", json!({"type": "array", "items": schema_ref("Event")}))]),
+        "Event": strings(&["recorded_at", "event_id", "event_type", "tenant", "aggregate_type", "aggregate_id",
+            "occurred_at", "correlation_id", "causation_id"],
+            &[("sequence", integer()), ("schema_version", integer()), ("actor", json!({"type": "object"})), ("payload", json!({"type": "object"}))]),
+        "InventorySummary": strings(&[], &[("total", integer()), ("live", integer()),
+            ("by_status", json!({"type": "object"})), ("by_cloud_provider", json!({"type": "object"})),
+            ("by_region", json!({"type": "object"})), ("by_deployment_cell", json!({"type": "object"})),
+            ("subscriptions", strings(&[], &[("total", integer()), ("by_status", json!({"type": "object"})), ("by_plan", json!({"type": "object"}))]))]),
+        "CustomerInput": strings(&["name", "country", "email", "domain", "tax_id", "internal_identifier"], &[]),
+        "Customer": strings(&["id", "name", "country", "email", "domain", "tax_id", "internal_identifier", "status",
+            timestamps[0], timestamps[1], "deleted_at"], &[("version", integer())]),
+        "Relationship": strings(&["id", "customer_id", "provider_instance_id", "reseller_id", "status", "created_at", "removed_at"], &[]),
+        "License": strings(&["provider_instance_id", "sku_id", "name", "updated_at"],
+            &[("total", integer()), ("consumed", integer()), ("available", integer()), ("suspended", integer())]),
+        "User": strings(&["id", "customer_id", "email", "name", "role", "status", "suspension_reason",
+            timestamps[0], timestamps[1], "deleted_at"], &[("version", integer())]),
+        "GrantedTerms": strings(&["external_payer_id", "payment_profile_id"], &[
+            ("terms", json!({"enum": ["trial", "paid"], "default": "trial"})),
+            ("marketplace", json!({"enum": ["direct", "aws", "azure", "gcp", "netapp"], "default": "direct"})),
+            ("max_instances", json!({"type": "integer", "minimum": -1, "default": -1})),
+            ("trial_days", json!({"type": "integer", "minimum": 0, "maximum": 365, "default": 30}))]),
+        "SubscriptionInput": {"allOf": [
+            object(&["customer_id", "service_id", "plan_id"], &[("customer_id", string()), ("service_id", string()), ("plan_id", string())]),
+            schema_ref("GrantedTerms")]},
+        "SubscriptionChanges": strings(&["plan_id", "external_payer_id", "payment_profile_id"], &[("max_instances", integer())]),
+        "Subscription": strings(&["id", "customer_id", "service_id", "plan_id", "terms", "marketplace", "trial_ends_at",
+            "external_payer_id", "payment_profile_id", "status", "suspension_reason", "request_id",
+            timestamps[0], timestamps[1], "ended_at"],
+            &[("max_instances", integer()), ("live_instances", integer()), ("version", integer())]),
+        "BulkResults": object(&["results"], &[("results", json!({"type": "array", "items":
+            strings(&["id", "detail"], &[("status", integer()), ("position", integer())])}))]),
+        "SubscriptionRequest": strings(&["id", "customer_id", "service_id", "plan_id", "requested_by_user_id", "status",
+            "subscription_id", "deny_reason", timestamps[0], timestamps[1]], &[("version", integer())]),
+    })
 }
 
 pub fn document() -> Value {
-    let string = json!({"type": "string"});
-    let read_errors = errors(&["400", "401", "404", "503"]);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -61,137 +701,16 @@ pub fn document() -> Value {
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": {
-            "/v1/instances": {
-                "post": {
-                    "summary": "Create (deploy) an instance",
-                    "tags": ["instances"],
-                    "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateInstance"}}}},
-                    "responses": errors(&["400", "401", "403", "409", "422", "503"]).into_iter().chain([(
-                        "202".to_string(),
-                        json!({"description": "Deployment requested; the instance is deploying",
-                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InstanceCommandResult"}}}})
-                    )]).collect::<serde_json::Map<_, _>>()
-                },
-                "get": {
-                    "summary": "List instances",
-                    "tags": ["instances"],
-                    "parameters": [
-                        {"name": "status", "in": "query", "schema": {"enum": ["deploying", "running", "stopped", "failed", "deleted"]}},
-                        {"name": "cloud_provider", "in": "query", "schema": string},
-                        {"name": "region", "in": "query", "schema": string},
-                        {"name": "deployment_cell", "in": "query", "schema": string},
-                        {"name": "customer_id", "in": "query", "schema": string},
-                        {"name": "subscription_id", "in": "query", "schema": string},
-                        {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
-                        {"name": "page_token", "in": "query", "schema": string},
-                        {"$ref": "#/components/parameters/Position"}
-                    ],
-                    "responses": read_errors.clone().into_iter().chain([(
-                        "200".to_string(),
-                        json!({"description": "A page of instances in creation order",
-                               "content": {"application/json": {"schema": {"type": "object", "properties": {
-                                   "items": {"type": "array", "items": {"$ref": "#/components/schemas/Instance"}},
-                                   "next_page_token": string}}}}})
-                    )]).collect::<serde_json::Map<_, _>>()
-                }
-            },
-            "/v1/instances/{id}": {
-                "get": {
-                    "summary": "Get an instance from the inventory",
-                    "tags": ["instances"],
-                    "parameters": [{"$ref": "#/components/parameters/InstanceId"}, {"$ref": "#/components/parameters/Position"}],
-                    "responses": read_errors.clone().into_iter().chain([(
-                        "200".to_string(),
-                        json!({"description": "The instance", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Instance"}}}})
-                    )]).collect::<serde_json::Map<_, _>>()
-                },
-                "delete": instance_command("Delete an instance (any state but deleted)", None)["post"].clone()
-            },
-            "/v1/instances/{id}/events": {
-                "get": {
-                    "summary": "The instance's history, read from the event stream",
-                    "tags": ["instances"],
-                    "parameters": [{"$ref": "#/components/parameters/InstanceId"}],
-                    "responses": read_errors.clone().into_iter().chain([(
-                        "200".to_string(),
-                        json!({"description": "Events in order", "content": {"application/json": {"schema": {"type": "object", "properties": {
-                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}}}})
-                    )]).collect::<serde_json::Map<_, _>>()
-                }
-            },
-            "/v1/instances/{id}/ready": instance_command("Provisioning succeeded: deploying -> running", None),
-            "/v1/instances/{id}/fail": instance_command("Any live state -> failed", Some(json!({"type": "object", "required": ["reason"], "properties": {"reason": string}}))),
-            "/v1/instances/{id}/stop": instance_command("running -> stopped", None),
-            "/v1/instances/{id}/start": instance_command("stopped -> running", None),
-            "/v1/instances/{id}/restart": instance_command("Restart a running instance (recorded)", None),
-            "/v1/instances/{id}/failover": instance_command("Fail over a running instance (recorded)", Some(json!({"type": "object", "properties": {"replica_id": string}}))),
-            "/v1/instances/{id}/capacity": instance_command("Add or remove replicas; capacity stays at least 1", Some(json!({"type": "object", "required": ["delta"], "properties": {"delta": {"type": "integer"}}}))),
-            "/v1/inventory/summary": {
-                "get": {
-                    "summary": "Instance counts by status, cloud provider, region and deployment cell",
-                    "tags": ["inventory"],
-                    "parameters": [{"$ref": "#/components/parameters/Position"}],
-                    "responses": read_errors.into_iter().chain([(
-                        "200".to_string(),
-                        json!({"description": "Counts", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InventorySummary"}}}})
-                    )]).collect::<serde_json::Map<_, _>>()
-                }
-            },
-            "/healthz": {"get": {"summary": "Alive", "tags": ["operations"], "security": [], "responses": {"200": {"description": "Alive"}}}},
-            "/readyz": {"get": {"summary": "NATS, PostgreSQL and projection lag", "tags": ["operations"], "security": [], "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["operations"], "security": [], "responses": {"200": {"description": "OpenMetrics text"}}}},
-            "/v1/openapi.json": {"get": {"summary": "This document", "tags": ["operations"], "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}}
-        },
+        "paths": paths(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API key made with `fleetd apikey create`"}},
             "parameters": {
-                "InstanceId": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
-                "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "schema": string,
+                "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "schema": string(),
                     "description": "Retries with the same key get the first response for 24 hours; the same key with another request is a 422"},
-                "Position": {"name": "X-Fleet-Position", "in": "header", "schema": {"type": "integer"},
+                "Position": {"name": "X-Fleet-Position", "in": "header", "schema": integer(),
                     "description": "Wait (up to 5 s) until the read model has applied this stream position"}
             },
-            "schemas": {
-                "Problem": {"type": "object", "properties": {
-                    "type": string, "title": string, "status": {"type": "integer"}, "detail": string,
-                    "correlation_id": string, "current_state": string,
-                    "errors": {"type": "array", "items": {"type": "object", "properties": {"field": string, "reason": string}}}}},
-                "CreateInstance": {"type": "object",
-                    "required": ["service_id", "plan_id", "cloud_provider", "region", "deployment_cell", "instance_type", "capacity", "environment_type"],
-                    "properties": {
-                        "service_id": string, "plan_id": string,
-                        "cloud_provider": {"enum": ["aws", "azure", "gcp", "oci", "onprem"]},
-                        "region": string, "deployment_cell": string, "instance_type": string,
-                        "capacity": {"type": "integer", "minimum": 1, "maximum": 10000},
-                        "environment_type": {"enum": ["DEV", "QA", "STAGING", "CANARY", "PROD", "PRIVATE"]},
-                        "name": string, "customer_id": string, "subscription_id": string}},
-                "InstanceCommandResult": {"type": "object", "properties": {
-                    "id": string, "status": string, "capacity": {"type": "integer"},
-                    "position": {"type": "integer"}, "event_type": string}},
-                "Instance": {"type": "object", "properties": {
-                    "id": string, "name": string, "service_id": string, "plan_id": string, "cloud_provider": string,
-                    "region": string, "deployment_cell": string, "instance_type": string, "environment_type": string,
-                    "customer_id": string, "subscription_id": string,
-                    "status": {"enum": ["deploying", "running", "stopped", "failed", "deleted"]},
-                    "capacity": {"type": "integer"}, "failure_reason": string,
-                    "restarts": {"type": "integer"}, "failovers": {"type": "integer"},
-                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
-                    "deleted_at": {"type": "string", "format": "date-time"}, "version": {"type": "integer"}}},
-                "Event": {"type": "object", "properties": {
-                    "sequence": {"type": "integer"}, "recorded_at": {"type": "string", "format": "date-time"},
-                    "event_id": string, "event_type": string, "schema_version": {"type": "integer"},
-                    "tenant": string, "aggregate_type": string, "aggregate_id": string,
-                    "occurred_at": {"type": "string", "format": "date-time"},
-                    "actor": {"type": "object"}, "correlation_id": string, "causation_id": string, "payload": {"type": "object"}}},
-                "InventorySummary": {"type": "object", "properties": {
-                    "total": {"type": "integer"}, "live": {"type": "integer"},
-                    "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    "by_cloud_provider": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    "by_region": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    "by_deployment_cell": {"type": "object", "additionalProperties": {"type": "integer"}}}}
-            }
+            "schemas": schemas()
         }
     })
 }
