@@ -256,3 +256,37 @@ impl JetStreamLog {
             .boxed())
     }
 }
+
+impl JetStreamLog {
+    /// The position of the last event recorded at or before `time` (0 if none was).
+    pub async fn position_at(&self, time: chrono::DateTime<chrono::Utc>) -> Result<u64, LogError> {
+        use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+        use futures::StreamExt;
+
+        let last = self.last_sequence().await?;
+        let consumer = self
+            .stream
+            .create_consumer(OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartTime {
+                    start_time: time + chrono::Duration::nanoseconds(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LogError::Unavailable(format!("creating a consumer: {e}")))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LogError::Unavailable(format!("consuming: {e}")))?;
+        // The first event recorded after `time`, if any arrives before the stream's end.
+        match tokio::time::timeout(std::time::Duration::from_millis(500), messages.next()).await {
+            Ok(Some(Ok(message))) => {
+                let info = message
+                    .info()
+                    .map_err(|e| LogError::Unavailable(e.to_string()))?;
+                Ok(info.stream_sequence.saturating_sub(1).min(last))
+            }
+            _ => Ok(last),
+        }
+    }
+}

@@ -106,9 +106,13 @@ impl ProjectionRunner {
             if until.is_some_and(|target| position >= target) || *shutdown.borrow() {
                 return Ok(position);
             }
-            let Some(batch) = self.next_batch(&mut events, shutdown).await? else {
+            let Some(mut batch) = self.next_batch(&mut events, shutdown).await? else {
                 return Ok(position);
             };
+            // A rebuild up to a position stops exactly there.
+            if let Some(target) = until {
+                batch.retain(|m| m.sequence <= target);
+            }
             let Some(last) = batch.last() else {
                 self.metrics.lag.get_or_create(&label).set(0);
                 continue;

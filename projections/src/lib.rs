@@ -10,6 +10,7 @@
 //! against the search path, so [`rebuild`] can build the same tables in a fresh schema from
 //! sequence 0 while the old ones keep serving, then swap the schemas in one transaction.
 
+pub mod audit;
 pub mod checkpoint;
 pub mod engine;
 pub mod inventory;
@@ -82,7 +83,7 @@ pub trait Projection: Send + Sync + 'static {
 
 /// Every projection of Fleetledger.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(inventory::Inventory)]
+    vec![Arc::new(inventory::Inventory), Arc::new(audit::Audit)]
 }
 
 pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {

@@ -17,12 +17,15 @@ use tokio::sync::watch;
 use crate::engine::{EngineError, EngineSettings, ProjectionRunner};
 use crate::{checkpoint, Projection, ProjectionMetrics};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
-    /// The stream position the rebuilt tables were swapped in at.
+    /// The stream position the rebuilt tables reflect.
     pub position: u64,
     /// Whether an interrupted rebuild was resumed rather than started from 0.
     pub resumed: bool,
+    /// Where the tables are: the live schema, or for a rebuild up to a past position a
+    /// schema of their own (`inventory_at_1234`) that leaves the live tables alone.
+    pub schema: String,
 }
 
 pub struct Rebuild {
@@ -32,7 +35,9 @@ pub struct Rebuild {
 }
 
 impl Rebuild {
-    /// Rebuilds `projection` up to the stream's end (or `until`), then swaps it in.
+    /// Rebuilds `projection` up to the stream's end and swaps it in; or, up to a past position
+    /// `until`, keeps it beside the live tables as `<name>_at_<position>` for inspection
+    /// (swapping the past in would only make the live projector catch up again).
     /// `progress(position, target)` is called after each batch.
     pub async fn run(
         &self,
@@ -79,8 +84,18 @@ impl Rebuild {
                 .follow(position, Some(target), &mut never, |p| progress(p, target))
                 .await?;
         }
-        swap_in(&self.pool, name, &staging, position).await?;
-        Ok(RebuildReport { position, resumed })
+        let schema = match until {
+            None => {
+                swap_in(&self.pool, name, &staging, position).await?;
+                name.to_owned()
+            }
+            Some(_) => keep_aside(&self.pool, name, &staging, position).await?,
+        };
+        Ok(RebuildReport {
+            position,
+            resumed,
+            schema,
+        })
     }
 }
 
@@ -96,6 +111,30 @@ async fn discard_staging(pool: &PgPool, staging: &str) -> Result<(), sqlx::Error
             .await?;
     }
     tx.commit().await
+}
+
+async fn keep_aside(
+    pool: &PgPool,
+    name: &str,
+    staging: &str,
+    position: u64,
+) -> Result<String, sqlx::Error> {
+    let kept = format!("{name}_at_{position}");
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {kept} CASCADE"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("ALTER SCHEMA {staging} RENAME TO {kept}"))
+        .execute(&mut *tx)
+        .await?;
+    for table in ["projection_checkpoints", "projection_parked"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE projection = $1"))
+            .bind(staging)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(kept)
 }
 
 async fn swap_in(

@@ -75,7 +75,10 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/customers/{id}/events", "get"),
         ("/v1/customers/{id}/reseller-relationships", "post"),
         ("/v1/customers/{id}/reseller-relationships", "get"),
-        ("/v1/customers/{id}/reseller-relationships/{relationship_id}", "delete"),
+        (
+            "/v1/customers/{id}/reseller-relationships/{relationship_id}",
+            "delete",
+        ),
         ("/v1/customers/{id}/licenses", "put"),
         ("/v1/customers/{id}/licenses", "get"),
         ("/v1/customers/{id}/users", "post"),
@@ -129,7 +132,9 @@ async fn the_openapi_document_covers_every_route() {
             .replace("{id}", &uuid::Uuid::now_v7().to_string())
             .replace("{relationship_id}", "r");
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let reply = app.request(Some(&key), method.clone(), &url, None, &[]).await;
+        let reply = app
+            .request(Some(&key), method.clone(), &url, None, &[])
+            .await;
         assert_ne!(
             reply.body["detail"], "no such route",
             "{method} {path} is documented but not routed"

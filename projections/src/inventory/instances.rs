@@ -134,6 +134,21 @@ impl InstanceRow {
     }
 }
 
+/// The row an instance's history (in order) leads to: what the inventory showed after the
+/// last of these events. Point-in-time queries use it on a prefix of the history.
+pub fn fold(events: &[EventEnvelope]) -> Result<Option<InstanceRow>, ApplyError> {
+    let mut row: Option<InstanceRow> = None;
+    for envelope in events {
+        let event = envelope.decode::<InstanceEvent>()?;
+        match (InstanceRow::created(envelope, &event), row.as_mut()) {
+            (Some(created), _) => row = Some(created),
+            (None, Some(existing)) => existing.apply(envelope, &event),
+            (None, None) => {}
+        }
+    }
+    Ok(row)
+}
+
 /// Applies a batch of instance events.
 pub(super) async fn apply(
     tx: &mut PgConnection,

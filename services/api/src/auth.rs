@@ -71,6 +71,8 @@ pub enum Permission {
     OperateFleet,
     /// Manage customers, their users, subscriptions and subscription requests.
     ManageAccounts,
+    /// Read the audit log.
+    ReadAudit,
 }
 
 impl Permission {
@@ -80,6 +82,7 @@ impl Permission {
             Permission::ManageAccounts => {
                 matches!(role, Role::Admin | Role::Operator | Role::Billing)
             }
+            Permission::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
         }
     }
 
@@ -87,6 +90,7 @@ impl Permission {
         match self {
             Permission::OperateFleet => "change the fleet",
             Permission::ManageAccounts => "manage customers and subscriptions",
+            Permission::ReadAudit => "read the audit log",
         }
     }
 }

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::users::router())
         .merge(routes::subscriptions::router())
         .merge(routes::subscription_requests::router())
+        .merge(routes::audit::router())
         // Layers run outside-in: auth first, then idempotency (which needs the caller).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

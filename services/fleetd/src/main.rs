@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod replay;
 mod serve;
+mod verify;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -56,6 +57,11 @@ enum Command {
     },
     /// Rebuild a read model from the event stream while the current one keeps serving.
     Replay(replay::ReplayArgs),
+    /// Check a read model against the event stream.
+    Verify {
+        #[command(subcommand)]
+        command: verify::VerifyCommand,
+    },
     /// Measure throughput and latency beside this machine's raw ceilings.
     Bench {
         #[command(subcommand)]
@@ -155,6 +161,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Replay(args) => replay::run(&config, args).await,
+        Command::Verify { command } => verify::run(&config, command).await,
         Command::Bench { command } => bench::run(&config, command).await,
     }
 }

@@ -15,6 +15,12 @@ pub struct ReplayArgs {
     /// Discard an interrupted rebuild instead of resuming it.
     #[arg(long)]
     pub fresh: bool,
+    /// Rebuild only up to this stream position, into `<projection>_at_<position>`.
+    #[arg(long, conflicts_with = "until")]
+    pub to_position: Option<u64>,
+    /// Rebuild only up to the last event recorded at or before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub async fn run(config: &Config, args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -32,6 +38,11 @@ pub async fn run(config: &Config, args: ReplayArgs) -> Result<(), Box<dyn std::e
     };
     let pool = config.migrated_database().await?;
     let log = config.event_log(config.nats().await?).await?;
+    let until = match (args.to_position, args.until) {
+        (Some(position), _) => Some(position),
+        (None, Some(time)) => Some(log.position_at(time).await?),
+        (None, None) => None,
+    };
     let rebuild = Rebuild {
         pool,
         log,
@@ -48,14 +59,19 @@ pub async fn run(config: &Config, args: ReplayArgs) -> Result<(), Box<dyn std::e
         bar.set_message(name);
         let started = std::time::Instant::now();
         let report = rebuild
-            .run(projection, None, args.fresh, |position, target| {
+            .run(projection, until, args.fresh, |position, target| {
                 bar.set_length(target);
                 bar.set_position(position);
             })
             .await?;
         bar.finish();
+        let outcome = if report.schema == name {
+            "the new tables are serving".to_owned()
+        } else {
+            format!("kept in schema {} beside the live tables", report.schema)
+        };
         println!(
-            "{name}: rebuilt up to position {} in {:.1}s{}; the new tables are serving",
+            "{name}: rebuilt up to position {} in {:.1}s{}; {outcome}",
             report.position,
             started.elapsed().as_secs_f64(),
             if report.resumed { " (resumed)" } else { "" }

@@ -18,7 +18,8 @@ use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
 use crate::policies;
 use crate::routes::{
-    command_response, history_route, parse_id, run, wait_for_position, Issuer, Target,
+    command_response, history_as_of, history_route, parse_id, run, wait_for_position, AsOf, Issuer,
+    Target,
 };
 use crate::{ApiError, AppState};
 
@@ -237,13 +238,23 @@ async fn delete_instance(
     execute(&state, issuer, &id, InstanceCommand::Delete).await
 }
 
+/// The instance from the inventory; with `as_of`, as it was then, replayed from the stream.
 async fn get_instance(
     State(state): State<AppState>,
     caller: Caller,
     ReadPosition(position): ReadPosition,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<AsOf>,
 ) -> Result<Json<InstanceRow>, ApiError> {
     let uuid = parse_id(Instance::TYPE, &id)?;
+    if let Some(as_of) = query.as_of {
+        let events = history_as_of::<Instance>(&state, &caller, &id, as_of).await?;
+        let row =
+            inventory::instances::fold(&events).map_err(|e| ApiError::Internal(e.to_string()))?;
+        return row
+            .map(Json)
+            .ok_or_else(|| ApiError::NotFound(format!("instance {id} not found")));
+    }
     wait_for_position(&state, inventory::NAME, position).await?;
     inventory::get_instance(&state.pool, caller.tenant.as_str(), uuid)
         .await?

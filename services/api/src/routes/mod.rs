@@ -1,6 +1,7 @@
 //! One router per resource, and what they share: the command issuer, running a command, the
 //! command response, and read-your-writes.
 
+pub mod audit;
 pub mod customers;
 pub mod instances;
 pub mod inventory;
@@ -148,6 +149,33 @@ pub async fn history<A: Aggregate>(
         )));
     }
     Ok(Json(History { items }))
+}
+
+/// The part of an aggregate's history recorded at or before `as_of`; 404 if it did not exist
+/// yet.
+pub async fn history_as_of<A: Aggregate>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<fleet_events::EventEnvelope>, ApiError> {
+    let Json(History { mut items }) = history::<A>(state, caller, id).await?;
+    items.retain(|e| e.recorded_at <= as_of);
+    if items.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "{} {id} did not exist at {}",
+            display_name(A::TYPE),
+            as_of.to_rfc3339()
+        )));
+    }
+    Ok(items)
+}
+
+/// `?as_of=TIME` on a single-resource query.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AsOf {
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `GET …/{id}/events` for aggregate `A`.

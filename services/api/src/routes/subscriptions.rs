@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
@@ -21,7 +21,9 @@ use crate::command_bus::Executed;
 use crate::extract::{optional_json, ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
 use crate::policies;
-use crate::routes::{command_response, parse_id, run, wait_for_position, Issuer, Target};
+use crate::routes::{
+    command_response, history_as_of, parse_id, run, wait_for_position, AsOf, Issuer, Target,
+};
 use crate::{ApiError, AppState};
 
 pub const MAX_BULK: usize = 500;
@@ -406,17 +408,39 @@ async fn cancel_subscription(
     execute(&state, issuer, &id, command).await
 }
 
+/// The subscription from the inventory; with `as_of`, its state then, replayed from the stream.
 async fn get_subscription(
     State(state): State<AppState>,
     caller: Caller,
     ReadPosition(position): ReadPosition,
     Path(id): Path<String>,
-) -> Result<Json<SubscriptionRow>, ApiError> {
+    ApiQuery(query): ApiQuery<AsOf>,
+) -> Result<Response, ApiError> {
     let uuid = parse_id(Subscription::TYPE, &id)?;
+    if let Some(as_of) = query.as_of {
+        let events = history_as_of::<Subscription>(&state, &caller, &id, as_of).await?;
+        let mut subscription = Subscription::default();
+        for envelope in &events {
+            let event = envelope
+                .decode()
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            subscription.evolve(&event);
+        }
+        let last = events.last().expect("history_as_of is never empty");
+        let body = SubscriptionState {
+            id: uuid.to_string(),
+            status: subscription.status.as_str(),
+            suspension_reason: subscription.suspension_reason,
+            terms: subscription.terms,
+            position: last.sequence,
+            event_type: last.event.event_type.clone(),
+        };
+        return Ok(Json(body).into_response());
+    }
     wait_for_position(&state, INVENTORY, position).await?;
     subscriptions::get(&state.pool, caller.tenant.as_str(), uuid)
         .await?
-        .map(Json)
+        .map(|row| Json(row).into_response())
         .ok_or_else(|| ApiError::NotFound(format!("subscription {id} not found")))
 }
 

@@ -1,0 +1,239 @@
+//! `/v1/audit-events`: who did what, when, from where; newest first, and exports of a range.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use fleet_projections::audit::{self, AuditFilter, AuditRow};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Caller, Permission};
+use crate::extract::{ApiQuery, ReadPosition};
+use crate::pagination;
+use crate::routes::wait_for_position;
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/audit-events", get(list_audit_events))
+        .route("/audit-events/export", get(export_audit_events))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    /// Comma-separated event types.
+    event_types: Option<String>,
+    instance_id: Option<String>,
+    subscription_id: Option<String>,
+    customer_id: Option<String>,
+    actor: Option<String>,
+    correlation_id: Option<String>,
+    aggregate_type: Option<String>,
+    aggregate_id: Option<String>,
+    page_size: Option<i64>,
+    page_token: Option<String>,
+    format: Option<String>,
+}
+
+impl AuditQuery {
+    fn filter(&self) -> Result<AuditFilter, ApiError> {
+        if let (Some(start), Some(end)) = (self.start, self.end) {
+            if start > end {
+                return Err(ApiError::bad_request("start", "must not be after end"));
+            }
+        }
+        Ok(AuditFilter {
+            start: self.start,
+            end: self.end,
+            event_types: self.event_types.as_ref().map(|types| {
+                types
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
+            instance_id: self.instance_id.clone(),
+            subscription_id: self.subscription_id.clone(),
+            customer_id: self.customer_id.clone(),
+            actor_id: self.actor.clone(),
+            correlation_id: self.correlation_id.clone(),
+            aggregate_type: self.aggregate_type.clone(),
+            aggregate_id: self.aggregate_id.clone(),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct AuditPage {
+    items: Vec<AuditRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+async fn list_audit_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    caller.require(Permission::ReadAudit)?;
+    let filter = query.filter()?;
+    let limit = pagination::page_size(query.page_size)?;
+    let before = match query.page_token.as_deref().filter(|t| !t.is_empty()) {
+        None => None,
+        Some(token) => Some(token.parse::<i64>().map_err(|_| {
+            ApiError::bad_request("page_token", "is not a token this API returned")
+        })?),
+    };
+    wait_for_position(&state, audit::NAME, position).await?;
+    let mut items = audit::list(
+        &state.pool,
+        caller.tenant.as_str(),
+        &filter,
+        before,
+        limit + 1,
+    )
+    .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_page_token = more
+        .then(|| items.last().map(|row| row.sequence.to_string()))
+        .flatten();
+    Ok(Json(AuditPage {
+        items,
+        next_page_token,
+    }))
+}
+
+const CSV_HEADER: &str = "sequence,occurred_at,recorded_at,tenant,actor_id,actor_name,actor_role,\
+auth_method,credential_id,ip,user_agent,action,aggregate_type,aggregate_id,instance_id,\
+subscription_id,customer_id,invoice_id,correlation_id,causation_id,message,payload,prev_hash,hash\n";
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn csv_line(row: &AuditRow) -> String {
+    let opt = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
+    let fields = [
+        row.sequence.to_string(),
+        row.occurred_at.to_rfc3339(),
+        row.recorded_at.to_rfc3339(),
+        csv_field(&row.tenant),
+        csv_field(&row.actor_id),
+        opt(&row.actor_name),
+        csv_field(&row.actor_role),
+        csv_field(&row.auth_method),
+        opt(&row.credential_id),
+        opt(&row.ip),
+        opt(&row.user_agent),
+        csv_field(&row.action),
+        csv_field(&row.aggregate_type),
+        csv_field(&row.aggregate_id),
+        opt(&row.instance_id),
+        opt(&row.subscription_id),
+        opt(&row.customer_id),
+        opt(&row.invoice_id),
+        csv_field(&row.correlation_id),
+        opt(&row.causation_id),
+        csv_field(&row.message),
+        csv_field(&row.payload.to_string()),
+        csv_field(&row.prev_hash),
+        csv_field(&row.hash),
+    ];
+    let mut line = fields.join(",");
+    line.push('\n');
+    line
+}
+
+/// Streams every matching row, oldest first, as JSON lines or CSV: a range of any size is
+/// sent as it is read, never held in memory.
+async fn export_audit_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ReadAudit)?;
+    let csv = match query.format.as_deref().unwrap_or("jsonl") {
+        "jsonl" => false,
+        "csv" => true,
+        _ => return Err(ApiError::bad_request("format", "must be jsonl or csv")),
+    };
+    let filter = query.filter()?;
+    let tenant = caller.tenant.to_string();
+    let pool = state.pool.clone();
+    let lines = async_stream(pool, tenant, filter, csv);
+    let content_type = if csv {
+        "text/csv; charset=utf-8"
+    } else {
+        "application/x-ndjson"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CONTENT_DISPOSITION,
+                if csv {
+                    "attachment; filename=\"audit-events.csv\""
+                } else {
+                    "attachment; filename=\"audit-events.jsonl\""
+                },
+            ),
+        ],
+        Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+/// The export as a stream of text chunks, owning what it reads from.
+fn async_stream(
+    pool: sqlx::PgPool,
+    tenant: String,
+    filter: AuditFilter,
+    csv: bool,
+) -> impl futures::Stream<Item = Result<String, std::io::Error>> + Send + 'static {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    tokio::spawn(async move {
+        if csv && sender.send(Ok(CSV_HEADER.to_owned())).await.is_err() {
+            return;
+        }
+        let sql = audit::export_sql();
+        let mut rows = audit::export(&pool, &sql, &tenant, &filter);
+        while let Some(row) = rows.next().await {
+            let chunk = match row {
+                Ok(row) if csv => Ok(csv_line(&row)),
+                Ok(row) => serde_json::to_string(&row)
+                    .map(|mut line| {
+                        line.push('\n');
+                        line
+                    })
+                    .map_err(std::io::Error::other),
+                Err(e) => Err(std::io::Error::other(e)),
+            };
+            let failed = chunk.is_err();
+            // The client went away, or the database failed: stop either way.
+            if sender.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    tokio_stream_from(receiver)
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
