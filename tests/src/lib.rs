@@ -263,6 +263,42 @@ impl TestApp {
         String::from_utf8(output.stdout).expect("utf-8 output")
     }
 
+    /// Runs a fleetd subcommand that may fail: (succeeded, stdout, stderr).
+    pub async fn fleetd_result(&self, args: &[&str]) -> (bool, String, String) {
+        let output = self
+            .command()
+            .args(args)
+            .output()
+            .await
+            .expect("run fleetd");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Every row of every table of the given schemas, in a stable order, for comparisons.
+    pub async fn dump_schemas(&self, schemas: &[&str]) -> Vec<(String, Vec<Value>)> {
+        let pool = self.pool().await;
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            "SELECT table_schema, table_name FROM information_schema.tables
+             WHERE table_schema = ANY($1) ORDER BY table_schema, table_name",
+        )
+        .bind(schemas)
+        .fetch_all(&pool)
+        .await
+        .expect("list tables");
+        pool.close().await;
+        let mut dump = Vec::new();
+        for (schema, table) in tables {
+            let name = format!("{schema}.{table}");
+            let rows = self.dump(&name, "to_jsonb(t)::text").await;
+            dump.push((name, rows));
+        }
+        dump
+    }
+
     /// Creates an API key with `fleetd apikey create` (the key is its last line).
     pub async fn api_key(&self, tenant: &str, role: &str) -> String {
         let out = self
@@ -382,6 +418,15 @@ impl TestApp {
         .expect("dump table");
         pool.close().await;
         rows.into_iter().map(|(v,)| v).collect()
+    }
+
+    /// Waits until every projection and process manager has applied the whole stream.
+    pub async fn all_caught_up(&self) -> u64 {
+        let mut last = 0;
+        for projection in ["inventory", "audit", "approved_requests", "ended_subscriptions"] {
+            last = self.caught_up(projection).await;
+        }
+        last
     }
 
     /// Waits until `projection` has applied the whole stream.

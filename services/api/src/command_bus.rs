@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use fleet_domain::{Aggregate, DomainError};
 use fleet_events::{
     Actor, AppendError, DomainEvent, EventEnvelope, EventLog, LogError, Namespace, NewEvent, Tenant,
@@ -281,7 +281,9 @@ impl CommandBus {
             tenant: meta.tenant.to_string(),
             aggregate_type: A::TYPE.to_owned(),
             aggregate_id: id.to_owned(),
-            occurred_at: Utc::now(),
+            // PostgreSQL keeps microseconds: so does the event, so that every read model and
+            // every replay shows the same instant.
+            occurred_at: Utc::now().trunc_subsecs(6),
             actor: meta.actor.clone(),
             correlation_id: meta.correlation_id.clone(),
             causation_id: meta.causation_id.clone(),
