@@ -68,17 +68,12 @@ async fn verify_audit(config: &Config) -> Result<Finding, Box<dyn std::error::Er
             };
             let expected = trail.row(&event);
             let sequence = expected.sequence;
-            loop {
-                let next = std::pin::Pin::new(&mut rows).peek().await;
-                match next {
-                    Some(Ok(row)) if row.sequence < sequence => {
-                        let extra = row.sequence;
-                        return Ok(Finding::Differs {
-                            sequence: extra,
-                            reason: "the row is not in the event stream".into(),
-                        });
-                    }
-                    _ => break,
+            if let Some(Ok(row)) = std::pin::Pin::new(&mut rows).peek().await {
+                if row.sequence < sequence {
+                    return Ok(Finding::Differs {
+                        sequence: row.sequence,
+                        reason: "the row is not in the event stream".into(),
+                    });
                 }
             }
             match rows.next().await {
