@@ -10,7 +10,7 @@ use crate::DomainEvent;
 pub const AGGREGATE_TYPE: &str = "customer";
 
 /// A customer's company and contact details.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CustomerProfile {
     pub name: String,
     /// ISO 3166-1 alpha-2.
@@ -25,7 +25,7 @@ pub struct CustomerProfile {
 }
 
 /// A partial change of the profile: absent fields stay as they were.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CustomerChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -42,7 +42,7 @@ pub struct CustomerChanges {
 }
 
 /// Seats of one SKU of a provider instance, as the provider reports them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct License {
     pub provider_instance_id: String,
     pub sku_id: String,
@@ -52,7 +52,7 @@ pub struct License {
     pub suspended: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum CustomerEvent {
     CustomerCreated {

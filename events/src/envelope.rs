@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// Who caused an event, as it was at the time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Actor {
     /// The credential's principal: an API key id, a JWT subject, or `system`.
     pub id: String,
@@ -44,7 +44,7 @@ impl Actor {
 }
 
 /// An event about to be appended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewEvent {
     pub event_id: Uuid,
     pub event_type: String,
@@ -61,7 +61,7 @@ pub struct NewEvent {
 }
 
 /// An event as stored: the appended [`NewEvent`] plus its stream sequence and storage time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventEnvelope {
     pub sequence: u64,
     pub recorded_at: DateTime<Utc>,

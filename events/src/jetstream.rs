@@ -216,20 +216,32 @@ impl JetStreamLog {
         start: u64,
     ) -> Result<futures::stream::BoxStream<'static, Result<StreamedEvent, LogError>>, LogError>
     {
+        self.subscribe(None, Some(start)).await
+    }
+
+    /// The messages on subjects matching `filter` (all when `None`), from sequence `start` on,
+    /// or only those appended from now on when `start` is `None`.
+    pub async fn subscribe(
+        &self,
+        filter: Option<String>,
+        start: Option<u64>,
+    ) -> Result<futures::stream::BoxStream<'static, Result<StreamedEvent, LogError>>, LogError>
+    {
         use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
         use futures::StreamExt;
 
-        let deliver_policy = if start <= 1 {
-            DeliverPolicy::All
-        } else {
-            DeliverPolicy::ByStartSequence {
+        let deliver_policy = match start {
+            None => DeliverPolicy::New,
+            Some(start) if start <= 1 => DeliverPolicy::All,
+            Some(start) => DeliverPolicy::ByStartSequence {
                 start_sequence: start,
-            }
+            },
         };
         let consumer = self
             .stream
             .create_consumer(OrderedConfig {
                 deliver_policy,
+                filter_subject: filter.unwrap_or_default(),
                 ..Default::default()
             })
             .await

@@ -10,6 +10,8 @@ pub mod instance;
 pub mod jetstream;
 pub mod log;
 pub mod memory;
+pub mod notification_channel;
+pub mod schemas;
 pub mod subject;
 pub mod subscription;
 pub mod subscription_request;

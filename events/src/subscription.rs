@@ -10,7 +10,7 @@ use crate::DomainEvent;
 pub const AGGREGATE_TYPE: &str = "subscription";
 
 /// What a subscription is for and on which terms, fixed at creation unless updated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubscriptionTerms {
     pub customer_id: String,
     pub service_id: String,
@@ -29,7 +29,7 @@ pub struct SubscriptionTerms {
     pub payment_profile_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubscriptionChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_id: Option<String>,
@@ -41,7 +41,7 @@ pub struct SubscriptionChanges {
     pub payment_profile_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum SubscriptionEvent {
     SubscriptionCreated {

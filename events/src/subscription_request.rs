@@ -10,7 +10,7 @@ use crate::DomainEvent;
 
 pub const AGGREGATE_TYPE: &str = "subscription_request";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum SubscriptionRequestEvent {
     SubscriptionRequestCreated {

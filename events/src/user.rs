@@ -8,7 +8,7 @@ use crate::DomainEvent;
 
 pub const AGGREGATE_TYPE: &str = "user";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum UserEvent {
     UserCreated {

@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod engine;
 pub mod inventory;
 pub mod metrics;
+pub mod notifications;
 pub mod rebuild;
 
 use std::sync::Arc;
@@ -83,7 +84,11 @@ pub trait Projection: Send + Sync + 'static {
 
 /// Every projection of Fleetledger.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(inventory::Inventory), Arc::new(audit::Audit)]
+    vec![
+        Arc::new(inventory::Inventory),
+        Arc::new(audit::Audit),
+        Arc::new(notifications::Notifications),
+    ]
 }
 
 pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {

@@ -423,7 +423,12 @@ impl TestApp {
     /// Waits until every projection and process manager has applied the whole stream.
     pub async fn all_caught_up(&self) -> u64 {
         let mut last = 0;
-        for projection in ["inventory", "audit", "approved_requests", "ended_subscriptions"] {
+        for projection in [
+            "inventory",
+            "audit",
+            "approved_requests",
+            "ended_subscriptions",
+        ] {
             last = self.caught_up(projection).await;
         }
         last

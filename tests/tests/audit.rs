@@ -23,7 +23,10 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
             Method::POST,
             &format!("/v1/instances/{id}/stop"),
             None,
-            &[("x-correlation-id", "ticket-981"), ("user-agent", "ops-console/3")],
+            &[
+                ("x-correlation-id", "ticket-981"),
+                ("user-agent", "ops-console/3"),
+            ],
         )
         .await
         .expect(200);
@@ -46,22 +49,34 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
     assert_eq!(stopped["auth_method"], "api_key");
     assert_eq!(stopped["customer_id"], app.customer_id.as_str());
     assert_eq!(stopped["subscription_id"], app.subscription_id.as_str());
-    assert!(stopped["message"].as_str().unwrap().contains("InstanceStopped on instance"));
+    assert!(stopped["message"]
+        .as_str()
+        .unwrap()
+        .contains("InstanceStopped on instance"));
     assert_eq!(stopped["prev_hash"], page["items"][1]["hash"]);
 
-    let by_correlation = app.get("/v1/audit-events?correlation_id=ticket-981").await.body;
+    let by_correlation = app
+        .get("/v1/audit-events?correlation_id=ticket-981")
+        .await
+        .body;
     assert_eq!(actions(&by_correlation), ["InstanceStopped"]);
     let by_type = app
         .get("/v1/audit-events?event_types=CustomerCreated,SubscriptionCreated")
         .await
         .body;
-    assert_eq!(actions(&by_type), ["SubscriptionCreated", "CustomerCreated"]);
+    assert_eq!(
+        actions(&by_type),
+        ["SubscriptionCreated", "CustomerCreated"]
+    );
     let by_customer = app
         .get(&format!("/v1/audit-events?customer_id={}", app.customer_id))
         .await
         .body;
     assert_eq!(by_customer["items"].as_array().unwrap().len(), 5);
-    let future = app.get("/v1/audit-events?start=2100-01-01T00:00:00Z").await.body;
+    let future = app
+        .get("/v1/audit-events?start=2100-01-01T00:00:00Z")
+        .await
+        .body;
     assert_eq!(future["items"], json!([]));
     app.get("/v1/audit-events?start=2026-02-01T00:00:00Z&end=2026-01-01T00:00:00Z")
         .await
@@ -76,7 +91,13 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
             .await
             .expect(200)
             .body;
-        seen.extend(page["items"].as_array().unwrap().iter().map(|r| r["sequence"].as_u64().unwrap()));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["sequence"].as_u64().unwrap()),
+        );
         match page["next_page_token"].as_str() {
             Some(next) => token = next.to_owned(),
             None => break,
@@ -85,13 +106,25 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
     assert_eq!(seen, [5, 4, 3, 2, 1]);
 
     let jsonl = app
-        .request(Some(&app.key), Method::GET, "/v1/audit-events/export?format=jsonl", None, &[])
+        .request(
+            Some(&app.key),
+            Method::GET,
+            "/v1/audit-events/export?format=jsonl",
+            None,
+            &[],
+        )
         .await
         .expect(200);
     let text = jsonl.body.as_str().unwrap().to_owned();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 5);
-    assert_eq!(lines[0]["action"], "CustomerCreated", "exports run oldest first");
+    assert_eq!(
+        lines[0]["action"], "CustomerCreated",
+        "exports run oldest first"
+    );
     let csv = app
         .request(
             Some(&app.key),
@@ -105,16 +138,24 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
     let csv = csv.body.as_str().unwrap().to_owned();
     let mut rows = csv.lines();
-    assert!(rows.next().unwrap().starts_with("sequence,occurred_at,recorded_at,tenant,actor_id"));
+    assert!(rows
+        .next()
+        .unwrap()
+        .starts_with("sequence,occurred_at,recorded_at,tenant,actor_id"));
     assert_eq!(rows.count(), 3);
-    app.get("/v1/audit-events/export?format=xml").await.expect(400);
+    app.get("/v1/audit-events/export?format=xml")
+        .await
+        .expect(400);
 
     let viewer = app.api_key("acme", "viewer").await;
     let auditor = app.api_key("acme", "auditor").await;
     let other = app.api_key("globex", "admin").await;
     let as_role = |key: String| {
         let app = &app;
-        async move { app.request(Some(&key), Method::GET, "/v1/audit-events", None, &[]).await }
+        async move {
+            app.request(Some(&key), Method::GET, "/v1/audit-events", None, &[])
+                .await
+        }
     };
     assert_eq!(as_role(viewer).await.status.as_u16(), 403);
     assert_eq!(as_role(auditor).await.status.as_u16(), 200);
@@ -161,7 +202,10 @@ async fn verify_audit_names_an_edited_or_deleted_row() {
         .unwrap();
     let (ok, _, err) = app.fleetd_result(&["verify", "audit"]).await;
     assert!(!ok);
-    assert!(err.contains("row 3 differs") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("row 3 differs") && err.contains("missing"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -170,12 +214,18 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     let customer = app.create_customer("Initech").await;
     let users = format!("/v1/customers/{customer}/users");
     let user = app
-        .post(&users, json!({"email": "peter@initech.example", "name": "Peter"}))
+        .post(
+            &users,
+            json!({"email": "peter@initech.example", "name": "Peter"}),
+        )
         .await
         .expect(202);
-    app.post_empty(&format!("/v1/users/{}/suspend", user.body["id"].as_str().unwrap()))
-        .await
-        .expect(200);
+    app.post_empty(&format!(
+        "/v1/users/{}/suspend",
+        user.body["id"].as_str().unwrap()
+    ))
+    .await
+    .expect(200);
     app.post(
         &format!("/v1/customers/{customer}/reseller-relationships"),
         json!({"provider_instance_id": "pi-1", "reseller_id": "r-1"}),
@@ -205,9 +255,12 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     .await
     .expect(200);
     let (instance, _) = app.running_instance().await;
-    app.post(&format!("/v1/instances/{instance}/capacity"), json!({"delta": 2}))
-        .await
-        .expect(200);
+    app.post(
+        &format!("/v1/instances/{instance}/capacity"),
+        json!({"delta": 2}),
+    )
+    .await
+    .expect(200);
     let doomed = app.create_subscription(json!({})).await;
     let mut body = app.instance_body();
     body["subscription_id"] = json!(doomed);
@@ -217,19 +270,33 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
         .expect(200);
     app.eventually("the terminated subscription's instance to go", || async {
         let listed = app
-            .get(&format!("/v1/instances?subscription_id={doomed}&status=deleted"))
+            .get(&format!(
+                "/v1/instances?subscription_id={doomed}&status=deleted"
+            ))
             .await
             .body;
         (listed["items"].as_array().unwrap().len() == 1).then_some(())
     })
     .await;
 
+    app.post(
+        "/v1/notification-channels",
+        json!({"name": "audit-trail", "url": "https://hooks.example/fleet", "event_types": ["InstanceStopped"]}),
+    )
+    .await
+    .expect(202);
     app.all_caught_up().await;
-    let schemas = ["inventory", "audit"];
+    let schemas = ["inventory", "audit", "notifications"];
     let before = app.dump_schemas(&schemas).await;
-    assert!(before.iter().all(|(_, rows)| !rows.is_empty()), "every table has rows");
+    assert!(
+        before.iter().all(|(_, rows)| !rows.is_empty()),
+        "every table has rows"
+    );
     let out = app.fleetd(&["replay", "all"]).await;
-    assert!(out.contains("inventory: rebuilt") && out.contains("audit: rebuilt"), "{out}");
+    assert!(
+        out.contains("inventory: rebuilt") && out.contains("audit: rebuilt"),
+        "{out}"
+    );
     let after = app.dump_schemas(&schemas).await;
     assert_eq!(before.len(), after.len());
     for ((table, rows), (_, again)) in before.iter().zip(&after) {
@@ -244,12 +311,19 @@ async fn as_of_answers_match_the_history_and_past_replays_stand_aside() {
     let app = TestApp::spawn().await;
     let (id, _) = app.running_instance().await;
     let path = format!("/v1/instances/{id}");
-    app.post(&format!("{path}/capacity"), json!({"delta": 4})).await.expect(200);
-    app.post_empty(&format!("{path}/stop")).await.expect(200);
+    app.post(&format!("{path}/capacity"), json!({"delta": 4}))
+        .await
+        .expect(200);
+    let stopped = app.post_empty(&format!("{path}/stop")).await.expect(200);
     let history = app.history(&path).await;
     let at = |i: usize| history[i]["recorded_at"].as_str().unwrap().to_owned();
 
-    let expectations = [(0, "deploying", 1), (1, "running", 1), (2, "running", 5), (3, "stopped", 5)];
+    let expectations = [
+        (0, "deploying", 1),
+        (1, "running", 1),
+        (2, "running", 5),
+        (3, "stopped", 5),
+    ];
     for (i, status, capacity) in expectations {
         let row = app
             .get(&format!("{path}?as_of={}", at(i).replace('+', "%2B")))
@@ -260,27 +334,52 @@ async fn as_of_answers_match_the_history_and_past_replays_stand_aside() {
         assert_eq!(row["capacity"], capacity, "as of event {i}");
         assert_eq!(row["version"], history[i]["sequence"]);
     }
-    app.get(&format!("{path}?as_of=2000-01-01T00:00:00Z")).await.expect(404);
-    app.get(&format!("{path}?as_of=yesterday")).await.expect(400);
-    let now = app.get(&format!("{path}?as_of=2100-01-01T00:00:00Z")).await.body;
-    let live = app.get(&path).await.body;
+    app.get(&format!("{path}?as_of=2000-01-01T00:00:00Z"))
+        .await
+        .expect(404);
+    app.get(&format!("{path}?as_of=yesterday"))
+        .await
+        .expect(400);
+    let now = app
+        .get(&format!("{path}?as_of=2100-01-01T00:00:00Z"))
+        .await
+        .body;
+    let live = app.get_at(&path, stopped.position()).await.body;
     assert_eq!(now, live, "as of the future is now");
 
     let subscription = format!("/v1/subscriptions/{}", app.subscription_id);
-    app.post(&format!("{subscription}/suspend"), json!({"reason": "audit"}))
-        .await
-        .expect(200);
+    app.post(
+        &format!("{subscription}/suspend"),
+        json!({"reason": "audit"}),
+    )
+    .await
+    .expect(200);
     let sub_history = app.history(&subscription).await;
-    let created_at = sub_history[0]["recorded_at"].as_str().unwrap().replace('+', "%2B");
-    let then = app.get(&format!("{subscription}?as_of={created_at}")).await.expect(200).body;
+    let created_at = sub_history[0]["recorded_at"]
+        .as_str()
+        .unwrap()
+        .replace('+', "%2B");
+    let then = app
+        .get(&format!("{subscription}?as_of={created_at}"))
+        .await
+        .expect(200)
+        .body;
     assert_eq!(then["status"], "active");
-    let later = app.get(&format!("{subscription}?as_of=2100-01-01T00:00:00Z")).await.body;
+    let later = app
+        .get(&format!("{subscription}?as_of=2100-01-01T00:00:00Z"))
+        .await
+        .body;
     assert_eq!(later["status"], "suspended");
 
     // A replay up to a past position builds beside the live tables, which keep serving.
     let position = history[1]["sequence"].as_u64().unwrap();
     let out = app
-        .fleetd(&["replay", "inventory", "--to-position", &position.to_string()])
+        .fleetd(&[
+            "replay",
+            "inventory",
+            "--to-position",
+            &position.to_string(),
+        ])
         .await;
     assert!(out.contains(&format!("inventory_at_{position}")), "{out}");
     let past = app

@@ -73,6 +73,8 @@ pub enum Permission {
     ManageAccounts,
     /// Read the audit log.
     ReadAudit,
+    /// Manage webhook channels and replay events to them.
+    ManageNotifications,
 }
 
 impl Permission {
@@ -83,6 +85,7 @@ impl Permission {
                 matches!(role, Role::Admin | Role::Operator | Role::Billing)
             }
             Permission::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
+            Permission::ManageNotifications => matches!(role, Role::Admin | Role::Operator),
         }
     }
 
@@ -91,6 +94,7 @@ impl Permission {
             Permission::OperateFleet => "change the fleet",
             Permission::ManageAccounts => "manage customers and subscriptions",
             Permission::ReadAudit => "read the audit log",
+            Permission::ManageNotifications => "manage notification channels",
         }
     }
 }

@@ -81,6 +81,10 @@ impl CommandBus {
         }
     }
 
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.log
     }

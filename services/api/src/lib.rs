@@ -16,6 +16,7 @@ pub mod process_managers;
 pub mod request_context;
 pub mod routes;
 pub mod scheduler;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::subscriptions::router())
         .merge(routes::subscription_requests::router())
         .merge(routes::audit::router())
+        .merge(routes::events::router())
+        .merge(routes::notification_channels::router())
         // Layers run outside-in: auth first, then idempotency (which needs the caller).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

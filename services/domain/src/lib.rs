@@ -4,6 +4,7 @@
 
 pub mod customer;
 pub mod instance;
+pub mod notification_channel;
 pub mod subscription;
 pub mod subscription_request;
 pub mod user;

@@ -102,6 +102,7 @@ async fn commands(config: &Config, instances: usize, concurrency: usize) -> Benc
             process_managers: true,
             read_wait: Duration::from_secs(30),
             scheduler_interval: Duration::from_secs(5),
+            webhooks: Default::default(),
         },
     )
     .await?;

@@ -47,6 +47,12 @@ enum Command {
         /// How often the scheduler looks for due deadlines (trial ends), in milliseconds.
         #[arg(long, env = "FLEET_SCHEDULER_INTERVAL_MS", default_value_t = 5000)]
         scheduler_interval_ms: u64,
+        /// First webhook retry delay in milliseconds; each further one doubles.
+        #[arg(long, env = "FLEET_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
+        webhook_backoff_ms: u64,
+        /// Attempts before a webhook delivery is given up.
+        #[arg(long, env = "FLEET_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+        webhook_max_attempts: i32,
     },
     /// Apply database migrations and create the event stream.
     Migrate,
@@ -133,6 +139,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             no_process_managers,
             read_wait_ms,
             scheduler_interval_ms,
+            webhook_backoff_ms,
+            webhook_max_attempts,
         } => {
             let options = serve::ServeOptions {
                 listen,
@@ -140,6 +148,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 process_managers: !no_process_managers,
                 read_wait: Duration::from_millis(read_wait_ms),
                 scheduler_interval: Duration::from_millis(scheduler_interval_ms),
+                webhooks: fleet_api::webhooks::WebhookSettings {
+                    backoff: Duration::from_millis(webhook_backoff_ms),
+                    max_attempts: webhook_max_attempts.max(1),
+                    ..Default::default()
+                },
             };
             serve::run(&config, options).await
         }

@@ -22,6 +22,7 @@ pub struct ServeOptions {
     pub process_managers: bool,
     pub read_wait: Duration,
     pub scheduler_interval: Duration,
+    pub webhooks: fleet_api::webhooks::WebhookSettings,
 }
 
 /// A started server: its address, and the handle to stop it.
@@ -95,6 +96,11 @@ pub async fn start(
             ..Default::default()
         },
     };
+    workers.push(tokio::spawn(fleet_api::webhooks::run(
+        state.clone(),
+        options.webhooks.clone(),
+        shutdown_rx.clone(),
+    )));
     if options.process_managers {
         workers.push(tokio::spawn(fleet_api::scheduler::run(
             state.clone(),

@@ -3,8 +3,10 @@
 
 pub mod audit;
 pub mod customers;
+pub mod events;
 pub mod instances;
 pub mod inventory;
+pub mod notification_channels;
 pub mod ops;
 pub mod subscription_requests;
 pub mod subscriptions;

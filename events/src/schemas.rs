@@ -1,0 +1,110 @@
+//! JSON Schemas of the event contract, served at `/v1/event-schemas`, so that a team can
+//! consume the stream with any NATS client and validate what it reads.
+
+use schemars::schema_for;
+use serde_json::{json, Map, Value};
+
+use crate::{
+    customer, instance, notification_channel, subscription, subscription_request, user,
+    DomainEvent, EventEnvelope,
+};
+
+/// Every event type there is.
+pub fn event_types() -> Vec<String> {
+    catalog()["events"]
+        .as_object()
+        .map(|events| events.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// One entry per event type: its aggregate, schema version and payload schema.
+fn events_of<E: DomainEvent + schemars::JsonSchema>(
+    aggregate_type: &str,
+    into: &mut Map<String, Value>,
+) {
+    let schema = schema_for!(E).to_value();
+    let defs = schema.get("$defs").cloned();
+    let variants = schema
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for variant in variants {
+        let tag = &variant["properties"]["type"];
+        let Some(event_type) = tag
+            .get("const")
+            .or_else(|| tag.get("enum").and_then(|e| e.get(0)))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let mut payload = variant["properties"]
+            .get("data")
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object"}));
+        if let (Some(defs), Value::Object(payload)) = (&defs, &mut payload) {
+            payload.insert("$defs".into(), defs.clone());
+        }
+        into.insert(
+            event_type.to_owned(),
+            json!({
+                "aggregate_type": aggregate_type,
+                "schema_version": E::SCHEMA_VERSION,
+                "subject": format!("<namespace>.<tenant>.{aggregate_type}.<id>"),
+                "payload": payload,
+            }),
+        );
+    }
+}
+
+pub fn catalog() -> Value {
+    let mut events = Map::new();
+    events_of::<instance::InstanceEvent>(instance::AGGREGATE_TYPE, &mut events);
+    events_of::<customer::CustomerEvent>(customer::AGGREGATE_TYPE, &mut events);
+    events_of::<user::UserEvent>(user::AGGREGATE_TYPE, &mut events);
+    events_of::<subscription::SubscriptionEvent>(subscription::AGGREGATE_TYPE, &mut events);
+    events_of::<subscription_request::SubscriptionRequestEvent>(
+        subscription_request::AGGREGATE_TYPE,
+        &mut events,
+    );
+    events_of::<notification_channel::NotificationChannelEvent>(
+        notification_channel::AGGREGATE_TYPE,
+        &mut events,
+    );
+    json!({
+        "description": "Every message on the domain stream is one event: the envelope as JSON, \
+            its payload shaped by the schema of its event_type. Headers Fleet-Event-Type, \
+            Fleet-Tenant and Fleet-Aggregate-Type repeat the envelope for routing.",
+        "subjects": "<namespace>.<tenant>.<aggregate_type>.<aggregate_id>",
+        "envelope": schema_for!(EventEnvelope).to_value(),
+        "events": events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_has_a_payload_schema() {
+        let catalog = catalog();
+        let events = catalog["events"].as_object().unwrap();
+        for name in [
+            "InstanceCreated",
+            "InstanceCapacityChanged",
+            "CustomerLicenseRecorded",
+            "UserSuspended",
+            "SubscriptionTrialExpired",
+            "SubscriptionRequestApproved",
+        ] {
+            assert!(events[name]["payload"].is_object(), "{name}");
+        }
+        assert_eq!(
+            events["InstanceCapacityChanged"]["aggregate_type"],
+            "instance"
+        );
+        let capacity = &events["InstanceCapacityChanged"]["payload"]["properties"];
+        assert!(capacity["delta"].is_object());
+        assert!(catalog["envelope"]["properties"]["actor"].is_object());
+    }
+}

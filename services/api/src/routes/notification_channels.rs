@@ -1,0 +1,374 @@
+//! `/v1/notification-channels`: webhook targets, their delivery history, and replays.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fleet_domain::notification_channel::{NotificationChannel, NotificationChannelCommand};
+use fleet_domain::Aggregate;
+use fleet_projections::notifications::{self, ChannelRow, DeliveryRow};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::{Caller, Permission};
+use crate::command_bus::Executed;
+use crate::extract::{ApiJson, ApiQuery, ReadPosition};
+use crate::pagination::{self, Page};
+use crate::routes::{
+    command_response, history_route, parse_id, run, wait_for_position, Issuer, Target,
+};
+use crate::webhooks::fingerprint;
+use crate::{ApiError, AppState};
+
+/// Most events one replay call enqueues.
+pub const MAX_REPLAY: usize = 10_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/notification-channels",
+            post(create_channel).get(list_channels),
+        )
+        .route(
+            "/notification-channels/{id}",
+            get(get_channel)
+                .patch(update_channel)
+                .delete(delete_channel),
+        )
+        .route(
+            "/notification-channels/{id}/events",
+            history_route::<NotificationChannel>(),
+        )
+        .route(
+            "/notification-channels/{id}/deliveries",
+            get(list_deliveries),
+        )
+        .route(
+            "/notification-channels/{id}/replay",
+            post(replay_to_channel),
+        )
+}
+
+#[derive(Serialize)]
+struct ChannelState {
+    id: String,
+    status: &'static str,
+    url: Option<String>,
+    event_types: Vec<String>,
+    /// Shown once, when the channel is created or its secret replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    position: u64,
+    event_type: String,
+}
+
+fn respond(
+    status: StatusCode,
+    executed: Executed<NotificationChannel>,
+    secret: Option<String>,
+) -> Response {
+    let position = executed.event.sequence;
+    let id = executed.event.event.aggregate_id.clone();
+    let location =
+        (status == StatusCode::ACCEPTED).then(|| format!("/v1/notification-channels/{id}"));
+    let body = ChannelState {
+        id,
+        status: executed.state.status(),
+        url: executed.state.url,
+        event_types: executed.state.event_types,
+        secret,
+        position,
+        event_type: executed.event.event.event_type,
+    };
+    command_response(status, position, location, body)
+}
+
+fn new_secret(given: Option<String>) -> Result<String, ApiError> {
+    match given {
+        Some(secret) if secret.len() < 16 || secret.len() > 256 => Err(ApiError::unprocessable(
+            "secret",
+            "must be 16 to 256 characters",
+        )),
+        Some(secret) => Ok(secret),
+        None => {
+            let bytes: [u8; 24] = rand::random();
+            Ok(format!(
+                "whsec_{}",
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ))
+        }
+    }
+}
+
+async fn store_secret(
+    state: &AppState,
+    tenant: &str,
+    id: Uuid,
+    secret: &str,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO notification_secrets (channel_id, tenant, secret) VALUES ($1, $2, $3)
+         ON CONFLICT (channel_id) DO UPDATE SET secret = EXCLUDED.secret",
+    )
+    .bind(id)
+    .bind(tenant)
+    .bind(secret)
+    .execute(&state.pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateChannel {
+    name: String,
+    url: String,
+    #[serde(default)]
+    event_types: Vec<String>,
+    secret: Option<String>,
+}
+
+async fn create_channel(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    ApiJson(body): ApiJson<CreateChannel>,
+) -> Result<Response, ApiError> {
+    issuer.caller.require(Permission::ManageNotifications)?;
+    let secret = new_secret(body.secret)?;
+    let id = Uuid::now_v7();
+    // The secret is kept beside the stream, never in it; the event carries its fingerprint.
+    store_secret(&state, issuer.caller.tenant.as_str(), id, &secret).await?;
+    let command = NotificationChannelCommand::Create {
+        name: body.name,
+        url: body.url,
+        event_types: body.event_types,
+        secret_fingerprint: fingerprint(&secret),
+        known_types: fleet_events::schemas::event_types(),
+    };
+    let executed = run::<NotificationChannel>(
+        &state,
+        &issuer,
+        Permission::ManageNotifications,
+        id,
+        Target::New,
+        command,
+    )
+    .await?;
+    Ok(respond(StatusCode::ACCEPTED, executed, Some(secret)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateChannel {
+    name: Option<String>,
+    url: Option<String>,
+    event_types: Option<Vec<String>>,
+    secret: Option<String>,
+}
+
+async fn update_channel(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateChannel>,
+) -> Result<Response, ApiError> {
+    issuer.caller.require(Permission::ManageNotifications)?;
+    let id = parse_id(NotificationChannel::TYPE, &id)?;
+    let secret = match body.secret {
+        Some(given) => Some(new_secret(Some(given))?),
+        None => None,
+    };
+    let command = NotificationChannelCommand::Update {
+        name: body.name,
+        url: body.url,
+        event_types: body.event_types,
+        secret_fingerprint: secret.as_deref().map(fingerprint),
+        known_types: fleet_events::schemas::event_types(),
+    };
+    let executed = run::<NotificationChannel>(
+        &state,
+        &issuer,
+        Permission::ManageNotifications,
+        id,
+        Target::Existing,
+        command,
+    )
+    .await?;
+    if let Some(secret) = &secret {
+        store_secret(&state, issuer.caller.tenant.as_str(), id, secret).await?;
+    }
+    Ok(respond(StatusCode::OK, executed, secret))
+}
+
+async fn delete_channel(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(NotificationChannel::TYPE, &id)?;
+    let executed = run::<NotificationChannel>(
+        &state,
+        &issuer,
+        Permission::ManageNotifications,
+        id,
+        Target::Existing,
+        NotificationChannelCommand::Delete,
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, executed, None))
+}
+
+async fn known_channel(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ChannelRow, ApiError> {
+    let uuid = parse_id(NotificationChannel::TYPE, id)?;
+    notifications::get(&state.pool, caller.tenant.as_str(), uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("notification channel {id} not found")))
+}
+
+async fn get_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelRow>, ApiError> {
+    wait_for_position(&state, notifications::NAME, position).await?;
+    Ok(Json(known_channel(&state, &caller, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Paging {
+    page_size: Option<i64>,
+    page_token: Option<String>,
+}
+
+async fn list_channels(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    ApiQuery(query): ApiQuery<Paging>,
+) -> Result<Json<Page<ChannelRow>>, ApiError> {
+    let limit = pagination::page_size(query.page_size)?;
+    let after = pagination::decode_token(query.page_token.as_deref())?;
+    wait_for_position(&state, notifications::NAME, position).await?;
+    let rows = notifications::list(&state.pool, caller.tenant.as_str(), after, limit + 1).await?;
+    Ok(Json(Page::from_rows(rows, limit, |r| r.id)))
+}
+
+/// The channel's deliveries, newest first: status, attempts, last response code.
+async fn list_deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<Paging>,
+) -> Result<Json<Page<DeliveryRow>>, ApiError> {
+    let limit = pagination::page_size(query.page_size)?;
+    let before = pagination::decode_token(query.page_token.as_deref())?;
+    wait_for_position(&state, notifications::NAME, position).await?;
+    let channel = known_channel(&state, &caller, &id).await?;
+    let rows = notifications::deliveries(
+        &state.pool,
+        caller.tenant.as_str(),
+        channel.id,
+        before,
+        limit + 1,
+    )
+    .await?;
+    Ok(Json(Page::from_rows(rows, limit, |r| r.id)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Replay {
+    from_position: u64,
+    to_position: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Replayed {
+    enqueued: usize,
+    from_position: u64,
+    to_position: u64,
+}
+
+/// Delivers past events of the tenant that the channel wants once more, whether or not they
+/// were delivered before.
+async fn replay_to_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Replay>,
+) -> Result<Json<Replayed>, ApiError> {
+    caller.require(Permission::ManageNotifications)?;
+    let channel = known_channel(&state, &caller, &id).await?;
+    if channel.status != "active" {
+        return Err(ApiError::Conflict {
+            detail: format!("notification channel {id} is {}", channel.status),
+            current_state: Some(channel.status),
+        });
+    }
+    let end = {
+        use fleet_events::EventLog;
+        state
+            .log
+            .last_sequence()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    };
+    let to = body.to_position.unwrap_or(end).min(end);
+    if body.from_position == 0 || body.from_position > to {
+        return Err(ApiError::unprocessable(
+            "from_position",
+            format!("must be between 1 and {to}"),
+        ));
+    }
+    let filter = format!("{}.{}.>", state.bus.namespace(), caller.tenant);
+    let mut events = state
+        .log
+        .subscribe(Some(filter), Some(body.from_position))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let (mut ids, mut sequences, mut types) = (Vec::new(), Vec::new(), Vec::new());
+    while ids.len() < MAX_REPLAY {
+        let next = tokio::time::timeout(std::time::Duration::from_millis(500), events.next()).await;
+        let Ok(Some(Ok(message))) = next else { break };
+        if message.sequence > to {
+            break;
+        }
+        let Ok(event) = message.event else { continue };
+        let wanted =
+            channel.event_types.is_empty() || channel.event_types.contains(&event.event.event_type);
+        if wanted {
+            ids.push(Uuid::now_v7());
+            sequences.push(event.sequence as i64);
+            types.push(event.event.event_type);
+        }
+        if message.sequence == to {
+            break;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, tenant, channel_id, sequence, event_type, replay)
+         SELECT id, $2, $3, sequence, event_type, true
+         FROM UNNEST($1::uuid[], $4::int8[], $5::text[]) AS r(id, sequence, event_type)",
+    )
+    .bind(&ids)
+    .bind(caller.tenant.as_str())
+    .bind(channel.id)
+    .bind(&sequences)
+    .bind(&types)
+    .execute(&state.pool)
+    .await?;
+    Ok(Json(Replayed {
+        enqueued: ids.len(),
+        from_position: body.from_position,
+        to_position: to,
+    }))
+}
