@@ -106,6 +106,18 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/subscription-requests/{id}/approve", "post"),
         ("/v1/subscription-requests/{id}/deny", "post"),
         ("/v1/subscription-requests/{id}/cancel", "post"),
+        ("/v1/audit-events", "get"),
+        ("/v1/audit-events/export", "get"),
+        ("/v1/event-schemas", "get"),
+        ("/v1/events/stream", "get"),
+        ("/v1/notification-channels", "post"),
+        ("/v1/notification-channels", "get"),
+        ("/v1/notification-channels/{id}", "get"),
+        ("/v1/notification-channels/{id}", "patch"),
+        ("/v1/notification-channels/{id}", "delete"),
+        ("/v1/notification-channels/{id}/events", "get"),
+        ("/v1/notification-channels/{id}/deliveries", "get"),
+        ("/v1/notification-channels/{id}/replay", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -128,6 +140,9 @@ async fn the_openapi_document_covers_every_route() {
     // Every documented operation is served: none falls through to the router's fallback.
     let key = app.key.clone();
     for (path, method) in expected {
+        if path == "/v1/events/stream" {
+            continue; // never ends; the subscribers tests read it
+        }
         let url = path
             .replace("{id}", &uuid::Uuid::now_v7().to_string())
             .replace("{relationship_id}", "r");

@@ -49,7 +49,12 @@ fn verify_signature(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
-    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     expected == v1
 }
 
@@ -68,12 +73,21 @@ async fn webhooks_are_signed_retried_recorded_and_replayable() {
         .expect(202);
     assert_eq!(created.body["secret"], secret, "shown once");
     let channel = created.body["id"].as_str().unwrap().to_owned();
-    let history = app.history(&format!("/v1/notification-channels/{channel}")).await;
-    assert!(!history[0].to_string().contains(secret), "the secret stays out of the stream");
+    let history = app
+        .history(&format!("/v1/notification-channels/{channel}"))
+        .await;
+    assert!(
+        !history[0].to_string().contains(secret),
+        "the secret stays out of the stream"
+    );
 
     let (id, _) = app.running_instance().await;
-    app.post_empty(&format!("/v1/instances/{id}/restart")).await.expect(200);
-    app.post_empty(&format!("/v1/instances/{id}/stop")).await.expect(200);
+    app.post_empty(&format!("/v1/instances/{id}/restart"))
+        .await
+        .expect(200);
+    app.post_empty(&format!("/v1/instances/{id}/stop"))
+        .await
+        .expect(200);
 
     let delivered = app
         .eventually("two deliveries", || async {
@@ -86,11 +100,18 @@ async fn webhooks_are_signed_retried_recorded_and_replayable() {
         assert!(verify_signature(secret, headers, body), "signature");
         let event: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(event["aggregate_id"], id.as_str());
-        assert_eq!(headers["fleet-event-type"].to_str().unwrap(), event["event_type"]);
+        assert_eq!(
+            headers["fleet-event-type"].to_str().unwrap(),
+            event["event_type"]
+        );
         types.push(event["event_type"].as_str().unwrap().to_owned());
     }
     types.sort();
-    assert_eq!(types, ["InstanceCreated", "InstanceStopped"], "only the wanted types");
+    assert_eq!(
+        types,
+        ["InstanceCreated", "InstanceStopped"],
+        "only the wanted types"
+    );
 
     let deliveries = app
         .eventually("the history to record both", || async {
@@ -99,11 +120,21 @@ async fn webhooks_are_signed_retried_recorded_and_replayable() {
                 .await
                 .body;
             let items = page["items"].as_array().unwrap().clone();
-            items.iter().all(|d| d["status"] == "delivered").then_some(items)
+            items
+                .iter()
+                .all(|d| d["status"] == "delivered")
+                .then_some(items)
         })
         .await;
-    let attempts: Vec<i64> = deliveries.iter().map(|d| d["attempts"].as_i64().unwrap()).collect();
-    assert_eq!(attempts.iter().sum::<i64>(), 4, "two failed attempts, then one each: {attempts:?}");
+    let attempts: Vec<i64> = deliveries
+        .iter()
+        .map(|d| d["attempts"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        attempts.iter().sum::<i64>(),
+        4,
+        "two failed attempts, then one each: {attempts:?}"
+    );
     assert!(deliveries.iter().all(|d| d["last_status_code"] == 200));
 
     // Any past event can be delivered again.
@@ -121,12 +152,18 @@ async fn webhooks_are_signed_retried_recorded_and_replayable() {
     .await;
 
     // Deleted: nothing more is delivered.
-    app.delete(&format!("/v1/notification-channels/{channel}")).await.expect(200);
+    app.delete(&format!("/v1/notification-channels/{channel}"))
+        .await
+        .expect(200);
     let (other, _) = app.create_instance(json!({})).await;
     app.caught_up("notifications").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let received = received.lock().unwrap();
-    assert_eq!(received.delivered.len(), 4, "nothing for {other} after deletion");
+    assert_eq!(
+        received.delivered.len(),
+        4,
+        "nothing for {other} after deletion"
+    );
 }
 
 #[tokio::test]
@@ -137,7 +174,11 @@ async fn a_dead_endpoint_is_retried_without_holding_anything_up() {
     ])
     .await;
     // Nothing listens on this port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let channel = app
         .post(
             "/v1/notification-channels",
@@ -155,7 +196,9 @@ async fn a_dead_endpoint_is_retried_without_holding_anything_up() {
     let failed = app
         .eventually("the deliveries to be given up", || async {
             let page = app
-                .get(&format!("/v1/notification-channels/{channel}/deliveries?page_size=100"))
+                .get(&format!(
+                    "/v1/notification-channels/{channel}/deliveries?page_size=100"
+                ))
                 .await
                 .body;
             let items = page["items"].as_array().unwrap().clone();
@@ -167,10 +210,19 @@ async fn a_dead_endpoint_is_retried_without_holding_anything_up() {
 
     for (body, field) in [
         (json!({"name": "x", "url": "ftp://x"}), "url"),
-        (json!({"name": "x", "url": "https://h.example", "event_types": ["Nope"]}), "event_types"),
-        (json!({"name": "x", "url": "https://h.example", "secret": "short"}), "secret"),
+        (
+            json!({"name": "x", "url": "https://h.example", "event_types": ["Nope"]}),
+            "event_types",
+        ),
+        (
+            json!({"name": "x", "url": "https://h.example", "secret": "short"}),
+            "secret",
+        ),
     ] {
-        let reply = app.post("/v1/notification-channels", body).await.expect(422);
+        let reply = app
+            .post("/v1/notification-channels", body)
+            .await
+            .expect(422);
         assert_eq!(reply.body["errors"][0]["field"], field);
     }
     let viewer = app.api_key("acme", "viewer").await;
@@ -186,7 +238,13 @@ async fn a_dead_endpoint_is_retried_without_holding_anything_up() {
     assert_eq!(reply.status.as_u16(), 403);
     let other = app.api_key("globex", "admin").await;
     let reply = app
-        .request(Some(&other), Method::GET, &format!("/v1/notification-channels/{channel}"), None, &[])
+        .request(
+            Some(&other),
+            Method::GET,
+            &format!("/v1/notification-channels/{channel}"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(reply.status.as_u16(), 404);
 }
@@ -207,9 +265,10 @@ async fn read_sse(response: reqwest::Response, count: usize) -> Vec<(u64, String
         while let Some(end) = text.find("\n\n") {
             let block: String = text.drain(..end + 2).collect();
             let field = |name: &str| {
-                block
-                    .lines()
-                    .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_owned()))
+                block.lines().find_map(|l| {
+                    l.strip_prefix(&format!("{name}:"))
+                        .map(|v| v.trim().to_owned())
+                })
             };
             if let (Some(id), Some(event)) = (field("id"), field("event")) {
                 events.push((id.parse().unwrap(), event));
@@ -232,7 +291,9 @@ async fn server_sent_events_resume_and_stay_within_the_tenant() {
     )
     .await;
     let (id, _) = app.running_instance().await;
-    app.post_empty(&format!("/v1/instances/{id}/stop")).await.expect(200);
+    app.post_empty(&format!("/v1/instances/{id}/stop"))
+        .await
+        .expect(200);
 
     let open = |query: &str, last_event_id: Option<u64>| {
         let mut request = app
@@ -248,11 +309,22 @@ async fn server_sent_events_resume_and_stay_within_the_tenant() {
     let types: Vec<&str> = all.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(
         types,
-        ["CustomerCreated", "SubscriptionCreated", "InstanceCreated", "InstanceProvisioned", "InstanceStopped"],
+        [
+            "CustomerCreated",
+            "SubscriptionCreated",
+            "InstanceCreated",
+            "InstanceProvisioned",
+            "InstanceStopped"
+        ],
         "acme's events only, in order"
     );
     let filtered = read_sse(
-        open("from_position=1&types=InstanceCreated,InstanceStopped", None).await.unwrap(),
+        open(
+            "from_position=1&types=InstanceCreated,InstanceStopped",
+            None,
+        )
+        .await
+        .unwrap(),
         2,
     )
     .await;
@@ -263,7 +335,9 @@ async fn server_sent_events_resume_and_stay_within_the_tenant() {
 
     // New events arrive on an open stream.
     let live = open("", None).await.unwrap();
-    app.post_empty(&format!("/v1/instances/{id}/start")).await.expect(200);
+    app.post_empty(&format!("/v1/instances/{id}/start"))
+        .await
+        .expect(200);
     let arrived = read_sse(live, 1).await;
     assert_eq!(arrived[0].1, "InstanceStarted");
 }
@@ -272,7 +346,10 @@ async fn server_sent_events_resume_and_stay_within_the_tenant() {
 async fn event_schemas_document_every_event_type() {
     let app = TestApp::spawn().await;
     let catalog = app.get("/v1/event-schemas").await.expect(200).body;
-    assert_eq!(catalog["subjects"], "<namespace>.<tenant>.<aggregate_type>.<aggregate_id>");
+    assert_eq!(
+        catalog["subjects"],
+        "<namespace>.<tenant>.<aggregate_type>.<aggregate_id>"
+    );
     let events = catalog["events"].as_object().unwrap();
     assert!(events.len() >= 30, "{} event types", events.len());
     // Every event the system wrote in this test has a schema.

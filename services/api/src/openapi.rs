@@ -582,6 +582,143 @@ fn operations() -> Vec<Op> {
             None,
             "CommandResult",
         ),
+        // Audit and events
+        read(
+            "/v1/audit-events",
+            "The audit log, newest first (admin, auditor)",
+            "audit",
+            page_of("AuditEvent"),
+            [
+                vec![
+                    query("start", json!({"type": "string", "format": "date-time"})),
+                    query("end", json!({"type": "string", "format": "date-time"})),
+                    query("event_types", string()),
+                    query("instance_id", string()),
+                    query("subscription_id", string()),
+                    query("customer_id", string()),
+                    query("actor", string()),
+                    query("correlation_id", string()),
+                    query("aggregate_type", string()),
+                    query("aggregate_id", string()),
+                ],
+                paging(),
+            ]
+            .concat(),
+        ),
+        read(
+            "/v1/audit-events/export",
+            "Stream a range of the audit log, oldest first",
+            "audit",
+            json!({"type": "string", "description": "JSON lines or CSV"}),
+            vec![
+                query(
+                    "format",
+                    json!({"enum": ["jsonl", "csv"], "default": "jsonl"}),
+                ),
+                query("start", string()),
+                query("end", string()),
+            ],
+        ),
+        read(
+            "/v1/events/stream",
+            "The tenant's events as server-sent events (id = position; resume with Last-Event-ID)",
+            "events",
+            json!({"type": "string", "description": "text/event-stream"}),
+            vec![query("from_position", integer()), query("types", string())],
+        ),
+        read(
+            "/v1/event-schemas",
+            "JSON Schema of the envelope and of every event type's payload",
+            "events",
+            json!({"type": "object"}),
+            vec![],
+        ),
+        // Notification channels
+        create(
+            "/v1/notification-channels",
+            "Create a webhook channel; its secret is shown once",
+            "notifications",
+            object(
+                &["name", "url"],
+                &[
+                    ("name", string()),
+                    ("url", string()),
+                    ("event_types", json!({"type": "array", "items": string()})),
+                    ("secret", string()),
+                ],
+            ),
+            "CommandResult",
+        ),
+        read(
+            "/v1/notification-channels",
+            "List channels",
+            "notifications",
+            page_of("NotificationChannel"),
+            paging(),
+        ),
+        read(
+            "/v1/notification-channels/{id}",
+            "Get a channel",
+            "notifications",
+            schema_ref("NotificationChannel"),
+            vec![],
+        ),
+        with_method(
+            command(
+                "/v1/notification-channels/{id}",
+                "Change a channel (a new secret is shown once)",
+                "notifications",
+                Some(object(
+                    &[],
+                    &[
+                        ("name", string()),
+                        ("url", string()),
+                        ("event_types", json!({"type": "array", "items": string()})),
+                        ("secret", string()),
+                    ],
+                )),
+                "CommandResult",
+            ),
+            "patch",
+        ),
+        with_method(
+            command(
+                "/v1/notification-channels/{id}",
+                "Delete a channel; pending deliveries are cancelled",
+                "notifications",
+                None,
+                "CommandResult",
+            ),
+            "delete",
+        ),
+        history("/v1/notification-channels/{id}/events", "notifications"),
+        read(
+            "/v1/notification-channels/{id}/deliveries",
+            "Delivery history, newest first",
+            "notifications",
+            page_of("Delivery"),
+            paging(),
+        ),
+        Op {
+            response: object(
+                &[],
+                &[
+                    ("enqueued", integer()),
+                    ("from_position", integer()),
+                    ("to_position", integer()),
+                ],
+            ),
+            ..command(
+                "/v1/notification-channels/{id}/replay",
+                "Deliver past events again",
+                "notifications",
+                Some(object(
+                    &["from_position"],
+                    &[("from_position", integer()), ("to_position", integer())],
+                )),
+                "CommandResult",
+            )
+        },
     ]
 }
 
@@ -686,6 +823,14 @@ fn schemas() -> Value {
             &[("max_instances", integer()), ("live_instances", integer()), ("version", integer())]),
         "BulkResults": object(&["results"], &[("results", json!({"type": "array", "items":
             strings(&["id", "detail"], &[("status", integer()), ("position", integer())])}))]),
+        "AuditEvent": strings(&["tenant", "event_id", "occurred_at", "recorded_at", "actor_id", "actor_name", "actor_role",
+            "auth_method", "credential_id", "ip", "user_agent", "action", "aggregate_type", "aggregate_id", "instance_id",
+            "subscription_id", "customer_id", "invoice_id", "correlation_id", "causation_id", "message", "prev_hash", "hash"],
+            &[("sequence", integer()), ("payload", json!({"type": "object"}))]),
+        "NotificationChannel": strings(&["id", "name", "url", "secret_fingerprint", "status", timestamps[0], timestamps[1]],
+            &[("event_types", json!({"type": "array", "items": string()})), ("version", integer())]),
+        "Delivery": strings(&["id", "event_type", "status", "last_error", "next_attempt_at", "created_at", "delivered_at"],
+            &[("sequence", integer()), ("replay", json!({"type": "boolean"})), ("attempts", integer()), ("last_status_code", integer())]),
         "SubscriptionRequest": strings(&["id", "customer_id", "service_id", "plan_id", "requested_by_user_id", "status",
             "subscription_id", "deny_reason", timestamps[0], timestamps[1]], &[("version", integer())]),
     })
