@@ -257,15 +257,7 @@ mod tests {
     }
 
     fn run(commands: Vec<C>) -> (Customer, Result<CustomerEvent, DomainError>) {
-        let mut state = Customer::default();
-        let mut last = Err(DomainError::NotFound { aggregate: "none" });
-        for command in &commands {
-            last = state.decide(command);
-            if let Ok(e) = &last {
-                state.evolve(e);
-            }
-        }
-        (state, last)
+        crate::run_commands::<Customer>(&commands)
     }
 
     fn relate(id: &str) -> C {

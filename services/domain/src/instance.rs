@@ -280,18 +280,8 @@ mod tests {
         }
     }
 
-    /// Runs commands in order, applying each accepted event, and returns the final state and
-    /// the last result.
     fn run(commands: &[C]) -> (Instance, Result<InstanceEvent, DomainError>) {
-        let mut state = Instance::default();
-        let mut last = Err(DomainError::NotFound { aggregate: "none" });
-        for command in commands {
-            last = state.decide(command);
-            if let Ok(event) = &last {
-                state.evolve(event);
-            }
-        }
-        (state, last)
+        crate::run_commands::<Instance>(commands)
     }
 
     fn create() -> C {

@@ -58,6 +58,23 @@ impl DomainError {
     }
 }
 
+/// Runs commands in order from a fresh aggregate, applying each accepted event: the final
+/// state and the last command's result. For tests of `decide` and `evolve` together.
+#[cfg(test)]
+pub(crate) fn run_commands<A: Aggregate>(
+    commands: &[A::Command],
+) -> (A, Result<A::Event, DomainError>) {
+    let mut state = A::default();
+    let mut last = Err(DomainError::NotFound { aggregate: "none" });
+    for command in commands {
+        last = state.decide(command);
+        if let Ok(event) = &last {
+            state.evolve(event);
+        }
+    }
+    (state, last)
+}
+
 /// Rebuilds an aggregate from its history.
 pub fn replay<'a, A: Aggregate>(events: impl IntoIterator<Item = &'a A::Event>) -> A {
     let mut state = A::default();

@@ -403,15 +403,7 @@ mod tests {
     }
 
     fn run(commands: Vec<C>) -> (Subscription, Result<SubscriptionEvent, DomainError>) {
-        let mut state = Subscription::default();
-        let mut last = Err(DomainError::NotFound { aggregate: "none" });
-        for command in &commands {
-            last = state.decide(command);
-            if let Ok(e) = &last {
-                state.evolve(e);
-            }
-        }
-        (state, last)
+        crate::run_commands::<Subscription>(&commands)
     }
 
     fn refused_in(result: Result<SubscriptionEvent, DomainError>) -> String {

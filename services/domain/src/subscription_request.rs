@@ -206,15 +206,7 @@ mod tests {
         SubscriptionRequest,
         Result<SubscriptionRequestEvent, DomainError>,
     ) {
-        let mut state = SubscriptionRequest::default();
-        let mut last = Err(DomainError::NotFound { aggregate: "none" });
-        for command in &commands {
-            last = state.decide(command);
-            if let Ok(e) = &last {
-                state.evolve(e);
-            }
-        }
-        (state, last)
+        crate::run_commands::<SubscriptionRequest>(&commands)
     }
 
     #[test]

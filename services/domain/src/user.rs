@@ -137,15 +137,7 @@ mod tests {
     }
 
     fn run(commands: Vec<C>) -> (User, Result<UserEvent, DomainError>) {
-        let mut state = User::default();
-        let mut last = Err(DomainError::NotFound { aggregate: "none" });
-        for command in &commands {
-            last = state.decide(command);
-            if let Ok(e) = &last {
-                state.evolve(e);
-            }
-        }
-        (state, last)
+        crate::run_commands::<User>(&commands)
     }
 
     #[test]
