@@ -11,6 +11,7 @@ pub mod jetstream;
 pub mod log;
 pub mod memory;
 pub mod notification_channel;
+pub mod price_book;
 pub mod schemas;
 pub mod subject;
 pub mod subscription;

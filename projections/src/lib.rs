@@ -16,6 +16,7 @@ pub mod engine;
 pub mod inventory;
 pub mod metrics;
 pub mod notifications;
+pub mod pricing;
 pub mod rebuild;
 
 use std::sync::Arc;
@@ -88,6 +89,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(inventory::Inventory),
         Arc::new(audit::Audit),
         Arc::new(notifications::Notifications),
+        Arc::new(pricing::Pricing),
     ]
 }
 

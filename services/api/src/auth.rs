@@ -75,6 +75,8 @@ pub enum Permission {
     ReadAudit,
     /// Manage webhook channels and replay events to them.
     ManageNotifications,
+    /// Manage currencies, products, prices and cost rates.
+    ManagePricing,
 }
 
 impl Permission {
@@ -86,6 +88,7 @@ impl Permission {
             }
             Permission::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
             Permission::ManageNotifications => matches!(role, Role::Admin | Role::Operator),
+            Permission::ManagePricing => matches!(role, Role::Admin | Role::Billing),
         }
     }
 
@@ -95,6 +98,7 @@ impl Permission {
             Permission::ManageAccounts => "manage customers and subscriptions",
             Permission::ReadAudit => "read the audit log",
             Permission::ManageNotifications => "manage notification channels",
+            Permission::ManagePricing => "manage prices and currencies",
         }
     }
 }

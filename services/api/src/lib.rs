@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::events::router())
         .merge(routes::notification_channels::router())
+        .merge(routes::pricing::router())
         // Layers run outside-in: auth first, then idempotency (which needs the caller).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -4,7 +4,10 @@
 
 pub mod customer;
 pub mod instance;
+pub mod money;
 pub mod notification_channel;
+pub mod price_book;
+pub mod rating;
 pub mod subscription;
 pub mod subscription_request;
 pub mod user;

@@ -8,6 +8,7 @@ pub mod instances;
 pub mod inventory;
 pub mod notification_channels;
 pub mod ops;
+pub mod pricing;
 pub mod subscription_requests;
 pub mod subscriptions;
 pub mod users;
@@ -86,24 +87,31 @@ pub async fn run<A: Aggregate>(
     target: Target,
     command: A::Command,
 ) -> Result<Executed<A>, ApiError> {
+    run_on::<A>(state, issuer, permission, &id.to_string(), target, command).await
+}
+
+/// [`run`] for an aggregate whose id is not a UUID (a tenant's price book is `main`).
+pub async fn run_on<A: Aggregate>(
+    state: &AppState,
+    issuer: &Issuer,
+    permission: Permission,
+    id: &str,
+    target: Target,
+    command: A::Command,
+) -> Result<Executed<A>, ApiError> {
     issuer.caller.require(permission)?;
-    let key = id.to_string();
     let result = match target {
         Target::New => {
             state
                 .bus
-                .execute_on_new::<A>(&issuer.meta, &key, command)
+                .execute_on_new::<A>(&issuer.meta, id, command)
                 .await
         }
-        Target::Existing => state.bus.execute::<A>(&issuer.meta, &key, command).await,
+        Target::Existing => state.bus.execute::<A>(&issuer.meta, id, command).await,
     };
     result.map_err(|e| match ApiError::from(e) {
-        ApiError::NotFound(what) if what.starts_with(A::TYPE) || what.ends_with("not found") => {
-            if what == format!("{} not found", A::TYPE) {
-                ApiError::NotFound(format!("{} {id} not found", display_name(A::TYPE)))
-            } else {
-                ApiError::NotFound(what)
-            }
+        ApiError::NotFound(what) if what == format!("{} not found", A::TYPE) => {
+            ApiError::NotFound(format!("{} {id} not found", display_name(A::TYPE)))
         }
         other => other,
     })
@@ -136,9 +144,17 @@ pub async fn history<A: Aggregate>(
     caller: &Caller,
     id: &str,
 ) -> Result<Json<History>, ApiError> {
-    use fleet_events::EventLog;
     let uuid = parse_id(A::TYPE, id)?;
-    let subject = state.bus.subject::<A>(&caller.tenant, &uuid.to_string());
+    history_of::<A>(state, caller, &uuid.to_string()).await
+}
+
+async fn history_of<A: Aggregate>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Json<History>, ApiError> {
+    use fleet_events::EventLog;
+    let subject = state.bus.subject::<A>(&caller.tenant, id);
     let items = state
         .log
         .read_subject(&subject, 0)
@@ -178,6 +194,15 @@ pub async fn history_as_of<A: Aggregate>(
 #[serde(deny_unknown_fields)]
 pub struct AsOf {
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET …/events` for the one aggregate `A` of a tenant whose id is `id`.
+pub fn history_route_on<A: Aggregate>(id: &'static str) -> axum::routing::MethodRouter<AppState> {
+    axum::routing::get(
+        move |axum::extract::State(state): axum::extract::State<AppState>, caller: Caller| async move {
+            history_of::<A>(&state, &caller, id).await
+        },
+    )
 }
 
 /// `GET …/{id}/events` for aggregate `A`.

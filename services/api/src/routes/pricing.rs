@@ -1,0 +1,315 @@
+//! The price book: `/v1/currencies`, `/v1/products`, `/v1/cost-rates`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use fleet_domain::money::{decimal_str, decimal_str_opt, Currency};
+use fleet_domain::price_book::{PriceBook, PriceBookCommand, ID};
+use fleet_domain::rating::Pricing;
+use fleet_projections::pricing::{self, CostRateRow, CurrencyRow, PriceRow, ProductRow, NAME};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Caller, Permission};
+use crate::extract::{ApiJson, ApiQuery, ReadPosition};
+use crate::routes::{command_response, run_on, wait_for_position, Issuer, Target};
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/currencies", get(list_currencies).post(add_currency))
+        .route("/currencies/{code}/rate", put(set_exchange_rate))
+        .route("/products", get(list_products).post(create_product))
+        .route("/products/{code}", get(get_product))
+        .route("/products/{code}/prices", post(change_product_price))
+        .route("/products/{code}/quote", get(quote_product))
+        .route("/cost-rates", get(list_cost_rates).put(set_cost_rate))
+        .route(
+            "/price-book/events",
+            crate::routes::history_route_on::<PriceBook>(ID),
+        )
+}
+
+#[derive(Serialize)]
+struct Recorded {
+    event_type: String,
+    position: u64,
+}
+
+async fn execute(
+    state: &AppState,
+    issuer: &Issuer,
+    command: PriceBookCommand,
+) -> Result<Response, ApiError> {
+    let executed = run_on::<PriceBook>(
+        state,
+        issuer,
+        Permission::ManagePricing,
+        ID,
+        Target::Existing,
+        command,
+    )
+    .await?;
+    let position = executed.event.sequence;
+    let body = Recorded {
+        event_type: executed.event.event.event_type,
+        position,
+    };
+    Ok(command_response(StatusCode::OK, position, None, body))
+}
+
+#[derive(Serialize)]
+struct Items<T> {
+    items: Vec<T>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddCurrency {
+    code: String,
+    #[serde(default)]
+    main: bool,
+    #[serde(default, deserialize_with = "decimal_str_opt")]
+    rate: Option<Decimal>,
+}
+
+async fn add_currency(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    ApiJson(body): ApiJson<AddCurrency>,
+) -> Result<Response, ApiError> {
+    let command = PriceBookCommand::AddCurrency {
+        code: body.code.to_ascii_uppercase(),
+        main: body.main,
+        rate: body.rate,
+    };
+    execute(&state, &issuer, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRate {
+    #[serde(deserialize_with = "decimal_str")]
+    rate: Decimal,
+    effective_from: Option<DateTime<Utc>>,
+}
+
+async fn set_exchange_rate(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<SetRate>,
+) -> Result<Response, ApiError> {
+    let command = PriceBookCommand::SetExchangeRate {
+        code: code.to_ascii_uppercase(),
+        rate: body.rate,
+        effective_from: body.effective_from,
+        now: Utc::now(),
+    };
+    execute(&state, &issuer, command).await
+}
+
+async fn list_currencies(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+) -> Result<Json<Items<CurrencyRow>>, ApiError> {
+    wait_for_position(&state, NAME, position).await?;
+    let items = pricing::currencies(&state.pool, caller.tenant.as_str()).await?;
+    Ok(Json(Items { items }))
+}
+
+// No `deny_unknown_fields`: serde cannot combine it with `flatten`.
+#[derive(Deserialize)]
+struct CreateProduct {
+    code: String,
+    name: String,
+    category: String,
+    unit: String,
+    currency: String,
+    #[serde(flatten)]
+    pricing: Pricing,
+    effective_from: Option<DateTime<Utc>>,
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    ApiJson(body): ApiJson<CreateProduct>,
+) -> Result<Response, ApiError> {
+    let command = PriceBookCommand::CreateProduct {
+        code: body.code,
+        name: body.name,
+        category: body.category,
+        unit: body.unit,
+        currency: body.currency.to_ascii_uppercase(),
+        pricing: body.pricing,
+        effective_from: body.effective_from,
+        now: Utc::now(),
+    };
+    execute(&state, &issuer, command).await
+}
+
+#[derive(Deserialize)]
+struct ChangePrice {
+    #[serde(flatten)]
+    pricing: Pricing,
+    effective_from: Option<DateTime<Utc>>,
+}
+
+async fn change_product_price(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<ChangePrice>,
+) -> Result<Response, ApiError> {
+    let command = PriceBookCommand::ChangeProductPrice {
+        code,
+        pricing: body.pricing,
+        effective_from: body.effective_from,
+        now: Utc::now(),
+    };
+    execute(&state, &issuer, command).await
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+) -> Result<Json<Items<ProductRow>>, ApiError> {
+    wait_for_position(&state, NAME, position).await?;
+    let items = pricing::products(&state.pool, caller.tenant.as_str()).await?;
+    Ok(Json(Items { items }))
+}
+
+#[derive(Serialize)]
+struct ProductDetail {
+    #[serde(flatten)]
+    product: ProductRow,
+    prices: Vec<PriceRow>,
+}
+
+async fn get_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(code): Path<String>,
+) -> Result<Json<ProductDetail>, ApiError> {
+    wait_for_position(&state, NAME, position).await?;
+    let tenant = caller.tenant.as_str();
+    let product = pricing::product(&state.pool, tenant, &code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("product {code} not found")))?;
+    let prices = pricing::price_history(&state.pool, tenant, &code).await?;
+    Ok(Json(ProductDetail { product, prices }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuoteQuery {
+    quantity: Decimal,
+    at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+struct Quote {
+    product: String,
+    quantity: Decimal,
+    at: DateTime<Utc>,
+    currency: String,
+    /// Rounded to the currency's minor unit, half away from zero.
+    amount: Decimal,
+    /// Full precision.
+    exact_amount: Decimal,
+    tiers: Vec<QuoteTier>,
+}
+
+#[derive(Serialize)]
+struct QuoteTier {
+    quantity: Decimal,
+    unit_price: Decimal,
+    amount: Decimal,
+}
+
+/// What a quantity of the product costs at an instant (now by default), tier by tier.
+async fn quote_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(code): Path<String>,
+    ApiQuery(query): ApiQuery<QuoteQuery>,
+) -> Result<Json<Quote>, ApiError> {
+    if query.quantity.is_sign_negative() {
+        return Err(ApiError::bad_request("quantity", "must not be negative"));
+    }
+    wait_for_position(&state, NAME, position).await?;
+    let at = query.at.unwrap_or_else(Utc::now);
+    let (pricing, currency) = pricing::price_at(&state.pool, caller.tenant.as_str(), &code, at)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("product {code} has no price at {at}")))?;
+    let pricing: Pricing =
+        serde_json::from_value(pricing).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let currency_code =
+        Currency::parse(&currency).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let exact_amount = pricing.rate(query.quantity);
+    let tiers = pricing
+        .breakdown(query.quantity)
+        .into_iter()
+        .map(|(quantity, unit_price)| QuoteTier {
+            quantity,
+            unit_price,
+            amount: quantity * unit_price,
+        })
+        .collect();
+    Ok(Json(Quote {
+        product: code,
+        quantity: query.quantity,
+        at,
+        amount: currency_code.round(exact_amount),
+        currency,
+        exact_amount,
+        tiers,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetCostRate {
+    cloud_provider: String,
+    region: String,
+    instance_type: String,
+    #[serde(deserialize_with = "decimal_str")]
+    hourly: Decimal,
+    currency: String,
+    effective_from: Option<DateTime<Utc>>,
+}
+
+async fn set_cost_rate(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    ApiJson(body): ApiJson<SetCostRate>,
+) -> Result<Response, ApiError> {
+    let command = PriceBookCommand::SetCostRate {
+        cloud_provider: body.cloud_provider.to_ascii_lowercase(),
+        region: body.region,
+        instance_type: body.instance_type,
+        hourly: body.hourly,
+        currency: body.currency.to_ascii_uppercase(),
+        effective_from: body.effective_from,
+        now: Utc::now(),
+    };
+    execute(&state, &issuer, command).await
+}
+
+async fn list_cost_rates(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+) -> Result<Json<Items<CostRateRow>>, ApiError> {
+    wait_for_position(&state, NAME, position).await?;
+    let items = pricing::cost_rates(&state.pool, caller.tenant.as_str()).await?;
+    Ok(Json(Items { items }))
+}
