@@ -49,10 +49,40 @@ impl JetStreamLog {
         namespace: &Namespace,
         settings: &StreamSettings,
     ) -> Result<Self, LogError> {
+        Self::open_stream(
+            client,
+            namespace.domain_stream(),
+            namespace.domain_subjects(),
+            settings,
+        )
+        .await
+    }
+
+    /// Creates the namespace's usage stream if it does not exist yet, and opens it.
+    pub async fn open_usage(
+        client: async_nats::Client,
+        namespace: &Namespace,
+        settings: &StreamSettings,
+    ) -> Result<Self, LogError> {
+        Self::open_stream(
+            client,
+            namespace.usage_stream(),
+            namespace.usage_subjects(),
+            settings,
+        )
+        .await
+    }
+
+    async fn open_stream(
+        client: async_nats::Client,
+        name: String,
+        subjects: String,
+        settings: &StreamSettings,
+    ) -> Result<Self, LogError> {
         let context = jetstream::new(client);
         let config = Config {
-            name: namespace.domain_stream(),
-            subjects: vec![namespace.domain_subjects()],
+            name,
+            subjects: vec![subjects],
             storage: StorageType::File,
             num_replicas: settings.replicas,
             duplicate_window: settings.duplicate_window,
@@ -67,7 +97,7 @@ impl JetStreamLog {
         let stream = context
             .get_or_create_stream(config)
             .await
-            .map_err(|e| LogError::Unavailable(format!("creating the domain stream: {e}")))?;
+            .map_err(|e| LogError::Unavailable(format!("creating a stream: {e}")))?;
         Ok(Self { context, stream })
     }
 
@@ -105,6 +135,42 @@ pub fn decode_stored(
         recorded_at,
         event,
     })
+}
+
+impl JetStreamLog {
+    /// Publishes events without an expected sequence (usage batches: facts, not decisions),
+    /// all before awaiting their acknowledgements, so a large batch costs one round trip.
+    /// Returns the last position.
+    pub async fn publish_all(
+        &self,
+        subject: &str,
+        events: &[(NewEvent, String)],
+    ) -> Result<u64, LogError> {
+        let mut acks = Vec::with_capacity(events.len());
+        for (event, message_id) in events {
+            let body = serde_json::to_vec(event).expect("events serialise");
+            let message = PublishMessage::build()
+                .payload(Bytes::from(body))
+                .message_id(message_id)
+                .header(HEADER_EVENT_TYPE, event.event_type.as_str())
+                .header(HEADER_TENANT, event.tenant.as_str())
+                .header(HEADER_AGGREGATE_TYPE, event.aggregate_type.as_str());
+            let ack = self
+                .context
+                .send_publish(subject.to_owned(), message)
+                .await
+                .map_err(|e| LogError::Unavailable(format!("publish to {subject}: {e}")))?;
+            acks.push(ack);
+        }
+        let mut last = 0;
+        for ack in acks {
+            let ack = ack
+                .await
+                .map_err(|e| LogError::Unavailable(format!("publish to {subject}: {e}")))?;
+            last = last.max(ack.sequence);
+        }
+        Ok(last)
+    }
 }
 
 #[async_trait]

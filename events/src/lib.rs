@@ -16,6 +16,7 @@ pub mod schemas;
 pub mod subject;
 pub mod subscription;
 pub mod subscription_request;
+pub mod usage;
 pub mod user;
 
 pub use envelope::{Actor, DomainEvent, EventDecodeError, EventEnvelope, NewEvent};

@@ -5,8 +5,8 @@ use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    customer, instance, notification_channel, price_book, subscription, subscription_request, user,
-    DomainEvent, EventEnvelope,
+    customer, instance, notification_channel, price_book, subscription, subscription_request,
+    usage, user, DomainEvent, EventEnvelope,
 };
 
 /// Every event type there is.
@@ -72,6 +72,7 @@ pub fn catalog() -> Value {
         &mut events,
     );
     events_of::<price_book::PriceBookEvent>(price_book::AGGREGATE_TYPE, &mut events);
+    events_of::<usage::UsageEvent>(usage::AGGREGATE_TYPE, &mut events);
     json!({
         "description": "Every message on the domain stream is one event: the envelope as JSON, \
             its payload shaped by the schema of its event_type. Headers Fleet-Event-Type, \

@@ -58,6 +58,21 @@ impl Namespace {
         format!("{}.>", self.0)
     }
 
+    /// The stream of metered usage: high volume, kept apart so that it never holds up the
+    /// domain projections.
+    pub fn usage_stream(&self) -> String {
+        format!("{}_usage", self.0).to_uppercase().replace('-', "_")
+    }
+
+    pub fn usage_subjects(&self) -> String {
+        format!("{}-usage.>", self.0)
+    }
+
+    /// Usage batches of one tenant.
+    pub fn usage_subject(&self, tenant: &Tenant) -> String {
+        format!("{}-usage.{}", self.0, tenant.0)
+    }
+
     pub fn aggregate_subject(&self, tenant: &Tenant, aggregate_type: &str, id: &str) -> String {
         format!("{}.{}.{}.{}", self.0, tenant.0, aggregate_type, id)
     }

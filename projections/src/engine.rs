@@ -13,7 +13,7 @@ use futures::{FutureExt, StreamExt};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 
-use crate::{checkpoint, ApplyError, Projection, ProjectionMetrics};
+use crate::{checkpoint, ApplyError, Projection, ProjectionMetrics, Source};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -308,10 +308,26 @@ impl ProjectionRunner {
     }
 }
 
+/// The streams projections read: the domain stream and the usage stream.
+#[derive(Clone)]
+pub struct Streams {
+    pub domain: JetStreamLog,
+    pub usage: JetStreamLog,
+}
+
+impl Streams {
+    pub fn of(&self, source: Source) -> &JetStreamLog {
+        match source {
+            Source::Domain => &self.domain,
+            Source::Usage => &self.usage,
+        }
+    }
+}
+
 /// Runs every projection in the background, one leader per projection across all processes.
 pub struct ProjectionEngine {
     pub pool: PgPool,
-    pub log: JetStreamLog,
+    pub streams: Streams,
     pub metrics: ProjectionMetrics,
     pub settings: EngineSettings,
 }
@@ -321,9 +337,9 @@ impl ProjectionEngine {
         ProjectionRunner {
             schema: projection.name().to_owned(),
             checkpoint: projection.name().to_owned(),
+            log: self.streams.of(projection.source()).clone(),
             projection,
             pool: self.pool.clone(),
-            log: self.log.clone(),
             metrics: self.metrics.clone(),
             settings: self.settings.clone(),
         }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod pricing;
 pub mod rebuild;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -61,10 +62,23 @@ impl From<fleet_events::EventDecodeError> for ApplyError {
     }
 }
 
+/// Which stream a projection reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Every aggregate's events.
+    Domain,
+    /// Metered usage batches.
+    Usage,
+}
+
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
     /// The checkpoint key, the advisory-lock key and the PostgreSQL schema of its tables.
     fn name(&self) -> &'static str;
+
+    fn source(&self) -> Source {
+        Source::Domain
+    }
 
     /// Creates the projection's tables, unqualified, in the current search path. Idempotent.
     fn ddl(&self) -> Vec<&'static str>;
@@ -90,6 +104,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(audit::Audit),
         Arc::new(notifications::Notifications),
         Arc::new(pricing::Pricing),
+        Arc::new(usage::Usage),
     ]
 }
 

@@ -9,12 +9,11 @@
 
 use std::sync::Arc;
 
-use fleet_events::jetstream::JetStreamLog;
 use fleet_events::EventLog;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::engine::{EngineError, EngineSettings, ProjectionRunner};
+use crate::engine::{EngineError, EngineSettings, ProjectionRunner, Streams};
 use crate::{checkpoint, Projection, ProjectionMetrics};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub struct RebuildReport {
 
 pub struct Rebuild {
     pub pool: PgPool,
-    pub log: JetStreamLog,
+    pub streams: Streams,
     pub metrics: ProjectionMetrics,
 }
 
@@ -59,12 +58,13 @@ impl Rebuild {
         if !resumed {
             discard_staging(&self.pool, &staging).await?;
         }
+        let log = self.streams.of(projection.source()).clone();
         let runner = ProjectionRunner {
             projection,
             schema: staging.clone(),
             checkpoint: staging.clone(),
             pool: self.pool.clone(),
-            log: self.log.clone(),
+            log: log.clone(),
             metrics: self.metrics.clone(),
             settings: EngineSettings::default(),
         };
@@ -74,7 +74,7 @@ impl Rebuild {
         loop {
             let target = match until {
                 Some(until) => until,
-                None => self.log.last_sequence().await?,
+                None => log.last_sequence().await?,
             };
             progress(position, target);
             if position >= target {

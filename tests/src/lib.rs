@@ -496,6 +496,7 @@ impl Drop for TestApp {
                     let context = async_nats::jetstream::new(client);
                     if let Ok(ns) = fleet_events::Namespace::parse(&namespace) {
                         let _ = context.delete_stream(ns.domain_stream()).await;
+                        let _ = context.delete_stream(ns.usage_stream()).await;
                     }
                 }
                 let database = database_url.rsplit('/').next().unwrap_or_default();

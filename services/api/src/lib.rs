@@ -33,6 +33,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub bus: command_bus::CommandBus,
     pub log: JetStreamLog,
+    /// The usage stream.
+    pub usage_log: JetStreamLog,
     pub nats: async_nats::Client,
     pub keys: auth::KeyCache,
     pub locks: policies::KeyedLocks,
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::events::router())
         .merge(routes::notification_channels::router())
         .merge(routes::pricing::router())
+        .merge(routes::usage::router())
         // Layers run outside-in: auth first, then idempotency (which needs the caller).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

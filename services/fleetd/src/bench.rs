@@ -76,6 +76,7 @@ impl Scratch {
             let context = jetstream::new(client);
             for stream in [
                 self.config.namespace.domain_stream(),
+                self.config.namespace.usage_stream(),
                 raw_stream(&self.config.namespace),
             ] {
                 let _ = context.delete_stream(stream).await;
@@ -131,10 +132,10 @@ async fn commands(config: &Config, instances: usize, concurrency: usize) -> Benc
     running.stop().await;
 
     // Projector throughput: rebuild the inventory from 0 with the same engine.
-    let log = config.event_log(nats.clone()).await?;
+    let streams = config.streams(nats.clone()).await?;
     let rebuild = Rebuild {
         pool: pool.clone(),
-        log,
+        streams,
         metrics: ProjectionMetrics::register(&mut Registry::default()),
     };
     let rebuild_started = Instant::now();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use fleet_events::jetstream::{JetStreamLog, StreamSettings};
 use fleet_events::Namespace;
+use fleet_projections::engine::Streams;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
@@ -88,18 +89,30 @@ impl Config {
             .await
     }
 
+    fn stream_settings(&self) -> StreamSettings {
+        StreamSettings {
+            replicas: self.nats_replicas,
+            ..Default::default()
+        }
+    }
+
     pub async fn event_log(
         &self,
         client: async_nats::Client,
     ) -> Result<JetStreamLog, fleet_events::LogError> {
-        JetStreamLog::open(
-            client,
-            &self.namespace,
-            &StreamSettings {
-                replicas: self.nats_replicas,
-                ..Default::default()
-            },
-        )
-        .await
+        JetStreamLog::open(client, &self.namespace, &self.stream_settings()).await
+    }
+
+    /// Both streams: the domain events and the usage batches.
+    pub async fn streams(
+        &self,
+        client: async_nats::Client,
+    ) -> Result<Streams, fleet_events::LogError> {
+        Ok(Streams {
+            domain: JetStreamLog::open(client.clone(), &self.namespace, &self.stream_settings())
+                .await?,
+            usage: JetStreamLog::open_usage(client, &self.namespace, &self.stream_settings())
+                .await?,
+        })
     }
 }

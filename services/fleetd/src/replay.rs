@@ -37,7 +37,8 @@ pub async fn run(config: &Config, args: ReplayArgs) -> Result<(), Box<dyn std::e
         })?]
     };
     let pool = config.migrated_database().await?;
-    let log = config.event_log(config.nats().await?).await?;
+    let streams = config.streams(config.nats().await?).await?;
+    let log = streams.domain.clone();
     let until = match (args.to_position, args.until) {
         (Some(position), _) => Some(position),
         (None, Some(time)) => Some(log.position_at(time).await?),
@@ -45,7 +46,7 @@ pub async fn run(config: &Config, args: ReplayArgs) -> Result<(), Box<dyn std::e
     };
     let rebuild = Rebuild {
         pool,
-        log,
+        streams,
         metrics: ProjectionMetrics::register(&mut Registry::default()),
     };
     for projection in projections {

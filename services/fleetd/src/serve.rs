@@ -49,7 +49,8 @@ pub async fn start(
 ) -> Result<Running, Box<dyn std::error::Error>> {
     let pool = config.migrated_database().await?;
     let nats = config.nats().await?;
-    let log = config.event_log(nats.clone()).await?;
+    let streams = config.streams(nats.clone()).await?;
+    let log = streams.domain.clone();
 
     let mut registry = Registry::default();
     let api_metrics = ApiMetrics::register(&mut registry);
@@ -63,7 +64,7 @@ pub async fn start(
     );
     let engine = ProjectionEngine {
         pool: pool.clone(),
-        log: log.clone(),
+        streams: streams.clone(),
         metrics: projection_metrics,
         settings: EngineSettings::default(),
     };
@@ -86,6 +87,7 @@ pub async fn start(
         bus,
         pool,
         log,
+        usage_log: streams.usage,
         nats,
         keys: Default::default(),
         locks: Default::default(),

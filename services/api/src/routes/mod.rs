@@ -11,6 +11,7 @@ pub mod ops;
 pub mod pricing;
 pub mod subscription_requests;
 pub mod subscriptions;
+pub mod usage;
 pub mod users;
 
 use axum::extract::FromRequestParts;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use fleet_events::EventLog;
-use fleet_projections::checkpoint;
+use fleet_projections::{checkpoint, Source};
 use serde::Serialize;
 use serde_json::json;
 
@@ -58,15 +58,20 @@ async fn readiness(State(state): State<AppState>) -> Response {
     let postgres = sqlx::query("SELECT 1").execute(&state.pool).await;
     let stream = state.log.last_sequence().await;
     let stream_position = *stream.as_ref().unwrap_or(&0);
+    let usage_position = state.usage_log.last_sequence().await.unwrap_or(0);
     let mut projections = Vec::new();
     for projection in fleet_projections::all() {
         let position = checkpoint::read(&state.pool, projection.name())
             .await
             .unwrap_or(0);
+        let end = match projection.source() {
+            Source::Domain => stream_position,
+            Source::Usage => usage_position,
+        };
         projections.push(ProjectionState {
             name: projection.name(),
             position,
-            lag: stream_position.saturating_sub(position),
+            lag: end.saturating_sub(position),
         });
     }
     let ready = postgres.is_ok()

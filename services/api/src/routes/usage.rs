@@ -1,0 +1,485 @@
+//! Usage: `POST /v1/usage` takes batches of metered records; queries answer a subscription's
+//! usage over a window or per day, and a customer's rated usage per provider and project.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use fleet_domain::money::Currency;
+use fleet_domain::rating::Pricing;
+use fleet_events::usage::{UsageEvent, UsageRecord, AGGREGATE_TYPE, INSTANCE_HOURS};
+use fleet_events::{DomainEvent, NewEvent};
+use fleet_projections::usage::{self, DailyTotal, Total};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::{Caller, Permission};
+use crate::extract::{ApiJson, ApiQuery, ReadPosition};
+use crate::routes::{command_response, parse_id, wait_for_position, wait_for_stream_end, Issuer};
+use crate::{ApiError, AppState};
+
+pub const MAX_BATCH: usize = 10_000;
+/// Records per message on the usage stream (NATS messages are at most 1 MiB by default).
+const CHUNK: usize = 1_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/usage", post(record_usage))
+        .route("/subscriptions/{id}/usage", get(subscription_usage))
+        .route(
+            "/subscriptions/{id}/usage/daily",
+            get(subscription_daily_usage),
+        )
+        .route("/customers/{id}/usage", get(customer_usage))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    records: Vec<Value>,
+}
+
+/// One record as sent; checked field by field so that one bad record fails alone.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Incoming {
+    id: String,
+    subscription_id: String,
+    product: Option<String>,
+    dimension: Option<String>,
+    #[serde(deserialize_with = "fleet_domain::money::decimal_str")]
+    quantity: Decimal,
+    occurred_at: DateTime<Utc>,
+    instance_id: Option<String>,
+    project_id: Option<String>,
+    provider_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Rejected {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    field: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct Recorded {
+    accepted: usize,
+    /// Ids counted before (by an earlier batch) or repeated in this one: they add nothing.
+    duplicates: Vec<String>,
+    rejected: Vec<Rejected>,
+    /// The usage stream's position of the last record: send it as `X-Fleet-Position` to the
+    /// usage queries.
+    position: u64,
+}
+
+fn reject(index: usize, id: Option<&str>, field: &str, reason: impl Into<String>) -> Rejected {
+    Rejected {
+        index,
+        id: id.map(str::to_owned),
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Validates each record; keeps the valid ones, counts each id once, publishes the rest.
+async fn record_usage(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    ApiJson(batch): ApiJson<Batch>,
+) -> Result<Response, ApiError> {
+    issuer.caller.require(Permission::OperateFleet)?;
+    if batch.records.is_empty() || batch.records.len() > MAX_BATCH {
+        return Err(ApiError::unprocessable(
+            "records",
+            format!("must hold 1 to {MAX_BATCH} records"),
+        ));
+    }
+    let tenant = issuer.caller.tenant.as_str();
+    let now = Utc::now();
+    let mut rejected = Vec::new();
+    let mut duplicates = Vec::new();
+    let mut seen = HashSet::new();
+    let mut parsed = Vec::with_capacity(batch.records.len());
+    for (index, raw) in batch.records.into_iter().enumerate() {
+        let id_hint = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+        let record: Incoming = match serde_path_to_error::deserialize(raw) {
+            Ok(record) => record,
+            Err(e) => {
+                let message = e.inner().to_string();
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    message.split('`').nth(1).unwrap_or("record").to_owned()
+                } else {
+                    path
+                };
+                rejected.push(reject(index, id_hint.as_deref(), &field, message));
+                continue;
+            }
+        };
+        let id = record.id.as_str();
+        let product = record.product.clone().or(record.dimension.clone());
+        let problem = if id.is_empty() || id.len() > 128 || id.contains(char::is_whitespace) {
+            Some((
+                "id",
+                "must be 1 to 128 characters without spaces".to_owned(),
+            ))
+        } else if record.quantity.is_sign_negative() {
+            Some(("quantity", "must not be negative".to_owned()))
+        } else if record.occurred_at > now + Duration::minutes(5) {
+            Some(("occurred_at", "must not be in the future".to_owned()))
+        } else if product.as_deref().is_none_or(str::is_empty) {
+            Some(("product", "is required (or dimension)".to_owned()))
+        } else {
+            None
+        };
+        if let Some((field, reason)) = problem {
+            rejected.push(reject(index, Some(id), field, reason));
+            continue;
+        }
+        if !seen.insert(record.id.clone()) {
+            duplicates.push(record.id.clone());
+            continue;
+        }
+        parsed.push((index, product.unwrap_or_default(), record));
+    }
+
+    // What the records name must be the tenant's: subscriptions and products, as of
+    // everything recorded so far (a subscription created a moment ago counts).
+    wait_for_stream_end(&state, fleet_projections::inventory::NAME).await?;
+    wait_for_stream_end(&state, fleet_projections::pricing::NAME).await?;
+    let subscription_ids: Vec<String> = parsed
+        .iter()
+        .map(|(_, _, r)| r.subscription_id.clone())
+        .collect();
+    let customers: HashMap<String, String> = sqlx::query_as(
+        "SELECT id::text, customer_id FROM inventory.subscriptions
+         WHERE tenant = $1 AND id::text = ANY($2)",
+    )
+    .bind(tenant)
+    .bind(&subscription_ids)
+    .fetch_all(&state.pool)
+    .await?
+    .into_iter()
+    .collect();
+    let products: HashSet<String> =
+        sqlx::query_scalar("SELECT code FROM pricing.products WHERE tenant = $1")
+            .bind(tenant)
+            .fetch_all(&state.pool)
+            .await?
+            .into_iter()
+            .collect();
+    let ids: Vec<String> = parsed.iter().map(|(_, _, r)| r.id.clone()).collect();
+    let known: HashSet<String> = usage::known_ids(&state.pool, tenant, &ids)
+        .await?
+        .into_iter()
+        .collect();
+
+    let mut accepted = Vec::with_capacity(parsed.len());
+    for (index, product, record) in parsed {
+        let Some(customer_id) = customers.get(&record.subscription_id.to_lowercase()) else {
+            rejected.push(reject(
+                index,
+                Some(&record.id),
+                "subscription_id",
+                "is not a subscription of this tenant",
+            ));
+            continue;
+        };
+        if product != INSTANCE_HOURS && !products.contains(&product) {
+            rejected.push(reject(
+                index,
+                Some(&record.id),
+                "product",
+                format!("{product} is not a product of the price book"),
+            ));
+            continue;
+        }
+        if known.contains(&record.id) {
+            duplicates.push(record.id);
+            continue;
+        }
+        accepted.push(UsageRecord {
+            id: record.id,
+            subscription_id: record.subscription_id.to_lowercase(),
+            customer_id: customer_id.clone(),
+            product,
+            quantity: record.quantity.normalize(),
+            occurred_at: record.occurred_at,
+            instance_id: record.instance_id,
+            project_id: record.project_id,
+            provider_id: record.provider_id,
+        });
+    }
+    rejected.sort_by_key(|r| r.index);
+
+    let count = accepted.len();
+    let position = if accepted.is_empty() {
+        0
+    } else {
+        publish(&state, &issuer, accepted).await?
+    };
+    let body = Recorded {
+        accepted: count,
+        duplicates,
+        rejected,
+        position,
+    };
+    Ok(command_response(StatusCode::ACCEPTED, position, None, body))
+}
+
+/// Publishes the records in chunks; each chunk's message id is derived from its record ids,
+/// so a retried publish inside the duplicate window is not stored twice either.
+pub(crate) async fn publish(
+    state: &AppState,
+    issuer: &Issuer,
+    records: Vec<UsageRecord>,
+) -> Result<u64, ApiError> {
+    let tenant = &issuer.meta.tenant;
+    let mut messages = Vec::new();
+    for chunk in records.chunks(CHUNK) {
+        let mut hasher = Sha256::new();
+        for record in chunk {
+            hasher.update(record.id.as_bytes());
+            hasher.update(b"\n");
+        }
+        let digest: String = hasher
+            .finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let (event_type, payload) = UsageEvent::UsageRecorded {
+            records: chunk.to_vec(),
+        }
+        .to_parts();
+        let event = NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type,
+            schema_version: UsageEvent::SCHEMA_VERSION,
+            tenant: tenant.to_string(),
+            aggregate_type: AGGREGATE_TYPE.into(),
+            aggregate_id: digest.clone(),
+            occurred_at: Utc::now(),
+            actor: issuer.meta.actor.clone(),
+            correlation_id: issuer.meta.correlation_id.clone(),
+            causation_id: issuer.meta.causation_id.clone(),
+            payload,
+        };
+        messages.push((event, format!("usage:{tenant}:{digest}")));
+    }
+    state
+        .usage_log
+        .publish_all(&state.bus.namespace().usage_subject(tenant), &messages)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Window {
+    /// First day (YYYY-MM-DD), inclusive; the first of this month by default.
+    start: Option<NaiveDate>,
+    /// Last day (YYYY-MM-DD), inclusive; today by default.
+    end: Option<NaiveDate>,
+}
+
+impl Window {
+    /// [start, end + 1 day) as dates.
+    fn bounds(&self) -> Result<(NaiveDate, NaiveDate), ApiError> {
+        let today = Utc::now().date_naive();
+        let start = self
+            .start
+            .unwrap_or_else(|| today.with_day(1).unwrap_or(today));
+        let end = self.end.unwrap_or(today);
+        if start > end {
+            return Err(ApiError::bad_request("start", "must not be after end"));
+        }
+        if (end - start).num_days() > 3660 {
+            return Err(ApiError::bad_request(
+                "end",
+                "a window spans at most ten years",
+            ));
+        }
+        Ok((start, end + Duration::days(1)))
+    }
+}
+
+async fn known_subscription(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<String, ApiError> {
+    let uuid = parse_id("subscription", id)?;
+    fleet_projections::inventory::subscriptions::get(&state.pool, caller.tenant.as_str(), uuid)
+        .await?
+        .map(|s| s.id.to_string())
+        .ok_or_else(|| ApiError::NotFound(format!("subscription {id} not found")))
+}
+
+#[derive(Serialize)]
+struct SubscriptionUsage {
+    subscription_id: String,
+    start: NaiveDate,
+    end: NaiveDate,
+    totals: Vec<Total>,
+}
+
+async fn subscription_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(id): Path<String>,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Json<SubscriptionUsage>, ApiError> {
+    let (start, end) = window.bounds()?;
+    wait_for_position(&state, usage::NAME, position).await?;
+    let id = known_subscription(&state, &caller, &id).await?;
+    let totals =
+        usage::subscription_totals(&state.pool, caller.tenant.as_str(), &id, start, end).await?;
+    Ok(Json(SubscriptionUsage {
+        subscription_id: id,
+        start,
+        end: end - Duration::days(1),
+        totals,
+    }))
+}
+
+#[derive(Serialize)]
+struct Items<T> {
+    items: Vec<T>,
+}
+
+async fn subscription_daily_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(id): Path<String>,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Json<Items<DailyTotal>>, ApiError> {
+    let (start, end) = window.bounds()?;
+    wait_for_position(&state, usage::NAME, position).await?;
+    let id = known_subscription(&state, &caller, &id).await?;
+    let items =
+        usage::subscription_daily(&state.pool, caller.tenant.as_str(), &id, start, end).await?;
+    Ok(Json(Items { items }))
+}
+
+#[derive(Serialize)]
+struct RatedLine {
+    provider_id: String,
+    project_id: String,
+    product: String,
+    unit: Option<String>,
+    quantity: Decimal,
+    rate_system: Option<String>,
+    /// The price, as the price book states it (a flat unit price, or the tiers).
+    rate: Option<Value>,
+    /// In the report currency, rounded to its minor unit.
+    total: Decimal,
+}
+
+#[derive(Serialize)]
+struct CustomerUsage {
+    customer_id: String,
+    start: NaiveDate,
+    end: NaiveDate,
+    currency: Option<String>,
+    lines: Vec<RatedLine>,
+    subtotal: Decimal,
+    discount: Decimal,
+    taxes: Vec<Value>,
+    total: Decimal,
+    /// How the amounts were reached.
+    rating: &'static str,
+}
+
+/// A customer's usage over the window per provider, project and product, rated with the
+/// price book in force at the end of the window, in the tenant's main currency.
+async fn customer_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(id): Path<String>,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Json<CustomerUsage>, ApiError> {
+    let (start, end) = window.bounds()?;
+    wait_for_position(&state, usage::NAME, position).await?;
+    let tenant = caller.tenant.as_str();
+    let uuid = parse_id("customer", &id)?;
+    fleet_projections::inventory::customers::get(&state.pool, tenant, uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
+    let at = end
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc() - Duration::microseconds(1))
+        .unwrap_or_else(Utc::now)
+        .min(Utc::now());
+    let main: Option<String> =
+        sqlx::query_scalar("SELECT code FROM pricing.currencies WHERE tenant = $1 AND main")
+            .bind(tenant)
+            .fetch_optional(&state.pool)
+            .await?;
+    let main_currency = main
+        .as_deref()
+        .map(Currency::parse)
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let totals = usage::customer_totals(&state.pool, tenant, &uuid.to_string(), start, end).await?;
+    let mut lines = Vec::with_capacity(totals.len());
+    for total in totals {
+        let price =
+            fleet_projections::pricing::price_at(&state.pool, tenant, &total.product, at).await?;
+        let product =
+            fleet_projections::pricing::product(&state.pool, tenant, &total.product).await?;
+        let (rate_system, rate, amount) = match (price, &main_currency) {
+            (Some((pricing_json, currency)), Some(main)) => {
+                let pricing: Pricing = serde_json::from_value(pricing_json.clone())
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                let exchange =
+                    fleet_projections::pricing::rate_at(&state.pool, tenant, &currency, at)
+                        .await?
+                        .unwrap_or(Decimal::ONE);
+                let amount = main.round(pricing.rate(total.quantity) * exchange);
+                let system = pricing_json
+                    .get("rate_system")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                (system, Some(pricing_json), amount)
+            }
+            _ => (None, None, Decimal::ZERO),
+        };
+        lines.push(RatedLine {
+            provider_id: total.provider_id,
+            project_id: total.project_id,
+            product: total.product,
+            unit: product.map(|p| p.unit),
+            quantity: total.quantity,
+            rate_system,
+            rate,
+            total: amount,
+        });
+    }
+    let subtotal: Decimal = lines.iter().map(|l| l.total).sum();
+    Ok(Json(CustomerUsage {
+        customer_id: uuid.to_string(),
+        start,
+        end: end - Duration::days(1),
+        currency: main,
+        lines,
+        subtotal,
+        discount: Decimal::ZERO,
+        taxes: Vec::new(),
+        total: subtotal,
+        rating: "each line: quantity over the window rated with the price in force at its end, converted to the main currency at that time's rate, rounded half away from zero; unpriced dimensions count 0",
+    }))
+}
