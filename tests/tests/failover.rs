@@ -72,7 +72,10 @@ async fn losing_a_nats_node_loses_nothing_acknowledged() {
     cluster("start", &dir, &["n1"]);
     // The returning node rejoins; commands go on (after at most a short re-election).
     let last = loop {
-        assert!(tokio::time::Instant::now() < deadline + Duration::from_secs(30), "no recovery");
+        assert!(
+            tokio::time::Instant::now() < deadline + Duration::from_secs(30),
+            "no recovery"
+        );
         let reply = app.post(&path, json!({"delta": 1})).await;
         match reply.status.as_u16() {
             200 => break reply,

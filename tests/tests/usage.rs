@@ -89,9 +89,14 @@ async fn usage_counts_once_ever_and_rejects_record_by_record() {
         "/v1/subscriptions/{}/usage?start=2026-11-01&end=2026-11-30",
         app.subscription_id
     );
-    app.get_at(&path, retry.position().max(reply.position())).await.expect(200);
+    app.get_at(&path, retry.position().max(reply.position()))
+        .await
+        .expect(200);
     let later = app
-        .post("/v1/usage", json!({"records": [record(&app, "r-1", "vcpu-hour", "10", "2026-11-02")]}))
+        .post(
+            "/v1/usage",
+            json!({"records": [record(&app, "r-1", "vcpu-hour", "10", "2026-11-02")]}),
+        )
         .await
         .expect(202);
     assert_eq!(later.body["accepted"], 0);
@@ -205,4 +210,125 @@ async fn a_customer_s_usage_is_split_by_provider_and_project_and_rated_exactly()
     assert_eq!(usage["total"], "44.13");
     assert_eq!(usage["currency"], "EUR");
     assert_eq!(line("proj-a", "egress-gb")["provider_id"], "aws");
+}
+
+/// Hours between two RFC 3339 instants, to the microsecond, at six decimal places.
+fn hours(from: &Value, to: &Value) -> rust_decimal::Decimal {
+    let parse = |v: &Value| chrono_like_micros(v.as_str().unwrap());
+    let micros = parse(to) - parse(from);
+    (rust_decimal::Decimal::from(micros) / rust_decimal::Decimal::from(3_600_000_000i64))
+        .round_dp(6)
+}
+
+/// Microseconds since the epoch of an RFC 3339 UTC instant (as the API writes them).
+fn chrono_like_micros(text: &str) -> i64 {
+    let client_side: sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc> =
+        text.parse().unwrap();
+    client_side.timestamp_micros()
+}
+
+#[tokio::test]
+async fn running_instances_accrue_instance_hours_to_their_subscription() {
+    let app = TestApp::spawn().await;
+    let (id, _) = app.running_instance().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.post(&format!("/v1/instances/{id}/capacity"), json!({"delta": 2}))
+        .await
+        .expect(200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.post_empty(&format!("/v1/instances/{id}/stop"))
+        .await
+        .expect(200);
+    let history = app.history(&format!("/v1/instances/{id}")).await;
+    let at = |i: usize| history[i]["occurred_at"].clone();
+    // Running at capacity 1 from "provisioned" to the change, then at 3 until "stopped".
+    let expected = hours(&at(1), &at(2)) + hours(&at(2), &at(3)) * rust_decimal::Decimal::from(3);
+
+    let path = format!("/v1/subscriptions/{}/usage", app.subscription_id);
+    let recorded = app
+        .eventually("the uptime to be recorded", || async {
+            let usage = app.get(&path).await.body;
+            let total = usage["totals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["product"] == "instance_hours")
+                .map(|t| {
+                    t["quantity"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<rust_decimal::Decimal>()
+                        .unwrap()
+                });
+            total.filter(|q| *q == expected)
+        })
+        .await;
+    assert!(recorded > rust_decimal::Decimal::ZERO);
+
+    // A running instance's open interval counts up to now, without a record yet.
+    app.post_empty(&format!("/v1/instances/{id}/start"))
+        .await
+        .expect(200);
+    let growing = app
+        .eventually("the open interval to count", || async {
+            let usage = app.get(&path).await.body;
+            let total = usage["totals"][0]["quantity"]
+                .as_str()?
+                .parse::<rust_decimal::Decimal>()
+                .ok()?;
+            (total > expected).then_some(total)
+        })
+        .await;
+    assert!(growing > expected);
+}
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_ingestion_then_retrying_everything_counts_each_record_once() {
+    let mut app = TestApp::spawn().await;
+    price_book(&app).await;
+    let batches: Vec<Value> = (0..20)
+        .map(|b| {
+            let records: Vec<Value> = (0..500)
+                .map(|i| record(&app, &format!("k-{b}-{i}"), "vcpu-hour", "1", "2026-11-10"))
+                .collect();
+            json!({"records": records})
+        })
+        .collect();
+    let send_all = |base: String, key: String, http: reqwest::Client, batches: Vec<Value>| async move {
+        let mut sent = 0;
+        for batch in batches {
+            match http.post(format!("{base}/v1/usage")).bearer_auth(&key).json(&batch).send().await {
+                Ok(response) if response.status().as_u16() == 202 => sent += 1,
+                _ => break,
+            }
+        }
+        sent
+    };
+    let sender = tokio::spawn(send_all(
+        app.base.clone(),
+        app.key.clone(),
+        app.http.clone(),
+        batches.clone(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    app.kill9().await;
+    let acknowledged = sender.await.unwrap();
+    assert!(acknowledged < 20, "the kill came in the middle ({acknowledged} of 20 acknowledged)");
+
+    app.start().await;
+    // The client retries every batch, acknowledged or not.
+    let resent = send_all(app.base.clone(), app.key.clone(), app.http.clone(), batches).await;
+    assert_eq!(resent, 20);
+    let path = format!(
+        "/v1/subscriptions/{}/usage?start=2026-11-10&end=2026-11-10",
+        app.subscription_id
+    );
+    app.eventually("every record to be counted", || async {
+        let usage = app.get(&path).await.body;
+        (usage["totals"][0]["quantity"] == "10000").then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let usage = app.get(&path).await.body;
+    assert_eq!(usage["totals"][0]["quantity"], "10000", "and not one more");
 }

@@ -74,8 +74,10 @@ pub async fn start(
     if options.projectors {
         workers.extend(engine.spawn(fleet_projections::all(), shutdown_rx.clone()));
     }
+    // Their tables are read by queries (open uptime intervals) even where they do not run.
+    let process_managers = fleet_api::process_managers::all(&bus, &streams.usage);
+    engine.prepare(&process_managers).await?;
     if options.process_managers {
-        let process_managers = fleet_api::process_managers::all(&bus);
         workers.extend(engine.spawn(process_managers, shutdown_rx.clone()));
     }
     workers.push(tokio::spawn(expire_idempotency_keys(

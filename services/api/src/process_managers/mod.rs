@@ -5,18 +5,24 @@
 
 pub mod approved_requests;
 pub mod ended_subscriptions;
+pub mod uptime;
 
 use std::sync::Arc;
 
+use fleet_events::jetstream::JetStreamLog;
 use fleet_events::{Actor, EventEnvelope, Tenant};
 use fleet_projections::{ApplyError, Projection};
 
 use crate::command_bus::{CommandBus, CommandError, CommandMeta};
 
-pub fn all(bus: &CommandBus) -> Vec<Arc<dyn Projection>> {
+pub fn all(bus: &CommandBus, usage_log: &JetStreamLog) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(approved_requests::ProvisionApprovedSubscriptions { bus: bus.clone() }),
         Arc::new(ended_subscriptions::DeleteInstancesOfEndedSubscriptions { bus: bus.clone() }),
+        Arc::new(uptime::RecordUptime {
+            usage_log: usage_log.clone(),
+            namespace: bus.namespace().clone(),
+        }),
     ]
 }
 

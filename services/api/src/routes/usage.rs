@@ -239,12 +239,30 @@ async fn record_usage(
 
 /// Publishes the records in chunks; each chunk's message id is derived from its record ids,
 /// so a retried publish inside the duplicate window is not stored twice either.
-pub(crate) async fn publish(
+async fn publish(
     state: &AppState,
     issuer: &Issuer,
     records: Vec<UsageRecord>,
 ) -> Result<u64, ApiError> {
-    let tenant = &issuer.meta.tenant;
+    publish_usage(
+        &state.usage_log,
+        state.bus.namespace(),
+        &issuer.meta,
+        records,
+    )
+    .await
+    .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// Appends usage records to the usage stream on behalf of `meta` (an API caller, or the
+/// uptime process manager).
+pub async fn publish_usage(
+    usage_log: &fleet_events::jetstream::JetStreamLog,
+    namespace: &fleet_events::Namespace,
+    meta: &crate::command_bus::CommandMeta,
+    records: Vec<UsageRecord>,
+) -> Result<u64, fleet_events::LogError> {
+    let tenant = &meta.tenant;
     let mut messages = Vec::new();
     for chunk in records.chunks(CHUNK) {
         let mut hasher = Sha256::new();
@@ -270,18 +288,16 @@ pub(crate) async fn publish(
             aggregate_type: AGGREGATE_TYPE.into(),
             aggregate_id: digest.clone(),
             occurred_at: Utc::now(),
-            actor: issuer.meta.actor.clone(),
-            correlation_id: issuer.meta.correlation_id.clone(),
-            causation_id: issuer.meta.causation_id.clone(),
+            actor: meta.actor.clone(),
+            correlation_id: meta.correlation_id.clone(),
+            causation_id: meta.causation_id.clone(),
             payload,
         };
         messages.push((event, format!("usage:{tenant}:{digest}")));
     }
-    state
-        .usage_log
-        .publish_all(&state.bus.namespace().usage_subject(tenant), &messages)
+    usage_log
+        .publish_all(&namespace.usage_subject(tenant), &messages)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -344,14 +360,58 @@ async fn subscription_usage(
     let (start, end) = window.bounds()?;
     wait_for_position(&state, usage::NAME, position).await?;
     let id = known_subscription(&state, &caller, &id).await?;
-    let totals =
+    let mut totals =
         usage::subscription_totals(&state.pool, caller.tenant.as_str(), &id, start, end).await?;
+    // Instances running now have an interval not yet recorded: it counts up to now.
+    let open = open_instance_hours(&state, caller.tenant.as_str(), &id, start, end).await?;
+    if open > Decimal::ZERO {
+        match totals.iter_mut().find(|t| t.product == INSTANCE_HOURS) {
+            Some(total) => total.quantity += open,
+            None => totals.push(Total {
+                product: INSTANCE_HOURS.into(),
+                quantity: open,
+            }),
+        }
+        totals.sort_by(|a, b| a.product.cmp(&b.product));
+    }
     Ok(Json(SubscriptionUsage {
         subscription_id: id,
         start,
         end: end - Duration::days(1),
         totals,
     }))
+}
+
+/// Hours x capacity of the subscription's instances running now, within the window.
+async fn open_instance_hours(
+    state: &AppState,
+    tenant: &str,
+    subscription_id: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Decimal, ApiError> {
+    let running: Vec<(DateTime<Utc>, i64)> = sqlx::query_as(
+        "SELECT running_since, capacity FROM uptime.instances
+         WHERE tenant = $1 AND subscription_id = $2 AND running_since IS NOT NULL",
+    )
+    .bind(tenant)
+    .bind(subscription_id)
+    .fetch_all(&state.pool)
+    .await?;
+    let window_start = start.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let window_end = end.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let (Some(window_start), Some(window_end)) = (window_start, window_end) else {
+        return Ok(Decimal::ZERO);
+    };
+    let until = Utc::now().min(window_end);
+    Ok(running
+        .into_iter()
+        .filter(|(since, _)| *since < until)
+        .map(|(since, capacity)| {
+            crate::process_managers::uptime::hours_between(since.max(window_start), until)
+                * Decimal::from(capacity)
+        })
+        .sum())
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,239 @@
+//! Instance uptime is usage: the running intervals of each instance, read from its lifecycle
+//! events, become `instance_hours` records (hours x capacity) of its subscription, without
+//! any polling.
+//!
+//! An interval is recorded when it closes (stop, failure, deletion, or a capacity change,
+//! which closes it and opens the next at the new capacity), split at UTC midnights so that
+//! each day gets its own hours. Record ids are derived from the closing event, so replaying
+//! the process manager records nothing twice; intervals still open are added to queries.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use fleet_domain::instance::InstanceEvent;
+use fleet_events::jetstream::JetStreamLog;
+use fleet_events::usage::{UsageRecord, INSTANCE_HOURS};
+use fleet_events::{instance, Actor, EventEnvelope, Namespace, Tenant};
+use fleet_projections::{ApplyError, Projection};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use crate::command_bus::CommandMeta;
+
+pub struct RecordUptime {
+    pub usage_log: JetStreamLog,
+    pub namespace: Namespace,
+}
+
+pub const NAME: &str = "uptime";
+
+const DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS instances (
+    instance_id     text PRIMARY KEY,
+    tenant          text NOT NULL,
+    subscription_id text,
+    customer_id     text,
+    capacity        bigint NOT NULL,
+    -- Set while the instance runs: the start of its open interval.
+    running_since   timestamptz
+);
+CREATE INDEX IF NOT EXISTS running_by_subscription ON instances (tenant, subscription_id)
+    WHERE running_since IS NOT NULL;
+"#;
+
+/// Hours between two instants, to the microsecond, at six decimal places.
+pub fn hours_between(from: DateTime<Utc>, to: DateTime<Utc>) -> Decimal {
+    let micros = (to - from).num_microseconds().unwrap_or(0).max(0);
+    (Decimal::from(micros) / Decimal::from(3_600_000_000i64)).round_dp(6)
+}
+
+/// [from, to) cut at UTC midnights.
+fn by_day(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut pieces = Vec::new();
+    let mut start = from;
+    while start < to {
+        let midnight = (start.date_naive() + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(to);
+        let end = midnight.min(to);
+        pieces.push((start, end));
+        start = end;
+    }
+    pieces
+}
+
+struct Tracked {
+    tenant: String,
+    subscription_id: Option<String>,
+    customer_id: Option<String>,
+    capacity: i64,
+    running_since: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+impl Projection for RecordUptime {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn ddl(&self) -> Vec<&'static str> {
+        vec![DDL]
+    }
+
+    fn handles(&self, aggregate_type: &str) -> bool {
+        aggregate_type == instance::AGGREGATE_TYPE
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), ApplyError> {
+        let mut closed: Vec<(String, Vec<UsageRecord>)> = Vec::new();
+        for event in events {
+            let id = &event.event.aggregate_id;
+            let at = event.event.occurred_at;
+            let decoded = event.decode::<InstanceEvent>()?;
+            if let InstanceEvent::InstanceCreated { spec, capacity } = &decoded {
+                sqlx::query(
+                    "INSERT INTO instances (instance_id, tenant, subscription_id, customer_id, capacity)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(&event.event.tenant)
+                .bind(&spec.subscription_id)
+                .bind(&spec.customer_id)
+                .bind(capacity)
+                .execute(&mut *tx)
+                .await?;
+                continue;
+            }
+            let row: Option<(
+                String,
+                Option<String>,
+                Option<String>,
+                i64,
+                Option<DateTime<Utc>>,
+            )> = sqlx::query_as(
+                "SELECT tenant, subscription_id, customer_id, capacity, running_since
+                     FROM instances WHERE instance_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((tenant, subscription_id, customer_id, capacity, running_since)) = row else {
+                continue;
+            };
+            let tracked = Tracked {
+                tenant,
+                subscription_id,
+                customer_id,
+                capacity,
+                running_since,
+            };
+            let (capacity, running_since) = match decoded {
+                InstanceEvent::InstanceProvisioned {} | InstanceEvent::InstanceStarted {} => {
+                    (tracked.capacity, Some(tracked.running_since.unwrap_or(at)))
+                }
+                InstanceEvent::InstanceCapacityChanged { to, .. } => {
+                    closed.push((tracked.tenant.clone(), self.close(&tracked, event, at)));
+                    (to, tracked.running_since.map(|_| at))
+                }
+                InstanceEvent::InstanceStopped {}
+                | InstanceEvent::InstanceFailed { .. }
+                | InstanceEvent::InstanceDeleted { .. } => {
+                    closed.push((tracked.tenant.clone(), self.close(&tracked, event, at)));
+                    (tracked.capacity, None)
+                }
+                _ => continue,
+            };
+            sqlx::query(
+                "UPDATE instances SET capacity = $2, running_since = $3 WHERE instance_id = $1",
+            )
+            .bind(id)
+            .bind(capacity)
+            .bind(running_since)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (tenant, records) in closed {
+            if records.is_empty() {
+                continue;
+            }
+            let meta = CommandMeta {
+                tenant: Tenant::parse(&tenant)
+                    .map_err(|e| ApplyError::Unapplicable(e.to_string()))?,
+                actor: Actor::system("uptime"),
+                correlation_id: uuid::Uuid::now_v7().to_string(),
+                causation_id: None,
+                idempotency_key: None,
+            };
+            crate::routes::usage::publish_usage(&self.usage_log, &self.namespace, &meta, records)
+                .await
+                .map_err(|e| ApplyError::Transient(format!("recording uptime: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl RecordUptime {
+    /// The usage of the interval an event closes, one record per day.
+    fn close(
+        &self,
+        tracked: &Tracked,
+        event: &EventEnvelope,
+        at: DateTime<Utc>,
+    ) -> Vec<UsageRecord> {
+        let (Some(since), Some(subscription_id), Some(customer_id)) = (
+            tracked.running_since,
+            tracked.subscription_id.clone(),
+            tracked.customer_id.clone(),
+        ) else {
+            return Vec::new();
+        };
+        by_day(since, at)
+            .into_iter()
+            .map(|(from, to)| UsageRecord {
+                id: format!(
+                    "uptime:{}:{}:{}",
+                    event.event.aggregate_id,
+                    event.sequence,
+                    from.date_naive()
+                ),
+                subscription_id: subscription_id.clone(),
+                customer_id: customer_id.clone(),
+                product: INSTANCE_HOURS.into(),
+                quantity: hours_between(from, to) * Decimal::from(tracked.capacity),
+                occurred_at: from,
+                instance_id: Some(event.event.aggregate_id.clone()),
+                project_id: None,
+                provider_id: None,
+            })
+            .filter(|r| r.quantity > Decimal::ZERO)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn intervals_are_cut_at_midnight_and_measured_exactly() {
+        let pieces = by_day(t("2026-11-01T22:30:00Z"), t("2026-11-03T01:15:00Z"));
+        let hours: Vec<Decimal> = pieces.iter().map(|(a, b)| hours_between(*a, *b)).collect();
+        assert_eq!(
+            hours,
+            [Decimal::new(15, 1), Decimal::from(24), Decimal::new(125, 2)]
+        );
+        assert_eq!(
+            hours_between(t("2026-11-01T00:00:00Z"), t("2026-11-01T00:20:00Z")),
+            Decimal::new(333333, 6)
+        );
+        assert!(by_day(t("2026-11-01T00:00:00Z"), t("2026-11-01T00:00:00Z")).is_empty());
+    }
+}
