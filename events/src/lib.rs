@@ -4,6 +4,7 @@
 //! ([`subject`]), one module per aggregate with its versioned events, and the [`EventLog`] trait
 //! with its JetStream implementation (production) and an in-memory one (unit tests).
 
+pub mod cost;
 pub mod customer;
 pub mod envelope;
 pub mod instance;

@@ -5,7 +5,7 @@ use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    customer, instance, notification_channel, price_book, subscription, subscription_request,
+    cost, customer, instance, notification_channel, price_book, subscription, subscription_request,
     usage, user, DomainEvent, EventEnvelope,
 };
 
@@ -73,6 +73,7 @@ pub fn catalog() -> Value {
     );
     events_of::<price_book::PriceBookEvent>(price_book::AGGREGATE_TYPE, &mut events);
     events_of::<usage::UsageEvent>(usage::AGGREGATE_TYPE, &mut events);
+    events_of::<cost::CostEvent>(cost::AGGREGATE_TYPE, &mut events);
     json!({
         "description": "Every message on the domain stream is one event: the envelope as JSON, \
             its payload shaped by the schema of its event_type. Headers Fleet-Event-Type, \

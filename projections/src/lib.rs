@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod checkpoint;
+pub mod cost;
 pub mod engine;
 pub mod inventory;
 pub mod metrics;
@@ -105,6 +106,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(notifications::Notifications),
         Arc::new(pricing::Pricing),
         Arc::new(usage::Usage),
+        Arc::new(cost::Cost),
     ]
 }
 

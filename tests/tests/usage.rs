@@ -297,7 +297,13 @@ async fn kill_9_in_the_middle_of_ingestion_then_retrying_everything_counts_each_
     let send_all = |base: String, key: String, http: reqwest::Client, batches: Vec<Value>| async move {
         let mut sent = 0;
         for batch in batches {
-            match http.post(format!("{base}/v1/usage")).bearer_auth(&key).json(&batch).send().await {
+            match http
+                .post(format!("{base}/v1/usage"))
+                .bearer_auth(&key)
+                .json(&batch)
+                .send()
+                .await
+            {
                 Ok(response) if response.status().as_u16() == 202 => sent += 1,
                 _ => break,
             }
@@ -313,7 +319,10 @@ async fn kill_9_in_the_middle_of_ingestion_then_retrying_everything_counts_each_
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     app.kill9().await;
     let acknowledged = sender.await.unwrap();
-    assert!(acknowledged < 20, "the kill came in the middle ({acknowledged} of 20 acknowledged)");
+    assert!(
+        acknowledged < 20,
+        "the kill came in the middle ({acknowledged} of 20 acknowledged)"
+    );
 
     app.start().await;
     // The client retries every batch, acknowledged or not.

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::notification_channels::router())
         .merge(routes::pricing::router())
         .merge(routes::usage::router())
+        .merge(routes::cost::router())
         // Layers run outside-in: auth first, then idempotency (which needs the caller).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -4,12 +4,16 @@
 //!
 //! An interval is recorded when it closes (stop, failure, deletion, or a capacity change,
 //! which closes it and opens the next at the new capacity), split at UTC midnights so that
-//! each day gets its own hours. Record ids are derived from the closing event, so replaying
-//! the process manager records nothing twice; intervals still open are added to queries.
+//! each day gets its own hours. Each piece is also a cost fact: hours x capacity x the cost
+//! rate of its provider, region and instance type in force then, in the main currency at that
+//! time's exchange rate, with the instance's dimensions as they were. Record ids are derived
+//! from the closing event, so replaying the process manager records nothing twice; intervals
+//! still open are added to queries.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use fleet_domain::instance::InstanceEvent;
+use fleet_events::cost::CostFact;
 use fleet_events::jetstream::JetStreamLog;
 use fleet_events::usage::{UsageRecord, INSTANCE_HOURS};
 use fleet_events::{instance, Actor, EventEnvelope, Namespace, Tenant};
@@ -33,6 +37,11 @@ CREATE TABLE IF NOT EXISTS instances (
     subscription_id text,
     customer_id     text,
     capacity        bigint NOT NULL,
+    cloud_provider   text NOT NULL,
+    region           text NOT NULL,
+    deployment_cell  text NOT NULL,
+    instance_type    text NOT NULL,
+    environment_type text NOT NULL,
     -- Set while the instance runs: the start of its open interval.
     running_since   timestamptz
 );
@@ -62,11 +71,17 @@ fn by_day(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTim
     pieces
 }
 
+#[derive(sqlx::FromRow)]
 struct Tracked {
     tenant: String,
     subscription_id: Option<String>,
     customer_id: Option<String>,
     capacity: i64,
+    cloud_provider: String,
+    region: String,
+    deployment_cell: String,
+    instance_type: String,
+    environment_type: String,
     running_since: Option<DateTime<Utc>>,
 }
 
@@ -90,59 +105,59 @@ impl Projection for RecordUptime {
         events: &[EventEnvelope],
     ) -> Result<(), ApplyError> {
         let mut closed: Vec<(String, Vec<UsageRecord>)> = Vec::new();
+        let mut costs: Vec<(String, CostFact)> = Vec::new();
         for event in events {
             let id = &event.event.aggregate_id;
             let at = event.event.occurred_at;
             let decoded = event.decode::<InstanceEvent>()?;
             if let InstanceEvent::InstanceCreated { spec, capacity } = &decoded {
                 sqlx::query(
-                    "INSERT INTO instances (instance_id, tenant, subscription_id, customer_id, capacity)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    "INSERT INTO instances (instance_id, tenant, subscription_id, customer_id,
+                         capacity, cloud_provider, region, deployment_cell, instance_type,
+                         environment_type)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
                 .bind(&event.event.tenant)
                 .bind(&spec.subscription_id)
                 .bind(&spec.customer_id)
                 .bind(capacity)
+                .bind(&spec.cloud_provider)
+                .bind(&spec.region)
+                .bind(&spec.deployment_cell)
+                .bind(&spec.instance_type)
+                .bind(&spec.environment_type)
                 .execute(&mut *tx)
                 .await?;
                 continue;
             }
-            let row: Option<(
-                String,
-                Option<String>,
-                Option<String>,
-                i64,
-                Option<DateTime<Utc>>,
-            )> = sqlx::query_as(
-                "SELECT tenant, subscription_id, customer_id, capacity, running_since
-                     FROM instances WHERE instance_id = $1",
+            let tracked: Option<Tracked> = sqlx::query_as(
+                "SELECT tenant, subscription_id, customer_id, capacity, cloud_provider, region,
+                        deployment_cell, instance_type, environment_type, running_since
+                 FROM instances WHERE instance_id = $1",
             )
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((tenant, subscription_id, customer_id, capacity, running_since)) = row else {
+            let Some(tracked) = tracked else {
                 continue;
-            };
-            let tracked = Tracked {
-                tenant,
-                subscription_id,
-                customer_id,
-                capacity,
-                running_since,
             };
             let (capacity, running_since) = match decoded {
                 InstanceEvent::InstanceProvisioned {} | InstanceEvent::InstanceStarted {} => {
                     (tracked.capacity, Some(tracked.running_since.unwrap_or(at)))
                 }
                 InstanceEvent::InstanceCapacityChanged { to, .. } => {
-                    closed.push((tracked.tenant.clone(), self.close(&tracked, event, at)));
+                    let records = self.close(&tracked, event, at);
+                    costs.extend(cost_facts(tx, &tracked, event, &records).await?);
+                    closed.push((tracked.tenant.clone(), records));
                     (to, tracked.running_since.map(|_| at))
                 }
                 InstanceEvent::InstanceStopped {}
                 | InstanceEvent::InstanceFailed { .. }
                 | InstanceEvent::InstanceDeleted { .. } => {
-                    closed.push((tracked.tenant.clone(), self.close(&tracked, event, at)));
+                    let records = self.close(&tracked, event, at);
+                    costs.extend(cost_facts(tx, &tracked, event, &records).await?);
+                    closed.push((tracked.tenant.clone(), records));
                     (tracked.capacity, None)
                 }
                 _ => continue,
@@ -172,8 +187,109 @@ impl Projection for RecordUptime {
                 .await
                 .map_err(|e| ApplyError::Transient(format!("recording uptime: {e}")))?;
         }
+        let mut by_tenant: std::collections::BTreeMap<String, Vec<CostFact>> = Default::default();
+        for (tenant, fact) in costs {
+            by_tenant.entry(tenant).or_default().push(fact);
+        }
+        for (tenant, facts) in by_tenant {
+            let tenant =
+                Tenant::parse(&tenant).map_err(|e| ApplyError::Unapplicable(e.to_string()))?;
+            crate::routes::cost::publish_costs(
+                &self.usage_log,
+                &self.namespace,
+                &tenant,
+                &Actor::system("uptime"),
+                facts,
+            )
+            .await
+            .map_err(|e| ApplyError::Transient(format!("recording cost: {e}")))?;
+        }
         Ok(())
     }
+}
+
+/// The cost of each uptime piece: hours x capacity x the cost rate in force at its start, in
+/// the main currency at that instant's rate. Reads the price book, once it has caught up with
+/// this event.
+async fn cost_facts(
+    tx: &mut PgConnection,
+    tracked: &Tracked,
+    event: &EventEnvelope,
+    records: &[UsageRecord],
+) -> Result<Vec<(String, CostFact)>, ApplyError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reached = fleet_projections::checkpoint::wait_for_on(
+        tx,
+        fleet_projections::pricing::NAME,
+        event.sequence,
+        std::time::Duration::from_secs(5),
+    )
+    .await?;
+    if !reached {
+        return Err(ApplyError::Transient("the price book is behind".into()));
+    }
+    let main: Option<String> =
+        sqlx::query_scalar("SELECT code FROM pricing.currencies WHERE tenant = $1 AND main")
+            .bind(&tracked.tenant)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let mut facts = Vec::with_capacity(records.len());
+    for record in records {
+        let rate: Option<(Decimal, String)> = sqlx::query_as(
+            "SELECT hourly, currency FROM pricing.cost_rates
+             WHERE tenant = $1 AND cloud_provider = $2 AND region = $3 AND instance_type = $4
+               AND effective_from <= $5
+             ORDER BY effective_from DESC LIMIT 1",
+        )
+        .bind(&tracked.tenant)
+        .bind(&tracked.cloud_provider)
+        .bind(&tracked.region)
+        .bind(&tracked.instance_type)
+        .bind(record.occurred_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (cost, currency) = match (rate, &main) {
+            (Some((hourly, currency)), Some(main)) => {
+                let exchange: Decimal = sqlx::query_scalar(
+                    "SELECT rate FROM pricing.exchange_rates
+                     WHERE tenant = $1 AND code = $2 AND effective_from <= $3
+                     ORDER BY effective_from DESC LIMIT 1",
+                )
+                .bind(&tracked.tenant)
+                .bind(&currency)
+                .bind(record.occurred_at)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(Decimal::ONE);
+                (record.quantity * hourly * exchange, main.clone())
+            }
+            (Some((hourly, currency)), None) => (record.quantity * hourly, currency),
+            // No rate for this instance type: its hours are known, its cost is not.
+            (None, main) => (Decimal::ZERO, main.clone().unwrap_or_default()),
+        };
+        facts.push((
+            tracked.tenant.clone(),
+            CostFact {
+                id: record.id.replacen("uptime:", "cost:", 1),
+                day: record.occurred_at.date_naive(),
+                instance_id: record.instance_id.clone(),
+                resource_id: event.event.aggregate_id.clone(),
+                cloud_provider: tracked.cloud_provider.clone(),
+                region: tracked.region.clone(),
+                deployment_cell: tracked.deployment_cell.clone(),
+                environment_type: tracked.environment_type.clone(),
+                instance_type: tracked.instance_type.clone(),
+                customer_id: tracked.customer_id.clone().unwrap_or_default(),
+                hours: record.quantity,
+                cost,
+                currency,
+                source: "runtime".into(),
+            },
+        ));
+    }
+    Ok(facts)
 }
 
 impl RecordUptime {

@@ -2,6 +2,7 @@
 //! command response, and read-your-writes.
 
 pub mod audit;
+pub mod cost;
 pub mod customers;
 pub mod events;
 pub mod instances;

@@ -1,0 +1,279 @@
+//! The cost of operating the fleet: one fact per instance (or imported resource) per day, and
+//! reports grouped by cloud provider, region, deployment cell or customer, daily or monthly,
+//! with include/exclude filters and the most expensive instances of each group.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use fleet_events::cost::{CostEvent, AGGREGATE_TYPE};
+use fleet_events::EventEnvelope;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use crate::{ApplyError, Projection, Source};
+
+pub const NAME: &str = "cost";
+
+const DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS facts (
+    tenant           text NOT NULL,
+    id               text NOT NULL,
+    day              date NOT NULL,
+    instance_id      text,
+    resource_id      text NOT NULL,
+    cloud_provider   text NOT NULL,
+    region           text NOT NULL,
+    deployment_cell  text NOT NULL,
+    environment_type text NOT NULL,
+    instance_type    text NOT NULL,
+    customer_id      text NOT NULL,
+    hours            numeric NOT NULL,
+    cost             numeric NOT NULL,
+    currency         text NOT NULL,
+    source           text NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX IF NOT EXISTS facts_by_day ON facts (tenant, day);
+"#;
+
+pub struct Cost;
+
+#[async_trait]
+impl Projection for Cost {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn source(&self) -> Source {
+        Source::Usage
+    }
+
+    fn ddl(&self) -> Vec<&'static str> {
+        vec![DDL]
+    }
+
+    fn handles(&self, aggregate_type: &str) -> bool {
+        aggregate_type == AGGREGATE_TYPE
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), ApplyError> {
+        let mut rows: Vec<(String, fleet_events::cost::CostFact)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for event in events {
+            let CostEvent::CostRecorded { facts } = event.decode::<CostEvent>()?;
+            for fact in facts {
+                if seen.insert((event.event.tenant.clone(), fact.id.clone())) {
+                    rows.push((event.event.tenant.clone(), fact));
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        macro_rules! column {
+            ($field:ident) => {
+                rows.iter()
+                    .map(|(_, f)| f.$field.clone())
+                    .collect::<Vec<_>>()
+            };
+        }
+        let tenants: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
+        sqlx::query(
+            "INSERT INTO facts (tenant, id, day, instance_id, resource_id, cloud_provider, region,
+                 deployment_cell, environment_type, instance_type, customer_id, hours, cost,
+                 currency, source)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                 $12::numeric[], $13::numeric[], $14::text[], $15::text[])
+             ON CONFLICT (tenant, id) DO NOTHING",
+        )
+        .bind(&tenants)
+        .bind(column!(id))
+        .bind(column!(day))
+        .bind(column!(instance_id))
+        .bind(column!(resource_id))
+        .bind(column!(cloud_provider))
+        .bind(column!(region))
+        .bind(column!(deployment_cell))
+        .bind(column!(environment_type))
+        .bind(column!(instance_type))
+        .bind(column!(customer_id))
+        .bind(column!(hours))
+        .bind(column!(cost))
+        .bind(column!(currency))
+        .bind(column!(source))
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+// ---- reports ----
+
+/// The dimension a report groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    CloudProvider,
+    Region,
+    DeploymentCell,
+    /// The customer an instance belongs to (cost-api's "user").
+    Customer,
+}
+
+impl View {
+    fn key(self) -> &'static str {
+        match self {
+            View::CloudProvider => "cloud_provider",
+            View::Region => "cloud_provider || '/' || region",
+            View::DeploymentCell => "cloud_provider || '/' || region || '/' || deployment_cell",
+            View::Customer => "customer_id",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IdFilter {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    pub start: NaiveDate,
+    /// Exclusive.
+    pub end: NaiveDate,
+    pub environment_type: Option<String>,
+    pub monthly: bool,
+    pub cloud_providers: IdFilter,
+    pub regions: IdFilter,
+    pub deployment_cells: IdFilter,
+    pub instances: IdFilter,
+    pub customers: IdFilter,
+    pub top_instances: Option<i64>,
+    pub top_groups: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    pub date: NaiveDate,
+    pub cost: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceCost {
+    pub instance_id: String,
+    pub total_cost: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub key: String,
+    pub total_cost: Decimal,
+    pub series: Vec<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Vec<InstanceCost>>,
+}
+
+const FILTERS: &str = "tenant = $1 AND day >= $2 AND day < $3
+    AND ($4::text IS NULL OR environment_type = $4)
+    AND (cardinality($5::text[]) = 0 OR cloud_provider = ANY($5)) AND NOT (cloud_provider = ANY($6))
+    AND (cardinality($7::text[]) = 0 OR region = ANY($7)) AND NOT (region = ANY($8))
+    AND (cardinality($9::text[]) = 0 OR deployment_cell = ANY($9)) AND NOT (deployment_cell = ANY($10))
+    AND (cardinality($11::text[]) = 0 OR instance_id = ANY($11))
+    AND NOT (coalesce(instance_id, '') = ANY($12))
+    AND (cardinality($13::text[]) = 0 OR customer_id = ANY($13)) AND NOT (customer_id = ANY($14))";
+
+macro_rules! bind_filters {
+    ($query:expr, $tenant:expr, $q:expr) => {
+        $query
+            .bind($tenant)
+            .bind($q.start)
+            .bind($q.end)
+            .bind(&$q.environment_type)
+            .bind(&$q.cloud_providers.include)
+            .bind(&$q.cloud_providers.exclude)
+            .bind(&$q.regions.include)
+            .bind(&$q.regions.exclude)
+            .bind(&$q.deployment_cells.include)
+            .bind(&$q.deployment_cells.exclude)
+            .bind(&$q.instances.include)
+            .bind(&$q.instances.exclude)
+            .bind(&$q.customers.include)
+            .bind(&$q.customers.exclude)
+    };
+}
+
+pub async fn report(
+    pool: &PgPool,
+    tenant: &str,
+    view: View,
+    query: &ReportQuery,
+) -> Result<Vec<Group>, sqlx::Error> {
+    let bucket = if query.monthly {
+        "date_trunc('month', day)::date"
+    } else {
+        "day"
+    };
+    let key = view.key();
+    let series: Vec<(String, NaiveDate, Decimal)> = bind_filters!(
+        sqlx::query_as(&format!(
+            "SELECT {key} AS key, {bucket} AS bucket, sum(cost) FROM cost.facts
+             WHERE {FILTERS} GROUP BY 1, 2 ORDER BY 1, 2"
+        )),
+        tenant,
+        query
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for (key, date, cost) in series {
+        let group = groups.entry(key.clone()).or_insert_with(|| Group {
+            key,
+            total_cost: Decimal::ZERO,
+            series: Vec::new(),
+            instances: None,
+        });
+        group.total_cost += cost;
+        group.series.push(Point { date, cost });
+    }
+    if let Some(n) = query.top_instances {
+        let rows: Vec<(String, String, Decimal)> = bind_filters!(
+            sqlx::query_as(&format!(
+                "SELECT key, instance_id, total FROM (
+                     SELECT {key} AS key, instance_id, sum(cost) AS total,
+                            row_number() OVER (PARTITION BY {key} ORDER BY sum(cost) DESC, instance_id) AS rank
+                     FROM cost.facts WHERE {FILTERS} AND instance_id IS NOT NULL
+                     GROUP BY 1, 2) ranked
+                 WHERE rank <= $15 ORDER BY key, total DESC, instance_id"
+            )),
+            tenant,
+            query
+        )
+        .bind(n)
+        .fetch_all(pool)
+        .await?;
+        for group in groups.values_mut() {
+            group.instances = Some(Vec::new());
+        }
+        for (key, instance_id, total_cost) in rows {
+            if let Some(Some(instances)) = groups.get_mut(&key).map(|g| g.instances.as_mut()) {
+                instances.push(InstanceCost {
+                    instance_id,
+                    total_cost,
+                });
+            }
+        }
+    }
+    let mut groups: Vec<Group> = groups.into_values().collect();
+    if let Some(n) = query.top_groups {
+        groups.sort_by(|a, b| b.total_cost.cmp(&a.total_cost).then(a.key.cmp(&b.key)));
+        groups.truncate(n);
+    }
+    Ok(groups)
+}
