@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fleet_events::jetstream::{JetStreamLog, StreamedEvent};
 use fleet_events::subject::parse_subject;
-use fleet_events::{EventEnvelope, LogError};
+use fleet_events::{EventEnvelope, EventLog, LogError};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -102,6 +102,7 @@ impl ProjectionRunner {
     ) -> Result<u64, EngineError> {
         let label = ProjectionMetrics::label(&self.checkpoint);
         let mut events = self.log.subscribe_from(position + 1).await?;
+        let mut idle_while_behind = 0;
         loop {
             if until.is_some_and(|target| position >= target) || *shutdown.borrow() {
                 return Ok(position);
@@ -114,9 +115,22 @@ impl ProjectionRunner {
                 batch.retain(|m| m.sequence <= target);
             }
             let Some(last) = batch.last() else {
-                self.metrics.lag.get_or_create(&label).set(0);
+                // Idle. If the stream has moved on without us, the consumer is stuck (a lost
+                // NATS node, say): start a fresh one from where we are.
+                let end = self.log.last_sequence().await.unwrap_or(position);
+                let behind = end.saturating_sub(position);
+                self.metrics.lag.get_or_create(&label).set(behind as i64);
+                if behind > 0 && until.is_none_or(|target| position < target) {
+                    idle_while_behind += 1;
+                    if idle_while_behind >= 2 {
+                        tracing::warn!(projection = %self.checkpoint, position, end, "consumer stalled; re-subscribing");
+                        events = self.log.subscribe_from(position + 1).await?;
+                        idle_while_behind = 0;
+                    }
+                }
                 continue;
             };
+            idle_while_behind = 0;
             let (pending, count) = (last.pending, batch.len() as u64);
             match self.commit_batch(position, batch).await? {
                 BatchOutcome::Committed(reached) => {

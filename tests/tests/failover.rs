@@ -41,7 +41,14 @@ async fn losing_a_nats_node_loses_nothing_acknowledged() {
     cluster("start", &dir, &[]);
     let _cluster = Cluster(dir.clone());
 
-    let app = TestApp::spawn_with(&[("NATS_URL", CLUSTER), ("FLEET_NATS_REPLICAS", "3")]).await;
+    // A projector notices a lost node by missed heartbeats and re-creates its consumer: give
+    // read-your-writes the time that takes.
+    let app = TestApp::spawn_with(&[
+        ("NATS_URL", CLUSTER),
+        ("FLEET_NATS_REPLICAS", "3"),
+        ("FLEET_READ_WAIT_MS", "30000"),
+    ])
+    .await;
     let (id, _) = app.running_instance().await;
     let path = format!("/v1/instances/{id}/capacity");
     let mut acknowledged = 0;
