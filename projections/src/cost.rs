@@ -36,6 +36,19 @@ CREATE TABLE IF NOT EXISTS facts (
     PRIMARY KEY (tenant, id)
 );
 CREATE INDEX IF NOT EXISTS facts_by_day ON facts (tenant, day);
+-- The facts summed per day and group, for reports that need no instance detail: a year of a
+-- large fleet is then thousands of rows, not millions.
+CREATE TABLE IF NOT EXISTS groups_daily (
+    tenant           text NOT NULL,
+    day              date NOT NULL,
+    environment_type text NOT NULL,
+    cloud_provider   text NOT NULL,
+    region           text NOT NULL,
+    deployment_cell  text NOT NULL,
+    customer_id      text NOT NULL,
+    cost             numeric NOT NULL,
+    PRIMARY KEY (tenant, day, environment_type, cloud_provider, region, deployment_cell, customer_id)
+);
 "#;
 
 pub struct Cost;
@@ -85,13 +98,23 @@ impl Projection for Cost {
         }
         let tenants: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
         sqlx::query(
-            "INSERT INTO facts (tenant, id, day, instance_id, resource_id, cloud_provider, region,
-                 deployment_cell, environment_type, instance_type, customer_id, hours, cost,
-                 currency, source)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
-                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                 $12::numeric[], $13::numeric[], $14::text[], $15::text[])
-             ON CONFLICT (tenant, id) DO NOTHING",
+            "WITH counted AS (
+                 INSERT INTO facts (tenant, id, day, instance_id, resource_id, cloud_provider,
+                     region, deployment_cell, environment_type, instance_type, customer_id, hours,
+                     cost, currency, source)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                     $12::numeric[], $13::numeric[], $14::text[], $15::text[])
+                 ON CONFLICT (tenant, id) DO NOTHING
+                 RETURNING tenant, day, environment_type, cloud_provider, region, deployment_cell,
+                     customer_id, cost)
+             INSERT INTO groups_daily
+             SELECT tenant, day, environment_type, cloud_provider, region, deployment_cell,
+                 customer_id, sum(cost)
+             FROM counted GROUP BY 1, 2, 3, 4, 5, 6, 7
+             ON CONFLICT (tenant, day, environment_type, cloud_provider, region, deployment_cell,
+                 customer_id)
+             DO UPDATE SET cost = groups_daily.cost + EXCLUDED.cost",
         )
         .bind(&tenants)
         .bind(column!(id))
@@ -189,6 +212,16 @@ const FILTERS: &str = "tenant = $1 AND day >= $2 AND day < $3
     AND NOT (coalesce(instance_id, '') = ANY($12))
     AND (cardinality($13::text[]) = 0 OR customer_id = ANY($13)) AND NOT (customer_id = ANY($14))";
 
+/// [`FILTERS`] for the daily group sums, which know no instances (the query uses them only
+/// when no instance filter is given; the parameters stay, unused).
+const GROUP_FILTERS: &str = "tenant = $1 AND day >= $2 AND day < $3
+    AND ($4::text IS NULL OR environment_type = $4)
+    AND (cardinality($5::text[]) = 0 OR cloud_provider = ANY($5)) AND NOT (cloud_provider = ANY($6))
+    AND (cardinality($7::text[]) = 0 OR region = ANY($7)) AND NOT (region = ANY($8))
+    AND (cardinality($9::text[]) = 0 OR deployment_cell = ANY($9)) AND NOT (deployment_cell = ANY($10))
+    AND cardinality($11::text[]) >= 0 AND cardinality($12::text[]) >= 0
+    AND (cardinality($13::text[]) = 0 OR customer_id = ANY($13)) AND NOT (customer_id = ANY($14))";
+
 macro_rules! bind_filters {
     ($query:expr, $tenant:expr, $q:expr) => {
         $query
@@ -221,10 +254,16 @@ pub async fn report(
         "day"
     };
     let key = view.key();
+    let by_instance = !query.instances.include.is_empty() || !query.instances.exclude.is_empty();
+    let (table, filters) = if by_instance {
+        ("cost.facts", FILTERS)
+    } else {
+        ("cost.groups_daily", GROUP_FILTERS)
+    };
     let series: Vec<(String, NaiveDate, Decimal)> = bind_filters!(
         sqlx::query_as(&format!(
-            "SELECT {key} AS key, {bucket} AS bucket, sum(cost) FROM cost.facts
-             WHERE {FILTERS} GROUP BY 1, 2 ORDER BY 1, 2"
+            "SELECT {key} AS key, {bucket} AS bucket, sum(cost) FROM {table}
+             WHERE {filters} GROUP BY 1, 2 ORDER BY 1, 2"
         )),
         tenant,
         query
