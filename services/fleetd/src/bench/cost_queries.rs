@@ -1,0 +1,123 @@
+//! `fleetd bench cost-queries`: a year of daily cost (one fact per instance per day) and
+//! usage for a fleet, loaded straight into the read models, then every report timed over HTTP.
+
+use std::time::{Duration, Instant};
+
+use super::{ms, percentiles, server, BenchResult};
+use crate::config::Config;
+
+pub async fn run(config: &Config, instances: usize, runs: usize) -> BenchResult<()> {
+    println!("fleetd bench cost-queries: {instances} instances x 365 days of cost, usage of {} subscriptions, {runs} runs a query", instances / 10);
+    let (running, base, key) = server(config).await?;
+    let pool = config.database().await?;
+    let loading = Instant::now();
+    // Generated inside PostgreSQL: the bench measures the queries, not the loading.
+    sqlx::query(
+        "INSERT INTO cost.facts
+         SELECT 'bench', 'f' || i || '-' || d, date '2025-11-24' + d, 'i-' || i, 'i-' || i,
+                (array['aws', 'gcp', 'azure'])[1 + i % 3], 'r-' || (i % 12), 'hc-' || (i % 40),
+                (array['PROD', 'DEV'])[1 + i % 2], 'm5.large', 'c-' || (i % 1000),
+                24, 1 + (i % 100) * 0.01, 'EUR', 'runtime'
+         FROM generate_series(0, $1 - 1) i, generate_series(0, 364) d",
+    )
+    .bind(instances as i64)
+    .execute(&pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO cost.groups_daily
+         SELECT tenant, day, environment_type, cloud_provider, region, deployment_cell, customer_id, sum(cost)
+         FROM cost.facts GROUP BY 1, 2, 3, 4, 5, 6, 7",
+    )
+    .execute(&pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO usage.daily
+         SELECT 'bench', 's-' || s, 'c-' || (s % 1000), p, 'aws', 'proj-' || (s % 7),
+                date '2025-11-24' + d, 10 + s % 5
+         FROM generate_series(0, $1 - 1) s, generate_series(0, 364) d,
+              unnest(array['instance_hours', 'egress-gb']) p",
+    )
+    .bind((instances / 10).max(1) as i64)
+    .execute(&pool)
+    .await?;
+    sqlx::query("ANALYZE").execute(&pool).await?;
+    println!("loaded in {:.1}s", loading.elapsed().as_secs_f64());
+
+    // The usage queries need a subscription the inventory knows.
+    sqlx::query(
+        "INSERT INTO inventory.subscriptions (id, tenant, customer_id, service_id, plan_id, terms,
+             marketplace, max_instances, status, created_at, updated_at, version)
+         VALUES ('00000000-0000-7000-8000-000000000001', 'bench', 'c-1', 's', 'p', 'paid', 'aws', -1,
+             'active', now(), now(), 0)",
+    )
+    .execute(&pool)
+    .await?;
+    sqlx::query("UPDATE usage.daily SET subscription_id = '00000000-0000-7000-8000-000000000001' WHERE subscription_id = 's-1'")
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+
+    let window = "start=2025-11-24&end=2026-11-23";
+    let subscription = "00000000-0000-7000-8000-000000000001";
+    let queries = [
+        (
+            "cost by cloud provider, a year, daily",
+            format!("/v1/cost/cloud-provider?{window}&environment_type=PROD"),
+        ),
+        (
+            "cost by region, a year, monthly",
+            format!("/v1/cost/region?{window}&frequency=monthly"),
+        ),
+        (
+            "cost by deployment cell, a year, monthly",
+            format!("/v1/cost/deployment-cell?{window}&frequency=monthly&environment_type=PROD"),
+        ),
+        (
+            "cost by cell, top 10 instances, a month",
+            "/v1/cost/deployment-cell?start=2026-10-01&end=2026-10-31&top_instances=10".to_owned(),
+        ),
+        (
+            "cost by user, top 10 users, a year",
+            format!("/v1/cost/user?{window}&top_users=10"),
+        ),
+        (
+            "cost of 3 instances, a year, daily",
+            format!("/v1/cost/deployment-cell?{window}&include_instances=i-1,i-2,i-3"),
+        ),
+        (
+            "usage of a subscription, a month",
+            format!("/v1/subscriptions/{subscription}/usage?start=2026-10-01&end=2026-10-31"),
+        ),
+        (
+            "usage per day of a subscription, a year",
+            format!("/v1/subscriptions/{subscription}/usage/daily?{window}"),
+        ),
+    ];
+    let http = reqwest::Client::new();
+    println!();
+    for (name, path) in queries {
+        let mut latencies: Vec<Duration> = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let started = Instant::now();
+            let response = http
+                .get(format!("{base}{path}"))
+                .bearer_auth(&key)
+                .send()
+                .await?;
+            let status = response.status();
+            let _ = response.bytes().await?;
+            latencies.push(started.elapsed());
+            if !status.is_success() {
+                return Err(format!("{path}: {status}").into());
+            }
+        }
+        let (p50, p99) = percentiles(latencies);
+        println!(
+            "{name:<45} p50 {:>7.1} ms   p99 {:>7.1} ms",
+            ms(p50),
+            ms(p99)
+        );
+    }
+    running.stop().await;
+    Ok(())
+}
