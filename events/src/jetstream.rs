@@ -239,6 +239,14 @@ impl EventLog for JetStreamLog {
         }
     }
 
+    async fn last_sequence_of(&self, subject: &str) -> Result<u64, LogError> {
+        match self.stream.direct_get_last_for_subject(subject).await {
+            Ok(message) => Ok(message.sequence),
+            Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => Ok(0),
+            Err(e) => Err(LogError::Unavailable(format!("reading {subject}: {e}"))),
+        }
+    }
+
     async fn read_at(&self, sequence: u64) -> Result<Option<EventEnvelope>, LogError> {
         match self.stream.direct_get(sequence).await {
             Ok(message) => Ok(Some(decode_stored(

@@ -47,6 +47,9 @@ pub trait EventLog: Send + Sync + 'static {
     async fn read_subject(&self, subject: &str, after: u64)
         -> Result<Vec<EventEnvelope>, LogError>;
 
+    /// The sequence of the last event on `subject` (0 when it has none).
+    async fn last_sequence_of(&self, subject: &str) -> Result<u64, LogError>;
+
     /// The event stored at `sequence`.
     async fn read_at(&self, sequence: u64) -> Result<Option<EventEnvelope>, LogError>;
 

@@ -74,6 +74,11 @@ impl EventLog for InMemoryLog {
             .collect())
     }
 
+    async fn last_sequence_of(&self, subject: &str) -> Result<u64, LogError> {
+        let inner = self.inner.lock().expect("poisoned");
+        Ok(inner.last_by_subject.get(subject).copied().unwrap_or(0))
+    }
+
     async fn read_at(&self, sequence: u64) -> Result<Option<EventEnvelope>, LogError> {
         let inner = self.inner.lock().expect("poisoned");
         Ok(sequence

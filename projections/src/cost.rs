@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use fleet_events::cost::{CostEvent, AGGREGATE_TYPE};
 use fleet_events::EventEnvelope;
 use rust_decimal::Decimal;
@@ -36,19 +36,41 @@ CREATE TABLE IF NOT EXISTS facts (
     PRIMARY KEY (tenant, id)
 );
 CREATE INDEX IF NOT EXISTS facts_by_day ON facts (tenant, day);
--- The facts summed per day and group, for reports that need no instance detail: a year of a
--- large fleet is then thousands of rows, not millions.
-CREATE TABLE IF NOT EXISTS groups_daily (
+-- The facts summed for the reports that need less detail: per cell and day (provider,
+-- region and cell views), per customer and day (the user view), and per instance and month
+-- (top instances over whole months). A year of a large fleet is then thousands of rows.
+CREATE TABLE IF NOT EXISTS cells_daily (
     tenant           text NOT NULL,
     day              date NOT NULL,
     environment_type text NOT NULL,
     cloud_provider   text NOT NULL,
     region           text NOT NULL,
     deployment_cell  text NOT NULL,
+    cost             numeric NOT NULL,
+    PRIMARY KEY (tenant, day, environment_type, cloud_provider, region, deployment_cell)
+);
+CREATE TABLE IF NOT EXISTS customers_daily (
+    tenant           text NOT NULL,
+    day              date NOT NULL,
+    environment_type text NOT NULL,
     customer_id      text NOT NULL,
     cost             numeric NOT NULL,
-    PRIMARY KEY (tenant, day, environment_type, cloud_provider, region, deployment_cell, customer_id)
+    PRIMARY KEY (tenant, day, environment_type, customer_id)
 );
+CREATE TABLE IF NOT EXISTS instances_monthly (
+    tenant           text NOT NULL,
+    month            date NOT NULL,
+    environment_type text NOT NULL,
+    cloud_provider   text NOT NULL,
+    region           text NOT NULL,
+    deployment_cell  text NOT NULL,
+    customer_id      text NOT NULL,
+    instance_id      text NOT NULL,
+    cost             numeric NOT NULL,
+    PRIMARY KEY (tenant, month, instance_id, environment_type, cloud_provider, region,
+                 deployment_cell, customer_id)
+);
+CREATE INDEX IF NOT EXISTS facts_by_instance ON facts (tenant, instance_id, day);
 "#;
 
 pub struct Cost;
@@ -107,14 +129,26 @@ impl Projection for Cost {
                      $12::numeric[], $13::numeric[], $14::text[], $15::text[])
                  ON CONFLICT (tenant, id) DO NOTHING
                  RETURNING tenant, day, environment_type, cloud_provider, region, deployment_cell,
-                     customer_id, cost)
-             INSERT INTO groups_daily
-             SELECT tenant, day, environment_type, cloud_provider, region, deployment_cell,
-                 customer_id, sum(cost)
-             FROM counted GROUP BY 1, 2, 3, 4, 5, 6, 7
-             ON CONFLICT (tenant, day, environment_type, cloud_provider, region, deployment_cell,
-                 customer_id)
-             DO UPDATE SET cost = groups_daily.cost + EXCLUDED.cost",
+                     customer_id, instance_id, cost),
+             cells AS (
+                 INSERT INTO cells_daily
+                 SELECT tenant, day, environment_type, cloud_provider, region, deployment_cell, sum(cost)
+                 FROM counted GROUP BY 1, 2, 3, 4, 5, 6
+                 ON CONFLICT (tenant, day, environment_type, cloud_provider, region, deployment_cell)
+                 DO UPDATE SET cost = cells_daily.cost + EXCLUDED.cost),
+             customers AS (
+                 INSERT INTO customers_daily
+                 SELECT tenant, day, environment_type, customer_id, sum(cost)
+                 FROM counted GROUP BY 1, 2, 3, 4
+                 ON CONFLICT (tenant, day, environment_type, customer_id)
+                 DO UPDATE SET cost = customers_daily.cost + EXCLUDED.cost)
+             INSERT INTO instances_monthly
+             SELECT tenant, date_trunc('month', day)::date, environment_type, cloud_provider, region,
+                 deployment_cell, customer_id, instance_id, sum(cost)
+             FROM counted WHERE instance_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+             ON CONFLICT (tenant, month, instance_id, environment_type, cloud_provider, region,
+                 deployment_cell, customer_id)
+             DO UPDATE SET cost = instances_monthly.cost + EXCLUDED.cost",
         )
         .bind(&tenants)
         .bind(column!(id))
@@ -203,24 +237,47 @@ pub struct Group {
     pub instances: Option<Vec<InstanceCost>>,
 }
 
-const FILTERS: &str = "tenant = $1 AND day >= $2 AND day < $3
-    AND ($4::text IS NULL OR environment_type = $4)
-    AND (cardinality($5::text[]) = 0 OR cloud_provider = ANY($5)) AND NOT (cloud_provider = ANY($6))
-    AND (cardinality($7::text[]) = 0 OR region = ANY($7)) AND NOT (region = ANY($8))
-    AND (cardinality($9::text[]) = 0 OR deployment_cell = ANY($9)) AND NOT (deployment_cell = ANY($10))
-    AND (cardinality($11::text[]) = 0 OR instance_id = ANY($11))
-    AND NOT (coalesce(instance_id, '') = ANY($12))
-    AND (cardinality($13::text[]) = 0 OR customer_id = ANY($13)) AND NOT (customer_id = ANY($14))";
+/// The conditions every report applies, with the same parameters ($1..$14) whichever table it
+/// reads; a table without a column neutralises that column's conditions (they must then be
+/// empty, which the caller checks when it picks the table).
+fn filters(day: &str, cells: bool, customers: bool, instances: bool) -> String {
+    let unused =
+        |a: u8, b: u8| format!("cardinality(${a}::text[]) >= 0 AND cardinality(${b}::text[]) >= 0");
+    let cell_filters = if cells {
+        "(cardinality($5::text[]) = 0 OR cloud_provider = ANY($5)) AND NOT (cloud_provider = ANY($6))
+         AND (cardinality($7::text[]) = 0 OR region = ANY($7)) AND NOT (region = ANY($8))
+         AND (cardinality($9::text[]) = 0 OR deployment_cell = ANY($9)) AND NOT (deployment_cell = ANY($10))"
+            .to_owned()
+    } else {
+        format!(
+            "{} AND {} AND {}",
+            unused(5, 6),
+            unused(7, 8),
+            unused(9, 10)
+        )
+    };
+    let instance_filters = if instances {
+        "(cardinality($11::text[]) = 0 OR instance_id = ANY($11))
+         AND NOT (coalesce(instance_id, '') = ANY($12))"
+            .to_owned()
+    } else {
+        unused(11, 12)
+    };
+    let customer_filters = if customers {
+        "(cardinality($13::text[]) = 0 OR customer_id = ANY($13)) AND NOT (customer_id = ANY($14))"
+            .to_owned()
+    } else {
+        unused(13, 14)
+    };
+    format!(
+        "tenant = $1 AND {day} >= $2 AND {day} < $3 AND ($4::text IS NULL OR environment_type = $4)
+         AND {cell_filters} AND {instance_filters} AND {customer_filters}"
+    )
+}
 
-/// [`FILTERS`] for the daily group sums, which know no instances (the query uses them only
-/// when no instance filter is given; the parameters stay, unused).
-const GROUP_FILTERS: &str = "tenant = $1 AND day >= $2 AND day < $3
-    AND ($4::text IS NULL OR environment_type = $4)
-    AND (cardinality($5::text[]) = 0 OR cloud_provider = ANY($5)) AND NOT (cloud_provider = ANY($6))
-    AND (cardinality($7::text[]) = 0 OR region = ANY($7)) AND NOT (region = ANY($8))
-    AND (cardinality($9::text[]) = 0 OR deployment_cell = ANY($9)) AND NOT (deployment_cell = ANY($10))
-    AND cardinality($11::text[]) >= 0 AND cardinality($12::text[]) >= 0
-    AND (cardinality($13::text[]) = 0 OR customer_id = ANY($13)) AND NOT (customer_id = ANY($14))";
+fn is_empty(filter: &IdFilter) -> bool {
+    filter.include.is_empty() && filter.exclude.is_empty()
+}
 
 macro_rules! bind_filters {
     ($query:expr, $tenant:expr, $q:expr) => {
@@ -254,16 +311,25 @@ pub async fn report(
         "day"
     };
     let key = view.key();
-    let by_instance = !query.instances.include.is_empty() || !query.instances.exclude.is_empty();
-    let (table, filters) = if by_instance {
-        ("cost.facts", FILTERS)
-    } else {
-        ("cost.groups_daily", GROUP_FILTERS)
+    let cell_filters = !(is_empty(&query.cloud_providers)
+        && is_empty(&query.regions)
+        && is_empty(&query.deployment_cells));
+    let instance_filters = !is_empty(&query.instances);
+    let customer_filters = !is_empty(&query.customers);
+    // The smallest table that answers the question.
+    let (table, where_) = match view {
+        _ if instance_filters => ("cost.facts", filters("day", true, true, true)),
+        View::Customer if !cell_filters => {
+            ("cost.customers_daily", filters("day", false, true, false))
+        }
+        View::Customer => ("cost.facts", filters("day", true, true, true)),
+        _ if !customer_filters => ("cost.cells_daily", filters("day", true, false, false)),
+        _ => ("cost.facts", filters("day", true, true, true)),
     };
     let series: Vec<(String, NaiveDate, Decimal)> = bind_filters!(
         sqlx::query_as(&format!(
             "SELECT {key} AS key, {bucket} AS bucket, sum(cost) FROM {table}
-             WHERE {filters} GROUP BY 1, 2 ORDER BY 1, 2"
+             WHERE {where_} GROUP BY 1, 2 ORDER BY 1, 2"
         )),
         tenant,
         query
@@ -282,12 +348,19 @@ pub async fn report(
         group.series.push(Point { date, cost });
     }
     if let Some(n) = query.top_instances {
+        // Whole months: the monthly per-instance sums answer; otherwise the daily facts.
+        let whole_months = query.start.day() == 1 && query.end.day() == 1;
+        let (table, where_) = if whole_months {
+            ("cost.instances_monthly", filters("month", true, true, true))
+        } else {
+            ("cost.facts", filters("day", true, true, true))
+        };
         let rows: Vec<(String, String, Decimal)> = bind_filters!(
             sqlx::query_as(&format!(
                 "SELECT key, instance_id, total FROM (
                      SELECT {key} AS key, instance_id, sum(cost) AS total,
                             row_number() OVER (PARTITION BY {key} ORDER BY sum(cost) DESC, instance_id) AS rank
-                     FROM cost.facts WHERE {FILTERS} AND instance_id IS NOT NULL
+                     FROM {table} WHERE {where_} AND instance_id IS NOT NULL
                      GROUP BY 1, 2) ranked
                  WHERE rank <= $15 ORDER BY key, total DESC, instance_id"
             )),

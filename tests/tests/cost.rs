@@ -1,5 +1,6 @@
 //! Cost of operating the fleet: runtime x cost rate, imported records, and the four reports.
 
+use chrono::Datelike;
 use fleet_tests::{json, TestApp};
 use reqwest::Method;
 use rust_decimal::Decimal;

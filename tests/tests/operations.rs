@@ -118,6 +118,23 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/notification-channels/{id}/events", "get"),
         ("/v1/notification-channels/{id}/deliveries", "get"),
         ("/v1/notification-channels/{id}/replay", "post"),
+        ("/v1/currencies", "get"),
+        ("/v1/currencies", "post"),
+        ("/v1/currencies/{code}/rate", "put"),
+        ("/v1/products", "get"),
+        ("/v1/products", "post"),
+        ("/v1/products/{code}", "get"),
+        ("/v1/products/{code}/prices", "post"),
+        ("/v1/products/{code}/quote", "get"),
+        ("/v1/cost-rates", "get"),
+        ("/v1/cost-rates", "put"),
+        ("/v1/price-book/events", "get"),
+        ("/v1/usage", "post"),
+        ("/v1/subscriptions/{id}/usage", "get"),
+        ("/v1/subscriptions/{id}/usage/daily", "get"),
+        ("/v1/customers/{id}/usage", "get"),
+        ("/v1/cost-records", "post"),
+        ("/v1/cost/{view}", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -145,7 +162,9 @@ async fn the_openapi_document_covers_every_route() {
         }
         let url = path
             .replace("{id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{relationship_id}", "r");
+            .replace("{relationship_id}", "r")
+            .replace("{code}", "c")
+            .replace("{view}", "region");
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let reply = app
             .request(Some(&key), method.clone(), &url, None, &[])

@@ -119,6 +119,28 @@ impl CommandBus {
         Ok((state, version))
     }
 
+    /// The aggregate's current state, for checks that read another aggregate before a command:
+    /// the cached state if the stream confirms it is still the latest (one round trip for the
+    /// subject's last sequence, whichever process changed it), else loaded and cached.
+    pub async fn state<A: Aggregate>(&self, tenant: &Tenant, id: &str) -> Result<A, LogError> {
+        let subject = self.subject::<A>(tenant, id);
+        let slot = self.slot(&subject);
+        let mut cached = slot.lock().await;
+        if let Some(Loaded { state, version }) = cached.as_ref() {
+            if let Some(state) = state.downcast_ref::<A>() {
+                if self.log.last_sequence_of(&subject).await? == *version {
+                    return Ok(state.clone());
+                }
+            }
+        }
+        let (state, version) = self.load::<A>(&subject).await?;
+        *cached = Some(Loaded {
+            state: Box::new(state.clone()),
+            version,
+        });
+        Ok(state)
+    }
+
     pub async fn execute<A: Aggregate>(
         &self,
         meta: &CommandMeta,
@@ -390,6 +412,27 @@ mod tests {
         assert_eq!(retry.event.event.aggregate_id, "i-1");
         assert_eq!(retry.state.status, InstanceStatus::Deploying);
         assert_eq!(bus.log().last_sequence().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_cached_state_is_not_trusted_once_another_process_moved_on() {
+        let log: Arc<dyn EventLog> = Arc::new(InMemoryLog::default());
+        let metrics = ApiMetrics::register(&mut Registry::default());
+        let ns = Namespace::parse("test").unwrap();
+        let here = CommandBus::new(log.clone(), ns.clone(), metrics.clone());
+        let elsewhere = CommandBus::new(log, ns, metrics);
+        let tenant = Tenant::parse("acme").unwrap();
+        here.execute::<Instance>(&meta(None), "i-1", create())
+            .await
+            .unwrap();
+        let before = here.state::<Instance>(&tenant, "i-1").await.unwrap();
+        assert_eq!(before.status, InstanceStatus::Deploying);
+        elsewhere
+            .execute::<Instance>(&meta(None), "i-1", InstanceCommand::MarkReady)
+            .await
+            .unwrap();
+        let after = here.state::<Instance>(&tenant, "i-1").await.unwrap();
+        assert_eq!(after.status, InstanceStatus::Running);
     }
 
     #[tokio::test]

@@ -719,6 +719,209 @@ fn operations() -> Vec<Op> {
                 "CommandResult",
             )
         },
+        // Price book
+        read(
+            "/v1/currencies",
+            "Currencies with the exchange rate in force and any scheduled one",
+            "prices",
+            json!({"type": "object", "properties": {"items": {"type": "array", "items": schema_ref("Currency")}}}),
+            vec![],
+        ),
+        command(
+            "/v1/currencies",
+            "Add a currency: the first is the main one; the others need a rate to it",
+            "prices",
+            Some(object(
+                &["code"],
+                &[
+                    ("code", string()),
+                    ("main", json!({"type": "boolean"})),
+                    ("rate", schema_ref("Decimal")),
+                ],
+            )),
+            "Recorded",
+        ),
+        with_method(
+            command(
+                "/v1/currencies/{code}/rate",
+                "Change an exchange rate from now or a later instant",
+                "prices",
+                Some(object(
+                    &["rate"],
+                    &[
+                        ("rate", schema_ref("Decimal")),
+                        (
+                            "effective_from",
+                            json!({"type": "string", "format": "date-time"}),
+                        ),
+                    ],
+                )),
+                "Recorded",
+            ),
+            "put",
+        ),
+        read(
+            "/v1/products",
+            "Products with the price in force now",
+            "prices",
+            json!({"type": "object", "properties": {"items": {"type": "array", "items": schema_ref("Product")}}}),
+            vec![],
+        ),
+        command(
+            "/v1/products",
+            "Create a product with a flat or tiered price",
+            "prices",
+            Some(schema_ref("ProductInput")),
+            "Recorded",
+        ),
+        read(
+            "/v1/products/{code}",
+            "A product and its price history",
+            "prices",
+            schema_ref("Product"),
+            vec![],
+        ),
+        command(
+            "/v1/products/{code}/prices",
+            "Change a price from now or a later instant; the past is never rewritten",
+            "prices",
+            Some(schema_ref("Pricing")),
+            "Recorded",
+        ),
+        read(
+            "/v1/products/{code}/quote",
+            "Rate a quantity with the price in force at an instant",
+            "prices",
+            json!({"type": "object"}),
+            vec![
+                query("quantity", string()),
+                query("at", json!({"type": "string", "format": "date-time"})),
+            ],
+        ),
+        read(
+            "/v1/cost-rates",
+            "What an hour of an instance type costs the provider",
+            "prices",
+            json!({"type": "object"}),
+            vec![],
+        ),
+        with_method(
+            command(
+                "/v1/cost-rates",
+                "Set the hourly cost of an instance type in a cloud provider's region",
+                "prices",
+                Some(object(
+                    &[
+                        "cloud_provider",
+                        "region",
+                        "instance_type",
+                        "hourly",
+                        "currency",
+                    ],
+                    &[
+                        ("cloud_provider", string()),
+                        ("region", string()),
+                        ("instance_type", string()),
+                        ("hourly", schema_ref("Decimal")),
+                        ("currency", string()),
+                        ("effective_from", string()),
+                    ],
+                )),
+                "Recorded",
+            ),
+            "put",
+        ),
+        read(
+            "/v1/price-book/events",
+            "The price book's history, read from the event stream",
+            "prices",
+            schema_ref("History"),
+            vec![],
+        ),
+        // Usage and cost
+        create(
+            "/v1/usage",
+            "Record a batch of up to 10,000 usage records; each id counts once, ever",
+            "usage",
+            object(
+                &["records"],
+                &[(
+                    "records",
+                    json!({"type": "array", "maxItems": 10000, "items": schema_ref("UsageRecord")}),
+                )],
+            ),
+            "UsageRecorded",
+        ),
+        read(
+            "/v1/subscriptions/{id}/usage",
+            "Usage totals per product over a window of days (open uptime included)",
+            "usage",
+            json!({"type": "object"}),
+            vec![
+                query("start", json!({"type": "string", "format": "date"})),
+                query("end", json!({"type": "string", "format": "date"})),
+            ],
+        ),
+        read(
+            "/v1/subscriptions/{id}/usage/daily",
+            "Usage per day per product",
+            "usage",
+            json!({"type": "object"}),
+            vec![
+                query("start", json!({"type": "string", "format": "date"})),
+                query("end", json!({"type": "string", "format": "date"})),
+            ],
+        ),
+        read(
+            "/v1/customers/{id}/usage",
+            "A customer's usage per provider, project and product, rated",
+            "usage",
+            json!({"type": "object"}),
+            vec![
+                query("start", json!({"type": "string", "format": "date"})),
+                query("end", json!({"type": "string", "format": "date"})),
+            ],
+        ),
+        create(
+            "/v1/cost-records",
+            "Import cost records (FOCUS-style rows)",
+            "cost",
+            object(
+                &["records"],
+                &[(
+                    "records",
+                    json!({"type": "array", "items": schema_ref("CostRecord")}),
+                )],
+            ),
+            "CommandResult",
+        ),
+        read(
+            "/v1/cost/{view}",
+            "Cost by cloud-provider, region, deployment-cell or user (customer)",
+            "cost",
+            schema_ref("CostReport"),
+            [
+                "start",
+                "end",
+                "environment_type",
+                "frequency",
+                "include_cloud_providers",
+                "exclude_cloud_providers",
+                "include_regions",
+                "exclude_regions",
+                "include_deployment_cells",
+                "exclude_deployment_cells",
+                "include_instances",
+                "exclude_instances",
+                "include_users",
+                "exclude_users",
+                "top_instances",
+                "top_users",
+            ]
+            .iter()
+            .map(|name| query(name, string()))
+            .collect(),
+        ),
     ]
 }
 
@@ -831,6 +1034,32 @@ fn schemas() -> Value {
             &[("event_types", json!({"type": "array", "items": string()})), ("version", integer())]),
         "Delivery": strings(&["id", "event_type", "status", "last_error", "next_attempt_at", "created_at", "delivered_at"],
             &[("sequence", integer()), ("replay", json!({"type": "boolean"})), ("attempts", integer()), ("last_status_code", integer())]),
+        "Decimal": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "A decimal number as a string: money never passes through a float"},
+        "Recorded": strings(&["event_type"], &[("position", integer())]),
+        "Currency": strings(&["code", "rate_effective_from", "next_rate_effective_from"],
+            &[("main", json!({"type": "boolean"})), ("rate", schema_ref("Decimal")), ("next_rate", schema_ref("Decimal"))]),
+        "Pricing": {"oneOf": [
+            object(&["rate_system", "unit_price"], &[("rate_system", json!({"const": "flat"})), ("unit_price", schema_ref("Decimal"))]),
+            object(&["rate_system", "tiers"], &[("rate_system", json!({"const": "tiered"})),
+                ("tiers", json!({"type": "array", "items": object(&["unit_price"], &[("up_to", schema_ref("Decimal")), ("unit_price", schema_ref("Decimal"))])}))])]},
+        "ProductInput": {"allOf": [
+            object(&["code", "name", "category", "unit", "currency"], &[("code", string()), ("name", string()), ("category", string()),
+                ("unit", string()), ("currency", string()), ("effective_from", json!({"type": "string", "format": "date-time"}))]),
+            schema_ref("Pricing")]},
+        "Product": strings(&["code", "name", "category", "unit", "currency", "price_effective_from", "created_at"],
+            &[("pricing", schema_ref("Pricing")), ("prices", json!({"type": "array"}))]),
+        "UsageRecord": object(&["id", "subscription_id", "product", "quantity", "occurred_at"], &[("id", string()), ("subscription_id", string()),
+            ("product", string()), ("quantity", schema_ref("Decimal")), ("occurred_at", json!({"type": "string", "format": "date-time"})),
+            ("instance_id", string()), ("project_id", string()), ("provider_id", string())]),
+        "UsageRecorded": object(&[], &[("accepted", integer()), ("duplicates", json!({"type": "array", "items": string()})),
+            ("rejected", json!({"type": "array", "items": strings(&["id", "field", "reason"], &[("index", integer())])})), ("position", integer())]),
+        "CostRecord": object(&["id", "resource_id", "charge_period_start", "billed_cost", "currency"], &[("id", string()), ("resource_id", string()),
+            ("instance_id", string()), ("charge_period_start", string()), ("charge_period_end", string()), ("billed_cost", schema_ref("Decimal")),
+            ("currency", string()), ("service_name", string()), ("cloud_provider", string()), ("region", string()),
+            ("deployment_cell", string()), ("environment_type", string())]),
+        "CostReport": object(&[], &[("view", string()), ("start", string()), ("end", string()), ("frequency", string()), ("currency", string()),
+            ("total_cost", schema_ref("Decimal")), ("groups", json!({"type": "array", "items": object(&[], &[("key", string()),
+                ("total_cost", schema_ref("Decimal")), ("series", json!({"type": "array"})), ("instances", json!({"type": "array"}))])}))]),
         "SubscriptionRequest": strings(&["id", "customer_id", "service_id", "plan_id", "requested_by_user_id", "status",
             "subscription_id", "deny_reason", timestamps[0], timestamps[1]], &[("version", integer())]),
     })

@@ -124,7 +124,11 @@ pub async fn admit_instance(
     let unknown =
         || ApiError::unprocessable("subscription_id", "is not a subscription of this tenant");
     let id = Uuid::parse_str(subscription_id).map_err(|_| unknown())?;
-    let subscription = load::<Subscription>(state, tenant, &id.to_string()).await?;
+    let subscription = state
+        .bus
+        .state::<Subscription>(tenant, &id.to_string())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let Some(terms) = &subscription.terms else {
         return Err(unknown());
     };
