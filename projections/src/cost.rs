@@ -311,6 +311,31 @@ pub async fn report(
         "day"
     };
     let key = view.key();
+    // Top customers: pick them first, then fetch only their series.
+    let mut narrowed;
+    let query = match (view, query.top_groups) {
+        (View::Customer, Some(n)) if is_empty(&query.instances) => {
+            let where_ = filters("day", false, true, false);
+            let top: Vec<String> = bind_filters!(
+                sqlx::query_scalar(&format!(
+                    "SELECT customer_id FROM cost.customers_daily WHERE {where_}
+                     GROUP BY 1 ORDER BY sum(cost) DESC, 1 LIMIT $15"
+                )),
+                tenant,
+                query
+            )
+            .bind(n as i64)
+            .fetch_all(pool)
+            .await?;
+            narrowed = query.clone();
+            narrowed.customers.include = top;
+            if narrowed.customers.include.is_empty() {
+                return Ok(Vec::new());
+            }
+            &narrowed
+        }
+        _ => query,
+    };
     let cell_filters = !(is_empty(&query.cloud_providers)
         && is_empty(&query.regions)
         && is_empty(&query.deployment_cells));

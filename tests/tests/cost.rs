@@ -1,6 +1,5 @@
 //! Cost of operating the fleet: runtime x cost rate, imported records, and the four reports.
 
-use chrono::Datelike;
 use fleet_tests::{json, TestApp};
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -170,6 +169,11 @@ async fn cost_comes_from_runtime_and_imports_and_reports_by_every_dimension() {
     )
     .await;
     assert_eq!(users["groups"].as_array().unwrap().len(), 1);
+    // The most expensive customer is the cost no instance carries (12.00), then the app's.
+    let top = report("user", "&top_users=1").await;
+    assert_eq!(top["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(top["groups"][0]["key"], "");
+    assert_eq!(top["groups"][0]["total_cost"], "12.00");
     assert_eq!(
         dec(&users["groups"][0]["total_cost"]),
         Decimal::from(5) + runtime
