@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS customers_daily (
     cost             numeric NOT NULL,
     PRIMARY KEY (tenant, day, environment_type, customer_id)
 );
+CREATE INDEX IF NOT EXISTS customers_daily_by_customer ON customers_daily (tenant, customer_id, day);
 CREATE TABLE IF NOT EXISTS instances_monthly (
     tenant           text NOT NULL,
     month            date NOT NULL,
