@@ -8,6 +8,7 @@ pub mod cost;
 pub mod customer;
 pub mod envelope;
 pub mod instance;
+pub mod invoice;
 pub mod jetstream;
 pub mod log;
 pub mod memory;

@@ -5,8 +5,8 @@ use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    cost, customer, instance, notification_channel, price_book, subscription, subscription_request,
-    usage, user, DomainEvent, EventEnvelope,
+    cost, customer, instance, invoice, notification_channel, price_book, subscription,
+    subscription_request, usage, user, DomainEvent, EventEnvelope,
 };
 
 /// Every event type there is.
@@ -74,6 +74,7 @@ pub fn catalog() -> Value {
     events_of::<price_book::PriceBookEvent>(price_book::AGGREGATE_TYPE, &mut events);
     events_of::<usage::UsageEvent>(usage::AGGREGATE_TYPE, &mut events);
     events_of::<cost::CostEvent>(cost::AGGREGATE_TYPE, &mut events);
+    events_of::<invoice::InvoiceEvent>(invoice::AGGREGATE_TYPE, &mut events);
     json!({
         "description": "Every message on the domain stream is one event: the envelope as JSON, \
             its payload shaped by the schema of its event_type. Headers Fleet-Event-Type, \
@@ -99,6 +100,8 @@ mod tests {
             "UserSuspended",
             "SubscriptionTrialExpired",
             "SubscriptionRequestApproved",
+            "InvoiceGenerated",
+            "CustomerBillingTermsSet",
         ] {
             assert!(events[name]["payload"].is_object(), "{name}");
         }

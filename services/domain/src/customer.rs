@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-pub use fleet_events::customer::{CustomerChanges, CustomerEvent, CustomerProfile, License};
+pub use fleet_events::customer::{
+    BillingTerms, CustomerChanges, CustomerEvent, CustomerProfile, License,
+};
 
 use crate::{validate, Aggregate, DomainError};
 
@@ -30,6 +32,7 @@ pub enum CustomerCommand {
         relationship_id: String,
     },
     RecordLicense(License),
+    SetBillingTerms(BillingTerms),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +47,8 @@ pub struct Customer {
     pub deleted: bool,
     /// Active relationships by id.
     pub relationships: BTreeMap<String, Relationship>,
+    /// `None` until set: invoices then use [`BillingTerms::default`].
+    pub billing: Option<BillingTerms>,
 }
 
 impl Customer {
@@ -202,6 +207,12 @@ impl Aggregate for Customer {
                     license: license.clone(),
                 }
             }
+            C::SetBillingTerms(terms) => {
+                crate::billing::validate_terms(terms)?;
+                CustomerEvent::CustomerBillingTermsSet {
+                    terms: terms.clone(),
+                }
+            }
         })
     }
 
@@ -232,6 +243,7 @@ impl Aggregate for Customer {
                 self.relationships.remove(relationship_id);
             }
             E::CustomerLicenseRecorded { .. } => {}
+            E::CustomerBillingTermsSet { terms } => self.billing = Some(terms.clone()),
         }
     }
 

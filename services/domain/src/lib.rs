@@ -2,8 +2,10 @@
 //! `decide` (command + state -> event or refusal) and `evolve` (state + event -> state).
 //! Nothing here does I/O; the command pipeline in `fleet-api` loads, decides and appends.
 
+pub mod billing;
 pub mod customer;
 pub mod instance;
+pub mod invoice;
 pub mod money;
 pub mod notification_channel;
 pub mod price_book;

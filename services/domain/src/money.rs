@@ -65,6 +65,13 @@ impl Currency {
     pub fn round(&self, amount: Decimal) -> Decimal {
         amount.round_dp_with_strategy(self.minor_units(), RoundingStrategy::MidpointAwayFromZero)
     }
+
+    /// An amount as a bill states it: rounded, with every minor digit written (12 -> 12.00).
+    pub fn amount(&self, amount: Decimal) -> Decimal {
+        let mut rounded = self.round(amount);
+        rounded.rescale(self.minor_units());
+        rounded
+    }
 }
 
 impl TryFrom<String> for Currency {
@@ -157,6 +164,8 @@ mod tests {
         let tax = eur.round(d("20.73") * d("0.14975"));
         assert_eq!(tax, d("3.10"));
         assert_eq!(d("20.73") + tax, d("23.83"));
+        assert_eq!(eur.amount(d("12")).to_string(), "12.00");
+        assert_eq!(jpy.amount(d("12.5")).to_string(), "13");
     }
 
     #[test]
