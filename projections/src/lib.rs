@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod cost;
 pub mod engine;
 pub mod inventory;
+pub mod invoices;
 pub mod metrics;
 pub mod notifications;
 pub mod pricing;
@@ -107,6 +108,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(pricing::Pricing),
         Arc::new(usage::Usage),
         Arc::new(cost::Cost),
+        Arc::new(invoices::Invoices),
     ]
 }
 

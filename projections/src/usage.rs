@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS daily (
     PRIMARY KEY (tenant, subscription_id, product, day, provider_id, project_id)
 );
 CREATE INDEX IF NOT EXISTS daily_by_customer ON daily (tenant, customer_id, day);
+-- Invoices read a customer's records by when they occurred and where they sit in the stream.
+CREATE INDEX IF NOT EXISTS records_by_customer ON records (tenant, customer_id, occurred_at);
 "#;
 
 pub struct Usage;
@@ -249,5 +251,52 @@ pub async fn customer_totals(
     .bind(start)
     .bind(end)
     .fetch_all(pool)
+    .await
+}
+
+/// A customer's usage in one window of some coverage ranges, per provider, project, product.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WindowTotal {
+    pub window_start: NaiveDate,
+    pub provider_id: String,
+    pub project_id: String,
+    pub product: String,
+    pub quantity: Decimal,
+}
+
+/// The customer's records that occurred in each range's window and sit in the usage stream
+/// within `(after, through]`, summed per window, provider, project and product.
+pub async fn quantities_in(
+    conn: &mut PgConnection,
+    tenant: &str,
+    customer_id: &str,
+    ranges: &[fleet_events::invoice::Coverage],
+) -> Result<Vec<WindowTotal>, sqlx::Error> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let starts: Vec<NaiveDate> = ranges.iter().map(|r| r.window.start).collect();
+    let ends: Vec<NaiveDate> = ranges.iter().map(|r| r.window.end).collect();
+    let afters: Vec<i64> = ranges.iter().map(|r| r.after as i64).collect();
+    let throughs: Vec<i64> = ranges.iter().map(|r| r.through as i64).collect();
+    sqlx::query_as(
+        "SELECT s.window_start, coalesce(r.provider_id, '') AS provider_id,
+             coalesce(r.project_id, '') AS project_id, r.product, sum(r.quantity) AS quantity
+         FROM UNNEST($3::date[], $4::date[], $5::int8[], $6::int8[])
+             AS s(window_start, window_end, after_position, through_position)
+         JOIN usage.records r ON r.tenant = $1 AND r.customer_id = $2
+             AND r.occurred_at >= (s.window_start::timestamp AT TIME ZONE 'UTC')
+             AND r.occurred_at < (s.window_end::timestamp AT TIME ZONE 'UTC')
+             AND r.sequence > s.after_position AND r.sequence <= s.through_position
+         GROUP BY 1, 2, 3, 4
+         ORDER BY 1, 2, 3, 4",
+    )
+    .bind(tenant)
+    .bind(customer_id)
+    .bind(starts)
+    .bind(ends)
+    .bind(afters)
+    .bind(throughs)
+    .fetch_all(&mut *conn)
     .await
 }

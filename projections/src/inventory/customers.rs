@@ -165,6 +165,17 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
             .execute(&mut *tx)
             .await?;
         }
+        // Billing terms are read from the customer's own history when an invoice is made.
+        CustomerEvent::CustomerBillingTermsSet { .. } => {
+            let result =
+                sqlx::query("UPDATE customers SET updated_at = $2, version = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+            expect_row(result, event)?;
+        }
     }
     Ok(())
 }
