@@ -139,6 +139,21 @@ async fn the_openapi_document_covers_every_route() {
         ("/readyz", "get"),
         ("/metrics", "get"),
         ("/v1/openapi.json", "get"),
+        ("/v1/customers/{id}/billing-terms", "get"),
+        ("/v1/customers/{id}/billing-terms", "put"),
+        ("/v1/invoices", "post"),
+        ("/v1/invoices", "get"),
+        ("/v1/invoices/{id}", "get"),
+        ("/v1/invoices/{id}", "delete"),
+        ("/v1/invoices/{id}/approve", "post"),
+        ("/v1/invoices/{id}/pay", "post"),
+        ("/v1/invoices/{id}/mark-uncollectible", "post"),
+        ("/v1/invoices/{id}/void", "post"),
+        ("/v1/invoices/{id}/resend", "post"),
+        ("/v1/invoices/{id}/events", "get"),
+        ("/v1/customers/{id}/invoices", "get"),
+        ("/v1/customers/{id}/invoices/last", "get"),
+        ("/v1/reports/billing.csv", "get"),
     ];
     for (path, method) in expected {
         assert!(

@@ -77,6 +77,10 @@ pub enum Permission {
     ManageNotifications,
     /// Manage currencies, products, prices and cost rates.
     ManagePricing,
+    /// Set customers' billing terms; generate invoices and move them through their lifecycle.
+    ManageInvoices,
+    /// Report across every reseller's customers (001's "collection admin").
+    ReportAllResellers,
 }
 
 impl Permission {
@@ -89,6 +93,8 @@ impl Permission {
             Permission::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
             Permission::ManageNotifications => matches!(role, Role::Admin | Role::Operator),
             Permission::ManagePricing => matches!(role, Role::Admin | Role::Billing),
+            Permission::ManageInvoices => matches!(role, Role::Admin | Role::Billing),
+            Permission::ReportAllResellers => matches!(role, Role::Admin),
         }
     }
 
@@ -99,6 +105,8 @@ impl Permission {
             Permission::ReadAudit => "read the audit log",
             Permission::ManageNotifications => "manage notification channels",
             Permission::ManagePricing => "manage prices and currencies",
+            Permission::ManageInvoices => "manage invoices and billing terms",
+            Permission::ReportAllResellers => "report on every reseller's customers",
         }
     }
 }

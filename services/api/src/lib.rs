@@ -8,14 +8,17 @@ pub mod command_bus;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod invoicing;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
 pub mod process_managers;
+pub mod rater;
 pub mod request_context;
 pub mod routes;
 pub mod scheduler;
+pub mod streaming;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -72,6 +75,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::events::router())
         .merge(routes::notification_channels::router())
         .merge(routes::pricing::router())
+        .merge(routes::invoices::router())
+        .merge(routes::billing_terms::router())
+        .merge(routes::reports::router())
         .merge(routes::usage::router())
         .merge(routes::cost::router())
         // Layers run outside-in: auth first, then idempotency (which needs the caller).

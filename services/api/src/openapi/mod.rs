@@ -5,6 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
+mod billing;
+
 fn string() -> Value {
     json!({"type": "string"})
 }
@@ -934,7 +936,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
 
 fn paths() -> Map<String, Value> {
     let mut paths = Map::new();
-    for op in operations() {
+    for op in operations().into_iter().chain(billing::operations()) {
         let mut responses: Map<String, Value> = ["400", "401", "403", "404", "409", "422", "503"]
             .iter()
             .map(|code| {
@@ -1065,6 +1067,14 @@ fn schemas() -> Value {
     })
 }
 
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), billing::schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
 pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
@@ -1084,7 +1094,7 @@ pub fn document() -> Value {
                 "Position": {"name": "X-Fleet-Position", "in": "header", "schema": integer(),
                     "description": "Wait (up to 5 s) until the read model has applied this stream position"}
             },
-            "schemas": schemas()
+            "schemas": all_schemas()
         }
     })
 }

@@ -15,6 +15,7 @@ use crate::auth::{Caller, Permission};
 use crate::extract::{ApiQuery, ReadPosition};
 use crate::pagination;
 use crate::routes::wait_for_position;
+use crate::streaming::{body_channel, csv_field};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -117,14 +118,6 @@ const CSV_HEADER: &str = "sequence,occurred_at,recorded_at,tenant,actor_id,actor
 auth_method,credential_id,ip,user_agent,action,aggregate_type,aggregate_id,instance_id,\
 subscription_id,customer_id,invoice_id,correlation_id,causation_id,message,payload,prev_hash,hash\n";
 
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
 fn csv_line(row: &AuditRow) -> String {
     let opt = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
     let fields = [
@@ -204,7 +197,7 @@ fn async_stream(
     filter: AuditFilter,
     csv: bool,
 ) -> impl futures::Stream<Item = Result<String, std::io::Error>> + Send + 'static {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    let (sender, body) = body_channel();
     tokio::spawn(async move {
         if csv && sender.send(Ok(CSV_HEADER.to_owned())).await.is_err() {
             return;
@@ -229,11 +222,5 @@ fn async_stream(
             }
         }
     });
-    tokio_stream_from(receiver)
-}
-
-fn tokio_stream_from<T: Send + 'static>(
-    mut receiver: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send + 'static {
-    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+    body
 }

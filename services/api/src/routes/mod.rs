@@ -2,14 +2,17 @@
 //! command response, and read-your-writes.
 
 pub mod audit;
+pub mod billing_terms;
 pub mod cost;
 pub mod customers;
 pub mod events;
 pub mod instances;
 pub mod inventory;
+pub mod invoices;
 pub mod notification_channels;
 pub mod ops;
 pub mod pricing;
+pub mod reports;
 pub mod subscription_requests;
 pub mod subscriptions;
 pub mod usage;

@@ -9,8 +9,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use fleet_domain::money::Currency;
-use fleet_domain::rating::Pricing;
 use fleet_events::usage::{UsageEvent, UsageRecord, AGGREGATE_TYPE, INSTANCE_HOURS};
 use fleet_events::{DomainEvent, NewEvent};
 use fleet_projections::usage::{self, DailyTotal, Total};
@@ -22,6 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
+use crate::rater::Rater;
 use crate::routes::{command_response, parse_id, wait_for_position, wait_for_stream_end, Issuer};
 use crate::{ApiError, AppState};
 
@@ -484,49 +483,22 @@ async fn customer_usage(
         .map(|t| t.and_utc() - Duration::microseconds(1))
         .unwrap_or_else(Utc::now)
         .min(Utc::now());
-    let main: Option<String> =
-        sqlx::query_scalar("SELECT code FROM pricing.currencies WHERE tenant = $1 AND main")
-            .bind(tenant)
-            .fetch_optional(&state.pool)
-            .await?;
-    let main_currency = main
-        .as_deref()
-        .map(Currency::parse)
-        .transpose()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let rater = Rater::new(&state.pool, tenant, None).await?;
     let totals = usage::customer_totals(&state.pool, tenant, &uuid.to_string(), start, end).await?;
     let mut lines = Vec::with_capacity(totals.len());
     for total in totals {
-        let price =
-            fleet_projections::pricing::price_at(&state.pool, tenant, &total.product, at).await?;
-        let product =
-            fleet_projections::pricing::product(&state.pool, tenant, &total.product).await?;
-        let (rate_system, rate, amount) = match (price, &main_currency) {
-            (Some((pricing_json, currency)), Some(main)) => {
-                let pricing: Pricing = serde_json::from_value(pricing_json.clone())
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
-                let exchange =
-                    fleet_projections::pricing::rate_at(&state.pool, tenant, &currency, at)
-                        .await?
-                        .unwrap_or(Decimal::ONE);
-                let amount = main.round(pricing.rate(total.quantity) * exchange);
-                let system = pricing_json
-                    .get("rate_system")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                (system, Some(pricing_json), amount)
-            }
-            _ => (None, None, Decimal::ZERO),
-        };
+        let rated = rater
+            .rate(&total.product, at, Decimal::ZERO, total.quantity)
+            .await?;
         lines.push(RatedLine {
             provider_id: total.provider_id,
             project_id: total.project_id,
             product: total.product,
-            unit: product.map(|p| p.unit),
+            unit: rated.unit,
             quantity: total.quantity,
-            rate_system,
-            rate,
-            total: amount,
+            rate_system: rated.rate_system,
+            rate: rated.rate,
+            total: rated.total,
         });
     }
     let subtotal: Decimal = lines.iter().map(|l| l.total).sum();
@@ -534,7 +506,7 @@ async fn customer_usage(
         customer_id: uuid.to_string(),
         start,
         end: end - Duration::days(1),
-        currency: main,
+        currency: Some(rater.currency.to_string()),
         lines,
         subtotal,
         discount: Decimal::ZERO,

@@ -1,0 +1,352 @@
+//! Generating an invoice: finding the customer's usage that no live invoice bills yet, rating
+//! it, and recording the whole invoice as one `InvoiceGenerated` event.
+//!
+//! Generations of one customer are serialised across all fleetd processes (a PostgreSQL
+//! advisory lock held until the event is appended), and each reads the invoices read model only
+//! after it has caught up with the stream, so two generations never bill the same usage and a
+//! second request for the same period finds the first's invoice.
+//!
+//! Which usage an invoice bills is exact, by usage-stream position: for its own period, and for
+//! every earlier period that has a live invoice, the records in positions no live invoice
+//! covers yet, up to the stream's end when generating. Records of an invoiced period arriving
+//! later therefore land on the customer's next invoice as adjustment lines, and an issued
+//! invoice never changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use fleet_domain::billing::{self, BillingTerms};
+use fleet_domain::customer::Customer;
+use fleet_domain::invoice::{
+    BillTo, Coverage, Invoice, InvoiceCommand, InvoiceDocument, InvoiceLine, LineKind, Period,
+};
+use fleet_events::EventLog;
+use fleet_projections::{checkpoint, invoices, pricing, usage};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::auth::Permission;
+use crate::policies::load;
+use crate::rater::Rater;
+use crate::routes::{run, Issuer, Target};
+use crate::{ApiError, AppState};
+
+/// What a generation request led to.
+pub struct Generated {
+    pub id: Uuid,
+    /// The position to wait for to read the invoice.
+    pub position: u64,
+    /// False when the period already had a live invoice, which is returned instead.
+    pub created: bool,
+}
+
+pub async fn generate_invoice(
+    state: &AppState,
+    issuer: &Issuer,
+    customer_id: &str,
+    period: Period,
+) -> Result<Generated, ApiError> {
+    issuer.caller.require(Permission::ManageInvoices)?;
+    let tenant = issuer.caller.tenant.clone();
+    let today = Utc::now().date_naive();
+    if period.end > today + Duration::days(1) {
+        return Err(ApiError::unprocessable(
+            "period",
+            format!(
+                "ends on {}, which has not passed yet: its usage is not all in",
+                period.last_day()
+            ),
+        ));
+    }
+    let unknown = || ApiError::unprocessable("customer_id", "is not a customer of this tenant");
+    let customer_uuid = Uuid::parse_str(customer_id).map_err(|_| unknown())?;
+    let customer_id = customer_uuid.to_string();
+    let customer = load::<Customer>(state, &tenant, &customer_id).await?;
+    let profile = customer.profile.clone().ok_or_else(unknown)?;
+    let terms = terms_of(&customer);
+
+    let key = format!("invoices-of-customer:{tenant}:{customer_id}");
+    let _queue = state.locks.lock(&key).await;
+    let mut lock = state.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut *lock)
+        .await?;
+    let domain_end = last_sequence(&state.log).await?;
+    for projection in [invoices::NAME, pricing::NAME] {
+        caught_up(state, &mut lock, projection, domain_end).await?;
+    }
+    let live = invoices::live_of_customer(&mut lock, tenant.as_str(), &customer_id).await?;
+    if let Some((id, _)) = live.iter().find(|(_, p)| *p == period) {
+        return Ok(Generated {
+            id: *id,
+            position: domain_end,
+            created: false,
+        });
+    }
+    let usage_end = last_sequence(&state.usage_log).await?;
+    caught_up(state, &mut lock, usage::NAME, usage_end).await?;
+    let coverage = invoices::coverage_of_customer(&mut lock, tenant.as_str(), &customer_id).await?;
+    let overlapping = live
+        .iter()
+        .map(|(_, p)| *p)
+        .chain(coverage.iter().map(|c| c.window))
+        .find(|w| *w != period && w.overlaps(&period));
+    if let Some(other) = overlapping {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "the period overlaps {} to {}, which is invoiced already; invoice that period or one that does not overlap it",
+                other.start,
+                other.last_day()
+            ),
+            current_state: None,
+        });
+    }
+
+    let windows: BTreeSet<Period> = std::iter::once(period)
+        .chain(live.iter().map(|(_, p)| *p))
+        .collect();
+    let segments: Vec<Coverage> = windows
+        .iter()
+        .flat_map(|w| uncovered(*w, &coverage, usage_end))
+        .collect();
+    let new_usage =
+        usage::quantities_in(&mut lock, tenant.as_str(), &customer_id, &segments).await?;
+    let billed = usage::quantities_in(&mut lock, tenant.as_str(), &customer_id, &coverage).await?;
+    let billed: BTreeMap<_, Decimal> = billed
+        .into_iter()
+        .map(|q| {
+            (
+                (q.window_start, q.provider_id, q.project_id, q.product),
+                q.quantity,
+            )
+        })
+        .collect();
+
+    let rater = Rater::new(&state.pool, tenant.as_str(), terms.currency.as_deref()).await?;
+    let mut lines = Vec::with_capacity(new_usage.len());
+    for q in new_usage {
+        let Some(window) = windows.iter().find(|w| w.start == q.window_start).copied() else {
+            continue;
+        };
+        let already = billed
+            .get(&(
+                q.window_start,
+                q.provider_id.clone(),
+                q.project_id.clone(),
+                q.product.clone(),
+            ))
+            .copied()
+            .unwrap_or_default();
+        let rated = rater
+            .rate(&q.product, rated_at(window), already, q.quantity)
+            .await?;
+        let hourly = rated
+            .unit
+            .as_deref()
+            .is_some_and(|u| u.eq_ignore_ascii_case("hour"));
+        lines.push(InvoiceLine {
+            kind: if window == period {
+                LineKind::Usage
+            } else {
+                LineKind::Adjustment
+            },
+            origin_period: window,
+            provider_id: q.provider_id,
+            project_id: q.project_id,
+            product: q.product,
+            description: rated.description,
+            category: rated.category,
+            unit: rated.unit,
+            quantity: q.quantity,
+            uptime: hourly.then(|| uptime(q.quantity)),
+            rate_system: rated.rate_system,
+            rate: rated.rate,
+            price_currency: rated.price_currency,
+            exchange_rate: rated.exchange_rate,
+            total: rated.total,
+        });
+    }
+    // The period's own lines first, then adjustments by the period they come from.
+    lines.sort_by(|a, b| {
+        (a.kind == LineKind::Adjustment, a.origin_period)
+            .cmp(&(b.kind == LineKind::Adjustment, b.origin_period))
+    });
+    let totals = billing::totals(
+        &rater.currency,
+        lines.iter().map(|l| (l.category.as_str(), l.total)),
+        &terms,
+    );
+    let document = InvoiceDocument {
+        customer_id: customer_id.clone(),
+        period,
+        currency: rater.currency.to_string(),
+        bill_to: BillTo {
+            name: profile.name,
+            email: profile.email,
+            tax_id: profile.tax_id,
+        },
+        resellers: customer
+            .relationships
+            .values()
+            .filter_map(|r| r.reseller_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        billing_provider: terms.billing_provider.clone(),
+        payment_terms_days: terms.payment_terms_days,
+        invoice_date: today,
+        due_date: today + Duration::days(i64::from(terms.payment_terms_days)),
+        test_account: terms.test_account,
+        customer_metadata: terms.metadata.clone(),
+        lines,
+        totals,
+        usage_position: usage_end,
+        coverage: segments,
+    };
+    let id = Uuid::now_v7();
+    let executed = run::<Invoice>(
+        state,
+        issuer,
+        Permission::ManageInvoices,
+        id,
+        Target::New,
+        InvoiceCommand::Generate(Box::new(document)),
+    )
+    .await?;
+    lock.commit().await?;
+    Ok(Generated {
+        id,
+        position: executed.event.sequence,
+        created: true,
+    })
+}
+
+/// The terms a customer is invoiced on now.
+pub fn terms_of(customer: &Customer) -> BillingTerms {
+    customer.billing.clone().unwrap_or_default()
+}
+
+async fn last_sequence(log: &fleet_events::jetstream::JetStreamLog) -> Result<u64, ApiError> {
+    log.last_sequence()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+async fn caught_up(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    projection: &str,
+    position: u64,
+) -> Result<(), ApiError> {
+    if checkpoint::wait_for_on(conn, projection, position, state.settings.read_wait).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Unavailable(format!(
+            "the {projection} read model has not reached position {position} yet; retry shortly"
+        )))
+    }
+}
+
+/// Prices and rates of a window are those in force at its last instant (or now, for a window
+/// that is still open).
+fn rated_at(window: Period) -> DateTime<Utc> {
+    window
+        .end
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc() - Duration::microseconds(1))
+        .unwrap_or_else(Utc::now)
+        .min(Utc::now())
+}
+
+/// The positions in `(0, end]` of `window` that no coverage holds yet, as ranges.
+pub fn uncovered(window: Period, coverage: &[Coverage], end: u64) -> Vec<Coverage> {
+    let mut taken: Vec<(u64, u64)> = coverage
+        .iter()
+        .filter(|c| c.window == window)
+        .map(|c| (c.after, c.through))
+        .collect();
+    taken.sort_unstable();
+    let mut free = Vec::new();
+    let mut cursor = 0;
+    for (after, through) in taken {
+        if after > cursor {
+            free.push((cursor, after.min(end)));
+        }
+        cursor = cursor.max(through);
+    }
+    if cursor < end {
+        free.push((cursor, end));
+    }
+    free.into_iter()
+        .filter(|(after, through)| after < through)
+        .map(|(after, through)| Coverage {
+            window,
+            after,
+            through,
+        })
+        .collect()
+}
+
+/// Hours as `DD:HH:MM:SS`, as 001 shows uptime.
+fn uptime(hours: Decimal) -> String {
+    let seconds = (hours * Decimal::from(3600))
+        .round()
+        .try_into()
+        .unwrap_or(0i64)
+        .max(0);
+    format!(
+        "{:02}:{:02}:{:02}:{:02}",
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
+/// A billing period from `YYYY-MM`.
+pub fn month(text: &str) -> Option<Period> {
+    let start = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").ok()?;
+    let end = start.checked_add_months(chrono::Months::new(1))?;
+    (text.len() == 7).then_some(Period { start, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> Period {
+        month("2026-10").unwrap()
+    }
+
+    #[test]
+    fn uncovered_positions_are_the_gaps_up_to_the_end() {
+        let w = window();
+        let c = |after, through| Coverage {
+            window: w,
+            after,
+            through,
+        };
+        let other = Coverage {
+            window: month("2026-09").unwrap(),
+            after: 0,
+            through: 100,
+        };
+        assert_eq!(uncovered(w, &[], 10), vec![c(0, 10)]);
+        assert_eq!(uncovered(w, &[], 0), vec![]);
+        assert_eq!(
+            uncovered(w, &[c(3, 5), other, c(0, 2)], 9),
+            vec![c(2, 3), c(5, 9)]
+        );
+        assert_eq!(uncovered(w, &[c(0, 9)], 9), vec![]);
+    }
+
+    #[test]
+    fn months_and_uptime() {
+        let p = month("2026-12").unwrap();
+        assert_eq!(p.start, NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert_eq!(p.end, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+        assert!(month("2026-13").is_none() && month("2026-1").is_none());
+        assert_eq!(uptime(Decimal::new(7445, 2)), "03:02:27:00");
+    }
+}

@@ -1,0 +1,136 @@
+//! Rating usage against the price book: the one place that turns a quantity of a product into
+//! money, shared by the rated-usage query and invoice generation so the two always agree.
+//!
+//! A quantity is rated with the product's price in force at the instant given (the end of the
+//! window it was used in), converted into the target currency with the exchange rates in force
+//! at that instant, and rounded to the target's minor unit, half away from zero. A product
+//! without a price rates to zero and says so (`rate_system` absent).
+
+use chrono::{DateTime, Utc};
+use fleet_domain::money::Currency;
+use fleet_domain::rating::Pricing;
+use fleet_projections::pricing;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::ApiError;
+
+/// Exchange rates are kept to this many decimal places, so the rate stated on a line is the
+/// rate the line was computed with.
+const EXCHANGE_RATE_DP: u32 = 10;
+
+pub struct Rater<'a> {
+    pool: &'a sqlx::PgPool,
+    tenant: &'a str,
+    pub currency: Currency,
+}
+
+/// A rated quantity.
+#[derive(Debug, Clone)]
+pub struct Rated {
+    pub description: String,
+    pub category: String,
+    pub unit: Option<String>,
+    pub rate_system: Option<String>,
+    pub rate: Option<Value>,
+    pub price_currency: Option<String>,
+    /// Units of the target currency per unit of the price currency.
+    pub exchange_rate: Decimal,
+    /// Rounded to the target currency's minor unit.
+    pub total: Decimal,
+}
+
+impl<'a> Rater<'a> {
+    /// Rates into `currency`, or the price book's main currency when `None`.
+    pub async fn new(
+        pool: &'a sqlx::PgPool,
+        tenant: &'a str,
+        currency: Option<&str>,
+    ) -> Result<Rater<'a>, ApiError> {
+        let code = match currency {
+            Some(code) => code.to_owned(),
+            None => sqlx::query_scalar::<_, String>(
+                "SELECT code FROM pricing.currencies WHERE tenant = $1 AND main",
+            )
+            .bind(tenant)
+            .fetch_optional(pool)
+            .await?
+            .ok_or_else(|| ApiError::Conflict {
+                detail: "the price book has no main currency yet: add one with POST /v1/currencies"
+                    .into(),
+                current_state: None,
+            })?,
+        };
+        let currency = Currency::parse(&code).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(Self {
+            pool,
+            tenant,
+            currency,
+        })
+    }
+
+    /// Units of the main currency per unit of `code` at `at`.
+    async fn to_main(&self, code: &str, at: DateTime<Utc>) -> Result<Decimal, ApiError> {
+        pricing::rate_at(self.pool, self.tenant, code, at)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "currency",
+                    format!("{code} is not a currency of the price book"),
+                )
+            })
+    }
+
+    /// What `quantity` of `product` costs on top of `already` units rated before in the same
+    /// window (graduated tiers continue where those units left off), at `at`.
+    pub async fn rate(
+        &self,
+        product: &str,
+        at: DateTime<Utc>,
+        already: Decimal,
+        quantity: Decimal,
+    ) -> Result<Rated, ApiError> {
+        let info = pricing::product(self.pool, self.tenant, product).await?;
+        let (description, category, unit) = match info {
+            Some(p) => (p.name, p.category, Some(p.unit)),
+            None => (product.to_owned(), "unpriced".to_owned(), None),
+        };
+        let Some((stated, price_currency)) =
+            pricing::price_at(self.pool, self.tenant, product, at).await?
+        else {
+            return Ok(Rated {
+                description,
+                category,
+                unit,
+                rate_system: None,
+                rate: None,
+                price_currency: None,
+                exchange_rate: Decimal::ONE,
+                total: self.currency.amount(Decimal::ZERO),
+            });
+        };
+        let pricing: Pricing = serde_json::from_value(stated.clone())
+            .map_err(|e| ApiError::Internal(format!("price of {product}: {e}")))?;
+        let exchange_rate = if price_currency == self.currency.code() {
+            Decimal::ONE
+        } else {
+            let target = self.to_main(self.currency.code(), at).await?;
+            let source = self.to_main(&price_currency, at).await?;
+            (source / target).round_dp(EXCHANGE_RATE_DP)
+        };
+        let amount = pricing.rate(already + quantity) - pricing.rate(already);
+        Ok(Rated {
+            description,
+            category,
+            unit,
+            rate_system: stated
+                .get("rate_system")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            rate: Some(stated),
+            price_currency: Some(price_currency),
+            exchange_rate,
+            total: self.currency.amount(amount * exchange_rate),
+        })
+    }
+}

@@ -1,0 +1,425 @@
+//! `/v1/invoices`: generating a customer's invoice for a period, its lifecycle, and the
+//! queries (list, one, a customer's invoices, a customer's last invoice).
+//!
+//! One invoice is read from its own history in the stream, so it is current the moment a
+//! command returns and can be read `as_of` any past instant; lists come from the read model.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use fleet_domain::invoice::{
+    Invoice, InvoiceCommand, InvoiceDocument, InvoiceEvent, InvoiceStatus, Period,
+};
+use fleet_domain::money::Currency;
+use fleet_domain::Aggregate;
+use fleet_events::EventEnvelope;
+use fleet_projections::invoices::{self, InvoiceFilter, InvoiceRow, NAME};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Caller, Permission};
+use crate::extract::{optional_json, ApiJson, ApiQuery, ReadPosition};
+use crate::invoicing::{generate_invoice, month};
+use crate::pagination::{self, Page};
+use crate::routes::{
+    command_response, history, history_as_of, history_route, parse_id, run, wait_for_position,
+    AsOf, Issuer, Target,
+};
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/invoices", post(create_invoice).get(list_invoices))
+        .route("/invoices/{id}", get(get_invoice).delete(delete_invoice))
+        .route("/invoices/{id}/approve", post(approve_invoice))
+        .route("/invoices/{id}/pay", post(mark_invoice_paid))
+        .route(
+            "/invoices/{id}/mark-uncollectible",
+            post(mark_invoice_uncollectible),
+        )
+        .route("/invoices/{id}/void", post(void_invoice))
+        .route("/invoices/{id}/resend", post(resend_invoice))
+        .route("/invoices/{id}/events", history_route::<Invoice>())
+        .route("/customers/{id}/invoices", get(list_customer_invoices))
+        .route("/customers/{id}/invoices/last", get(last_customer_invoice))
+}
+
+/// An invoice as the API shows it: its document and where it stands.
+#[derive(Serialize)]
+pub struct InvoiceView {
+    id: String,
+    status: &'static str,
+    #[serde(flatten)]
+    document: InvoiceDocument,
+    generated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paid_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uncollectible_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    voided_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    void_reason: Option<String>,
+    resent: Vec<DateTime<Utc>>,
+}
+
+/// Folds an invoice's history into its view; `None` when it is deleted.
+fn view_of(id: &str, history: &[EventEnvelope]) -> Result<Option<InvoiceView>, ApiError> {
+    let mut view: Option<InvoiceView> = None;
+    for envelope in history {
+        let at = envelope.event.occurred_at;
+        let event = envelope
+            .decode::<InvoiceEvent>()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let InvoiceEvent::InvoiceGenerated { invoice } = &event {
+            view = Some(InvoiceView {
+                id: id.to_owned(),
+                status: InvoiceStatus::Draft.as_str(),
+                document: (**invoice).clone(),
+                generated_at: at,
+                approved_at: None,
+                paid_at: None,
+                uncollectible_at: None,
+                voided_at: None,
+                void_reason: None,
+                resent: Vec::new(),
+            });
+            continue;
+        }
+        let Some(v) = view.as_mut() else { continue };
+        match event {
+            InvoiceEvent::InvoiceGenerated { .. } => {}
+            InvoiceEvent::InvoiceApproved {} => {
+                v.status = "open";
+                v.approved_at = Some(at);
+            }
+            InvoiceEvent::InvoicePaid {} => {
+                v.status = "paid";
+                v.paid_at = Some(at);
+            }
+            InvoiceEvent::InvoiceMarkedUncollectible {} => {
+                v.status = "uncollectible";
+                v.uncollectible_at = Some(at);
+            }
+            InvoiceEvent::InvoiceVoided { reason } => {
+                v.status = "void";
+                v.voided_at = Some(at);
+                v.void_reason = reason;
+            }
+            InvoiceEvent::InvoiceDeleted {} => return Ok(None),
+            InvoiceEvent::InvoiceResent { .. } => v.resent.push(at),
+        }
+    }
+    Ok(view)
+}
+
+async fn read_invoice(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<InvoiceView, ApiError> {
+    let items = match as_of {
+        Some(at) => history_as_of::<Invoice>(state, caller, id, at).await?,
+        None => history::<Invoice>(state, caller, id).await?.0.items,
+    };
+    view_of(id, &items)?.ok_or_else(|| ApiError::NotFound(format!("invoice {id} not found")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerateInvoice {
+    customer_id: String,
+    /// `YYYY-MM`; or `start` and `end`.
+    period: Option<String>,
+    /// First day, inclusive.
+    start: Option<NaiveDate>,
+    /// Last day, inclusive.
+    end: Option<NaiveDate>,
+}
+
+impl GenerateInvoice {
+    fn period(&self) -> Result<Period, ApiError> {
+        match (&self.period, self.start, self.end) {
+            (Some(text), None, None) => month(text).ok_or_else(|| {
+                ApiError::unprocessable("period", "must be a month written YYYY-MM")
+            }),
+            (None, Some(start), Some(end)) if start <= end => Ok(Period {
+                start,
+                end: end.succ_opt().unwrap_or(end),
+            }),
+            (None, Some(_), Some(_)) => {
+                Err(ApiError::unprocessable("start", "must not be after end"))
+            }
+            _ => Err(ApiError::unprocessable(
+                "period",
+                "give either period (YYYY-MM) or both start and end (YYYY-MM-DD)",
+            )),
+        }
+    }
+}
+
+/// Generates the customer's invoice for the period: 201 with a new draft, or 200 with the
+/// live invoice the period already has.
+async fn create_invoice(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    ApiJson(body): ApiJson<GenerateInvoice>,
+) -> Result<Response, ApiError> {
+    let period = body.period()?;
+    let generated = generate_invoice(&state, &issuer, &body.customer_id, period).await?;
+    let id = generated.id.to_string();
+    let view = read_invoice(&state, &issuer.caller, &id, None).await?;
+    let status = if generated.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(command_response(
+        status,
+        generated.position,
+        Some(format!("/v1/invoices/{id}")),
+        view,
+    ))
+}
+
+async fn get_invoice(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<AsOf>,
+) -> Result<Json<InvoiceView>, ApiError> {
+    Ok(Json(read_invoice(&state, &caller, &id, query.as_of).await?))
+}
+
+/// Runs a lifecycle command and answers with the invoice as it now stands.
+async fn transition(
+    state: &AppState,
+    issuer: &Issuer,
+    id: &str,
+    command: InvoiceCommand,
+) -> Result<Response, ApiError> {
+    let uuid = parse_id(Invoice::TYPE, id)?;
+    let executed = run::<Invoice>(
+        state,
+        issuer,
+        Permission::ManageInvoices,
+        uuid,
+        Target::Existing,
+        command,
+    )
+    .await?;
+    let position = executed.event.sequence;
+    let id = uuid.to_string();
+    if executed.state.status == InvoiceStatus::Deleted {
+        return Ok(command_response(
+            StatusCode::OK,
+            position,
+            None,
+            serde_json::json!({"id": id, "status": "deleted"}),
+        ));
+    }
+    let view = read_invoice(state, &issuer.caller, &id, None).await?;
+    Ok(command_response(StatusCode::OK, position, None, view))
+}
+
+async fn approve_invoice(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    transition(&state, &issuer, &id, InvoiceCommand::Approve).await
+}
+
+async fn mark_invoice_paid(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    transition(&state, &issuer, &id, InvoiceCommand::MarkPaid).await
+}
+
+async fn mark_invoice_uncollectible(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    transition(&state, &issuer, &id, InvoiceCommand::MarkUncollectible).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VoidInvoice {
+    reason: Option<String>,
+}
+
+async fn void_invoice(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: VoidInvoice = optional_json(&body)?;
+    if body
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 1000)
+    {
+        return Err(ApiError::unprocessable(
+            "reason",
+            "must be at most 1000 characters",
+        ));
+    }
+    let command = InvoiceCommand::Void {
+        reason: body.reason,
+    };
+    transition(&state, &issuer, &id, command).await
+}
+
+async fn delete_invoice(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    transition(&state, &issuer, &id, InvoiceCommand::Delete).await
+}
+
+async fn resend_invoice(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    transition(&state, &issuer, &id, InvoiceCommand::Resend).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct ListQuery {
+    /// Invoices whose period starts on or after this day.
+    start_date: Option<NaiveDate>,
+    /// Invoices whose period starts on or before this day.
+    end_date: Option<NaiveDate>,
+    status: Option<String>,
+    customer_id: Option<String>,
+    billing_provider: Option<String>,
+    page_size: Option<i64>,
+    page_token: Option<String>,
+}
+
+impl ListQuery {
+    fn filter(&self, customer_id: Option<String>) -> Result<InvoiceFilter, ApiError> {
+        if let (Some(start), Some(end)) = (self.start_date, self.end_date) {
+            if start > end {
+                return Err(ApiError::bad_request(
+                    "start_date",
+                    "must not be after end_date",
+                ));
+            }
+        }
+        if let Some(status) = &self.status {
+            if InvoiceStatus::parse(status).is_none_or(|s| s == InvoiceStatus::Deleted) {
+                return Err(ApiError::bad_request(
+                    "status",
+                    "must be draft, open, paid, uncollectible or void",
+                ));
+            }
+        }
+        Ok(InvoiceFilter {
+            start: self.start_date,
+            end: self.end_date,
+            status: self.status.clone(),
+            customer_id: customer_id.or_else(|| self.customer_id.clone()),
+            billing_provider: self.billing_provider.clone(),
+        })
+    }
+}
+
+async fn page(
+    state: &AppState,
+    caller: &Caller,
+    position: Option<u64>,
+    query: &ListQuery,
+    customer_id: Option<String>,
+) -> Result<Json<Page<InvoiceRow>>, ApiError> {
+    let filter = query.filter(customer_id)?;
+    let limit = pagination::page_size(query.page_size)?;
+    let after = pagination::decode_token(query.page_token.as_deref())?;
+    wait_for_position(state, NAME, position).await?;
+    let mut rows = invoices::list(
+        &state.pool,
+        caller.tenant.as_str(),
+        &filter,
+        after,
+        limit + 1,
+    )
+    .await?;
+    for row in &mut rows {
+        // Amounts with every minor digit (0.00), whatever scale the database returns.
+        if let Ok(currency) = Currency::parse(&row.currency) {
+            for amount in [
+                &mut row.subtotal,
+                &mut row.discount_total,
+                &mut row.tax_total,
+                &mut row.total,
+            ] {
+                *amount = currency.amount(*amount);
+            }
+        }
+    }
+    Ok(Json(Page::from_rows(rows, limit, |r| r.id)))
+}
+
+async fn list_invoices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<InvoiceRow>>, ApiError> {
+    page(&state, &caller, position, &query, None).await
+}
+
+async fn known_customer(
+    state: &AppState,
+    caller: &Caller,
+    position: Option<u64>,
+    id: &str,
+) -> Result<String, ApiError> {
+    let uuid = parse_id("customer", id)?;
+    wait_for_position(state, fleet_projections::inventory::NAME, position).await?;
+    fleet_projections::inventory::customers::get(&state.pool, caller.tenant.as_str(), uuid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
+    Ok(uuid.to_string())
+}
+
+async fn list_customer_invoices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<InvoiceRow>>, ApiError> {
+    let customer = known_customer(&state, &caller, position, &id).await?;
+    page(&state, &caller, position, &query, Some(customer)).await
+}
+
+async fn last_customer_invoice(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    Path(id): Path<String>,
+) -> Result<Json<InvoiceView>, ApiError> {
+    let customer = known_customer(&state, &caller, position, &id).await?;
+    wait_for_position(&state, NAME, position).await?;
+    let last = invoices::last_of_customer(&state.pool, caller.tenant.as_str(), &customer)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("customer {id} has no invoice yet")))?;
+    Ok(Json(
+        read_invoice(&state, &caller, &last.to_string(), None).await?,
+    ))
+}

@@ -1,0 +1,256 @@
+//! `GET /v1/reports/billing.csv`: 001's billing report, one row per invoice whose period
+//! starts within `[start_date, end_date]`, streamed as it is read.
+//!
+//! The 17 columns are 001's, in its order, with its header row; `test_account` is written
+//! `True`/`False` as 001 writes it, `invoice_date` is the period's month, `invoice_end` its
+//! last day. `detail=true` adds a row per line item after each invoice row (the invoice's
+//! columns repeated, and the item's in extra columns); `show_federated_invoices=true` adds
+//! 001's two federation columns, which stay empty because every Fleetledger customer is
+//! local. Without `show_all_resellers` (admin only) the report holds the provider's own
+//! customers, not those sold through a reseller.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{NaiveDate, Utc};
+use fleet_domain::money::Currency;
+use fleet_projections::invoices::{self, ReportRow, ReportScope};
+use futures::StreamExt;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::auth::{Caller, Permission};
+use crate::extract::{ApiQuery, ReadPosition};
+use crate::routes::wait_for_position;
+use crate::streaming::{body_channel, csv_field};
+use crate::{ApiError, AppState};
+
+pub const COLUMNS: [&str; 17] = [
+    "client_id",
+    "test_account",
+    "customer_email",
+    "customer_name",
+    "subscription_id",
+    "invoice_id",
+    "invoice_date",
+    "invoice_status",
+    "invoice_start",
+    "invoice_end",
+    "invoice_subtotal",
+    "invoice_discount_percentage",
+    "invoice_discount_flat",
+    "invoice_discount_total",
+    "invoice_total",
+    "customer_metadata",
+    "reseller",
+];
+
+const FEDERATED_COLUMNS: [&str; 2] = ["federated_provider", "federated_reseller"];
+
+const DETAIL_COLUMNS: [&str; 11] = [
+    "item_kind",
+    "item_origin_start",
+    "item_origin_end",
+    "item_provider_id",
+    "item_project_id",
+    "item_product",
+    "item_description",
+    "item_quantity",
+    "item_unit",
+    "item_rate_system",
+    "item_total",
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/reports/billing.csv", get(billing_report))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    start_date: Option<String>,
+    end_date: Option<String>,
+    detail: Option<String>,
+    show_federated_invoices: Option<String>,
+    show_all_resellers: Option<String>,
+}
+
+fn date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_request(field, "must be a date written YYYY-MM-DD"))
+}
+
+/// 001 documents its flags with Python's `True`/`False`; JSON's spelling works too.
+fn flag(field: &str, value: &Option<String>) -> Result<bool, ApiError> {
+    match value.as_deref() {
+        None => Ok(false),
+        Some("true" | "True" | "1") => Ok(true),
+        Some("false" | "False" | "0") => Ok(false),
+        Some(_) => Err(ApiError::bad_request(field, "must be true or false")),
+    }
+}
+
+struct Layout {
+    federated: bool,
+    detail: bool,
+}
+
+impl Layout {
+    fn header(&self) -> String {
+        let mut columns: Vec<&str> = COLUMNS.to_vec();
+        if self.federated {
+            columns.extend(FEDERATED_COLUMNS);
+        }
+        if self.detail {
+            columns.extend(DETAIL_COLUMNS);
+        }
+        let mut line = columns.join(",");
+        line.push('\n');
+        line
+    }
+
+    /// The invoice's row, then one row per line item when the report asks for detail.
+    fn rows(&self, row: &ReportRow) -> String {
+        let period_end = row.period_end.pred_opt().unwrap_or(row.period_end);
+        // Amounts with every minor digit (0.00), whatever scale the database returns.
+        let money = |amount: Decimal| match Currency::parse(&row.currency) {
+            Ok(currency) => currency.amount(amount).to_string(),
+            Err(_) => amount.to_string(),
+        };
+        let mut invoice = vec![
+            row.customer_id.clone(),
+            if row.test_account { "True" } else { "False" }.to_owned(),
+            csv_field(&row.customer_email),
+            csv_field(&row.customer_name),
+            String::new(),
+            row.id.to_string(),
+            row.period_start.format("%Y-%m").to_string(),
+            row.status.clone(),
+            row.period_start.to_string(),
+            period_end.to_string(),
+            money(row.subtotal),
+            row.discount_percentage.normalize().to_string(),
+            money(row.discount_flat),
+            money(row.discount_total),
+            money(row.total),
+            csv_field(&row.customer_metadata.0.to_string()),
+            csv_field(&row.resellers.join(";")),
+        ];
+        if self.federated {
+            invoice.extend([String::new(), String::new()]);
+        }
+        let mut out = String::new();
+        let mut push = |fields: &[String]| {
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        };
+        if !self.detail {
+            push(&invoice);
+            return out;
+        }
+        let mut first = invoice.clone();
+        first.extend(std::iter::repeat_n(String::new(), DETAIL_COLUMNS.len()));
+        push(&first);
+        let lines = row
+            .lines
+            .as_ref()
+            .and_then(|l| l.0.as_array().cloned())
+            .unwrap_or_default();
+        for line in lines {
+            let text = |key: &str| csv_field(line.get(key).and_then(Value::as_str).unwrap_or(""));
+            let mut item = invoice.clone();
+            item.extend([
+                text("kind"),
+                csv_field(line["origin_period"]["start"].as_str().unwrap_or("")),
+                line["origin_period"]["end"]
+                    .as_str()
+                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                    .and_then(|d| d.pred_opt())
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                text("provider_id"),
+                text("project_id"),
+                text("product"),
+                text("description"),
+                text("quantity"),
+                text("unit"),
+                text("rate_system"),
+                text("total"),
+            ]);
+            push(&item);
+        }
+        out
+    }
+}
+
+async fn billing_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    ReadPosition(position): ReadPosition,
+    ApiQuery(query): ApiQuery<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let start = query
+        .start_date
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("start_date", "is required"))
+        .and_then(|d| date("start_date", d))?;
+    let end = match query.end_date.as_deref() {
+        Some(d) => date("end_date", d)?,
+        None => Utc::now().date_naive(),
+    };
+    if start > end {
+        return Err(ApiError::bad_request(
+            "start_date",
+            "should be smaller or equal than end_date",
+        ));
+    }
+    let all_resellers = flag("show_all_resellers", &query.show_all_resellers)?;
+    if all_resellers {
+        caller.require(Permission::ReportAllResellers)?;
+    }
+    let layout = Layout {
+        federated: flag("show_federated_invoices", &query.show_federated_invoices)?,
+        detail: flag("detail", &query.detail)?,
+    };
+    wait_for_position(&state, invoices::NAME, position).await?;
+    let scope = ReportScope {
+        tenant: caller.tenant.to_string(),
+        start,
+        end,
+        all_resellers,
+        detail: layout.detail,
+    };
+    let (sender, body) = body_channel();
+    let pool = state.pool.clone();
+    tokio::spawn(async move {
+        if sender.send(Ok(layout.header())).await.is_err() {
+            return;
+        }
+        let sql = invoices::report_sql(scope.detail);
+        let mut rows = invoices::report(&pool, &sql, &scope);
+        while let Some(row) = rows.next().await {
+            let chunk = row
+                .map(|row| layout.rows(&row))
+                .map_err(std::io::Error::other);
+            let failed = chunk.is_err();
+            if sender.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"billing.csv\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
