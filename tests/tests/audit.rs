@@ -285,8 +285,40 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     )
     .await
     .expect(202);
+    // Invoices: one paid, and one voided (which gives its usage coverage back).
+    app.post("/v1/currencies", json!({"code": "EUR", "main": true}))
+        .await
+        .expect(200);
+    app.post(
+        "/v1/products",
+        json!({"code": "unit", "name": "Unit", "category": "compute", "unit": "unit",
+               "currency": "EUR", "rate_system": "flat", "unit_price": "2.5",
+               "effective_from": "2026-01-01T00:00:00Z"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/usage",
+        json!({"records": [{"id": "u-1", "subscription_id": app.subscription_id, "product": "unit",
+                            "quantity": "3", "occurred_at": "2026-09-09T09:00:00Z"}]}),
+    )
+    .await
+    .expect(202);
+    for (period, last) in [("2026-09", "pay"), ("2026-08", "void")] {
+        let invoice = app
+            .post(
+                "/v1/invoices",
+                json!({"customer_id": app.customer_id, "period": period}),
+            )
+            .await
+            .expect(201);
+        let path = format!("/v1/invoices/{}", invoice.body["id"].as_str().unwrap());
+        app.post_empty(&format!("{path}/approve")).await.expect(200);
+        app.post_empty(&format!("{path}/{last}")).await.expect(200);
+    }
     app.all_caught_up().await;
-    let schemas = ["inventory", "audit", "notifications"];
+    app.caught_up("invoices").await;
+    let schemas = ["inventory", "audit", "notifications", "invoices"];
     let before = app.dump_schemas(&schemas).await;
     assert!(
         before.iter().all(|(_, rows)| !rows.is_empty()),
@@ -294,7 +326,9 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     );
     let out = app.fleetd(&["replay", "all"]).await;
     assert!(
-        out.contains("inventory: rebuilt") && out.contains("audit: rebuilt"),
+        out.contains("inventory: rebuilt")
+            && out.contains("audit: rebuilt")
+            && out.contains("invoices: rebuilt"),
         "{out}"
     );
     let after = app.dump_schemas(&schemas).await;
