@@ -8,14 +8,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use fleet_projections::audit::{self, AuditFilter, AuditRow};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiQuery, ReadPosition};
 use crate::pagination;
 use crate::routes::wait_for_position;
-use crate::streaming::{body_channel, csv_field};
+use crate::streaming::{body_channel, csv_field, send_rows};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -199,28 +198,19 @@ fn async_stream(
 ) -> impl futures::Stream<Item = Result<String, std::io::Error>> + Send + 'static {
     let (sender, body) = body_channel();
     tokio::spawn(async move {
-        if csv && sender.send(Ok(CSV_HEADER.to_owned())).await.is_err() {
-            return;
-        }
+        let header = if csv { CSV_HEADER } else { "" };
         let sql = audit::export_sql();
-        let mut rows = audit::export(&pool, &sql, &tenant, &filter);
-        while let Some(row) = rows.next().await {
-            let chunk = match row {
-                Ok(row) if csv => Ok(csv_line(&row)),
-                Ok(row) => serde_json::to_string(&row)
-                    .map(|mut line| {
-                        line.push('\n');
-                        line
-                    })
-                    .map_err(std::io::Error::other),
-                Err(e) => Err(std::io::Error::other(e)),
-            };
-            let failed = chunk.is_err();
-            // The client went away, or the database failed: stop either way.
-            if sender.send(chunk).await.is_err() || failed {
-                return;
+        let rows = audit::export(&pool, &sql, &tenant, &filter);
+        send_rows(sender, header.to_owned(), rows, |row, out| {
+            if csv {
+                out.push_str(&csv_line(row));
+            } else {
+                out.push_str(&serde_json::to_string(row).map_err(std::io::Error::other)?);
+                out.push('\n');
             }
-        }
+            Ok(())
+        })
+        .await;
     });
     body
 }

@@ -18,7 +18,6 @@ use axum::Router;
 use chrono::{NaiveDate, Utc};
 use fleet_domain::money::Currency;
 use fleet_projections::invoices::{self, ReportRow, ReportScope};
-use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,7 +25,7 @@ use serde_json::Value;
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiQuery, ReadPosition};
 use crate::routes::wait_for_position;
-use crate::streaming::{body_channel, csv_field};
+use crate::streaming::{body_channel, csv_field, send_rows};
 use crate::{ApiError, AppState};
 
 pub const COLUMNS: [&str; 17] = [
@@ -227,20 +226,13 @@ async fn billing_report(
     let (sender, body) = body_channel();
     let pool = state.pool.clone();
     tokio::spawn(async move {
-        if sender.send(Ok(layout.header())).await.is_err() {
-            return;
-        }
         let sql = invoices::report_sql(scope.detail);
-        let mut rows = invoices::report(&pool, &sql, &scope);
-        while let Some(row) = rows.next().await {
-            let chunk = row
-                .map(|row| layout.rows(&row))
-                .map_err(std::io::Error::other);
-            let failed = chunk.is_err();
-            if sender.send(chunk).await.is_err() || failed {
-                return;
-            }
-        }
+        let rows = invoices::report(&pool, &sql, &scope);
+        send_rows(sender, layout.header(), rows, |row, out| {
+            out.push_str(&layout.rows(row));
+            Ok(())
+        })
+        .await;
     });
     Ok((
         [

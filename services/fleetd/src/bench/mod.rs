@@ -5,6 +5,7 @@
 //! A bench runs against its own namespace and database, on an in-process server, and removes
 //! both when done.
 
+mod billing;
 mod commands;
 mod cost_queries;
 mod usage;
@@ -42,6 +43,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// Generate invoices for customers with usage over HTTP, then stream a large billing report.
+    Billing {
+        #[arg(long, default_value_t = 200)]
+        customers: usize,
+        #[arg(long, default_value_t = 100_000)]
+        report_invoices: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Load a year of daily cost and usage for a fleet, then time each report.
     CostQueries {
         #[arg(long, default_value_t = 10_000)]
@@ -72,6 +82,19 @@ pub async fn run(config: &Config, command: BenchCommand) -> BenchResult<()> {
                 config,
                 batches,
                 batch_size.clamp(1, 10_000),
+                concurrency.max(1),
+            )
+            .await
+        }
+        BenchCommand::Billing {
+            customers,
+            report_invoices,
+            concurrency,
+        } => {
+            billing::run(
+                config,
+                customers.max(1),
+                report_invoices,
                 concurrency.max(1),
             )
             .await
