@@ -734,3 +734,54 @@ async fn invoice_totals_equal_rated_usage_less_discounts_plus_taxes() {
         assert_eq!(line_sum, dec(&invoice["subtotal"]));
     }
 }
+
+#[tokio::test]
+async fn concurrent_generations_across_processes_make_one_invoice() {
+    let app = TestApp::spawn().await;
+    price_book(&app).await;
+    let sub = app.subscription_id.clone();
+    record_usage(&app, vec![record(&sub, "c-1", "unit", "7", "2026-10-05")]).await;
+    let (_second, other) = app.spawn_process().await;
+    let body = json!({"customer_id": app.customer_id, "period": "2026-10"});
+    let requests = (0..12).map(|i| {
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            other.clone()
+        };
+        let request = app
+            .http
+            .post(format!("{base}/v1/invoices"))
+            .bearer_auth(&app.key)
+            .json(&body);
+        async move {
+            let response = request.send().await.expect("sent");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.expect("json");
+            (status, body["id"].as_str().map(str::to_owned), body)
+        }
+    });
+    let replies = futures::future::join_all(requests).await;
+    let created = replies
+        .iter()
+        .filter(|(status, _, _)| *status == 201)
+        .count();
+    assert_eq!(created, 1, "{replies:#?}");
+    assert!(
+        replies
+            .iter()
+            .all(|(status, _, _)| *status == 201 || *status == 200),
+        "{replies:#?}"
+    );
+    let first = &replies[0].1;
+    assert!(replies.iter().all(|(_, id, _)| id == first), "{replies:#?}");
+    let list = app
+        .get_at(
+            &format!("/v1/customers/{}/invoices", app.customer_id),
+            app.caught_up("invoices").await,
+        )
+        .await
+        .body;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["total"], "7.00");
+}
