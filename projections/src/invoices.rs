@@ -378,6 +378,28 @@ pub async fn coverage_of_customer(
         .collect())
 }
 
+/// Customers with usage in `period` and no invoice touching it, not even a void or deleted
+/// one: those a monthly run should draft.
+pub async fn customers_to_invoice(
+    pool: &PgPool,
+    period: Period,
+    limit: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT d.tenant, d.customer_id FROM usage.daily d
+         WHERE d.day >= $1 AND d.day < $2
+           AND NOT EXISTS (SELECT 1 FROM invoices.invoices i
+               WHERE i.tenant = d.tenant AND i.customer_id = d.customer_id
+                 AND i.period_start < $2 AND i.period_end > $1)
+         ORDER BY 1, 2 LIMIT $3",
+    )
+    .bind(period.start)
+    .bind(period.end)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// One row of the billing report.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReportRow {

@@ -785,3 +785,68 @@ async fn concurrent_generations_across_processes_make_one_invoice() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0]["total"], "7.00");
 }
+
+#[tokio::test]
+async fn the_scheduler_drafts_last_months_invoices_once() {
+    use chrono::{Datelike, Months};
+    let mut app = TestApp::spawn_with(&[
+        ("FLEET_MONTHLY_INVOICES_AFTER_HOURS", "0"),
+        ("FLEET_SCHEDULER_INTERVAL_MS", "100"),
+    ])
+    .await;
+    price_book(&app).await;
+    let today = chrono::Utc::now().date_naive();
+    let this_month = today.with_day(1).unwrap();
+    let last_month = this_month - Months::new(1);
+    let older = this_month - Months::new(2);
+    let sub = app.subscription_id.clone();
+    let day = |month: chrono::NaiveDate| (month + chrono::Days::new(4)).to_string();
+    record_usage(
+        &app,
+        vec![
+            record(&sub, "m-1", "unit", "5", &day(last_month)),
+            record(&sub, "m-2", "unit", "9", &day(older)),
+        ],
+    )
+    .await;
+    let customer = app.customer_id.clone();
+    let draft = app
+        .eventually("last month's draft", || async {
+            let list = app
+                .get(&format!("/v1/customers/{customer}/invoices"))
+                .await
+                .body;
+            list["items"]
+                .as_array()
+                .and_then(|items| items.first().cloned())
+        })
+        .await;
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["period_start"], last_month.to_string());
+    assert_eq!(draft["total"], "5.00");
+    let id = draft["id"].as_str().unwrap().to_owned();
+    let history = app.history(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(history[0]["actor"]["id"], "system");
+    assert_eq!(history[0]["actor"]["name"], "invoice-scheduler");
+
+    // Deleted by finance: it stays deleted, even for a scheduler that starts afresh.
+    app.delete(&format!("/v1/invoices/{id}")).await.expect(200);
+    app.kill9().await;
+    app.start().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let position = app.caught_up("invoices").await;
+    let list = app
+        .get_at(&format!("/v1/customers/{customer}/invoices"), position)
+        .await
+        .body;
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+    // The month before was not drafted: it is not the month just ended.
+    let older_period = older.format("%Y-%m").to_string();
+    assert_eq!(
+        generate(&app, &customer, &older_period)
+            .await
+            .expect(201)
+            .body["total"],
+        "9.00"
+    );
+}

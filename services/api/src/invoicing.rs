@@ -25,10 +25,9 @@ use fleet_projections::{checkpoint, invoices, pricing, usage};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::auth::Permission;
+use crate::command_bus::CommandMeta;
 use crate::policies::load;
 use crate::rater::Rater;
-use crate::routes::{run, Issuer, Target};
 use crate::{ApiError, AppState};
 
 /// What a generation request led to.
@@ -40,14 +39,15 @@ pub struct Generated {
     pub created: bool,
 }
 
+/// Generates the customer's invoice for `period`, or finds the live one it has. The caller has
+/// checked the permission (`meta` is an API caller's, or the scheduler's).
 pub async fn generate_invoice(
     state: &AppState,
-    issuer: &Issuer,
+    meta: &CommandMeta,
     customer_id: &str,
     period: Period,
 ) -> Result<Generated, ApiError> {
-    issuer.caller.require(Permission::ManageInvoices)?;
-    let tenant = issuer.caller.tenant.clone();
+    let tenant = meta.tenant.clone();
     let today = Utc::now().date_naive();
     if period.end > today + Duration::days(1) {
         return Err(ApiError::unprocessable(
@@ -205,15 +205,14 @@ pub async fn generate_invoice(
         coverage: segments,
     };
     let id = Uuid::now_v7();
-    let executed = run::<Invoice>(
-        state,
-        issuer,
-        Permission::ManageInvoices,
-        id,
-        Target::New,
-        InvoiceCommand::Generate(Box::new(document)),
-    )
-    .await?;
+    let executed = state
+        .bus
+        .execute_on_new::<Invoice>(
+            meta,
+            &id.to_string(),
+            InvoiceCommand::Generate(Box::new(document)),
+        )
+        .await?;
     lock.commit().await?;
     Ok(Generated {
         id,

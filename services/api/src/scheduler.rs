@@ -2,22 +2,45 @@
 //! ordinary commands (actor `system`), so they are decided, audited and replayable like any
 //! other; the aggregate re-checks that the deadline really passed. One scheduler runs across
 //! all fleetd processes, elected by a PostgreSQL advisory lock.
+//!
+//! - Trials whose end has passed are suspended.
+//! - When configured, every customer with usage in the month just ended gets a draft invoice
+//!   for it, once: a customer who already has an invoice of that month (even a deleted or void
+//!   one, which finance chose to remove) is left alone.
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{Datelike, Months, NaiveTime, Utc};
+use fleet_domain::invoice::Period;
 use fleet_domain::subscription::{Subscription, SubscriptionCommand};
 use fleet_events::{Actor, Tenant};
 use fleet_projections::inventory::subscriptions;
+use fleet_projections::invoices;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
 use crate::command_bus::{CommandError, CommandMeta};
-use crate::AppState;
+use crate::invoicing::generate_invoice;
+use crate::{ApiError, AppState};
 
 const LOCK: &str = "fleet-scheduler";
 
-pub async fn run(state: AppState, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// How often due work is looked for.
+    pub interval: Duration,
+    /// Draft the invoices of a month this long after it ends; `None`: invoices are only made
+    /// on request.
+    pub monthly_invoices_after: Option<chrono::Duration>,
+}
+
+pub async fn run(
+    state: AppState,
+    settings: SchedulerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let interval = settings.interval;
+    let mut ticks: u64 = 0;
     let mut leadership: Option<PgConnection> = None;
     while !*shutdown.borrow() {
         if leadership.is_none() {
@@ -31,6 +54,16 @@ pub async fn run(state: AppState, interval: Duration, mut shutdown: watch::Recei
             if let Err(e) = expire_due_trials(&state).await {
                 tracing::warn!(error = %e, "expiring due trials");
             }
+            // The monthly run scans a month of usage: every tenth tick is often enough.
+            if let Some(after) = settings
+                .monthly_invoices_after
+                .filter(|_| ticks % MONTHLY_RUN_EVERY == 0)
+            {
+                if let Err(e) = draft_monthly_invoices(&state, after).await {
+                    tracing::warn!(error = %e, "drafting monthly invoices");
+                }
+            }
+            ticks += 1;
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -87,4 +120,55 @@ pub async fn expire_due_trials(state: &AppState) -> Result<usize, sqlx::Error> {
         }
     }
     Ok(expired)
+}
+
+/// Most customers drafted in one pass; the next pass takes the rest.
+const DRAFTS_PER_PASS: i64 = 100;
+const MONTHLY_RUN_EVERY: u64 = 10;
+
+/// Drafts the invoice of the month just ended for each customer that had usage in it and has
+/// no invoice touching it yet, once the month is `after` old. A customer whose usage of the
+/// month arrives later is drafted by a later pass.
+pub async fn draft_monthly_invoices(
+    state: &AppState,
+    after: chrono::Duration,
+) -> Result<usize, ApiError> {
+    let now = Utc::now();
+    let today = now.date_naive();
+    let this_month = today.with_day(1).unwrap_or(today);
+    let Some(last_month) = this_month.checked_sub_months(Months::new(1)) else {
+        return Ok(0);
+    };
+    let period = Period {
+        start: last_month,
+        end: this_month,
+    };
+    let month_ended = this_month.and_time(NaiveTime::MIN).and_utc();
+    if now < month_ended + after {
+        return Ok(0);
+    }
+    let due = invoices::customers_to_invoice(&state.pool, period, DRAFTS_PER_PASS).await?;
+    let mut made = 0;
+    for (tenant, customer_id) in &due {
+        let Ok(tenant) = Tenant::parse(tenant) else {
+            continue;
+        };
+        let meta = CommandMeta {
+            tenant,
+            actor: Actor::system("invoice-scheduler"),
+            correlation_id: uuid::Uuid::now_v7().to_string(),
+            causation_id: None,
+            idempotency_key: Some(format!("monthly-invoice:{customer_id}:{}", period.start)),
+        };
+        match generate_invoice(state, &meta, customer_id, period).await {
+            Ok(generated) => made += usize::from(generated.created),
+            Err(e) => {
+                tracing::warn!(customer = %customer_id, error = %e, "drafting a monthly invoice");
+            }
+        }
+    }
+    if made > 0 {
+        tracing::info!(month = %period.start.format("%Y-%m"), drafts = made, "drafted monthly invoices");
+    }
+    Ok(made)
 }

@@ -47,6 +47,10 @@ enum Command {
         /// How often the scheduler looks for due deadlines (trial ends), in milliseconds.
         #[arg(long, env = "FLEET_SCHEDULER_INTERVAL_MS", default_value_t = 5000)]
         scheduler_interval_ms: u64,
+        /// Draft every customer's invoice of a month this many hours after the month ends
+        /// (unset: invoices are made on request only).
+        #[arg(long, env = "FLEET_MONTHLY_INVOICES_AFTER_HOURS")]
+        monthly_invoices_after_hours: Option<u32>,
         /// First webhook retry delay in milliseconds; each further one doubles.
         #[arg(long, env = "FLEET_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
         webhook_backoff_ms: u64,
@@ -139,6 +143,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             no_process_managers,
             read_wait_ms,
             scheduler_interval_ms,
+            monthly_invoices_after_hours,
             webhook_backoff_ms,
             webhook_max_attempts,
         } => {
@@ -147,7 +152,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 projectors: !no_projectors,
                 process_managers: !no_process_managers,
                 read_wait: Duration::from_millis(read_wait_ms),
-                scheduler_interval: Duration::from_millis(scheduler_interval_ms),
+                scheduler: fleet_api::scheduler::SchedulerSettings {
+                    interval: Duration::from_millis(scheduler_interval_ms),
+                    monthly_invoices_after: monthly_invoices_after_hours
+                        .map(|h| chrono::Duration::hours(i64::from(h))),
+                },
                 webhooks: fleet_api::webhooks::WebhookSettings {
                     backoff: Duration::from_millis(webhook_backoff_ms),
                     max_attempts: webhook_max_attempts.max(1),

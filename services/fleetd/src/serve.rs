@@ -21,7 +21,7 @@ pub struct ServeOptions {
     /// Process managers (approved requests, ended subscriptions) and the scheduler.
     pub process_managers: bool,
     pub read_wait: Duration,
-    pub scheduler_interval: Duration,
+    pub scheduler: fleet_api::scheduler::SchedulerSettings,
     pub webhooks: fleet_api::webhooks::WebhookSettings,
 }
 
@@ -108,7 +108,7 @@ pub async fn start(
     if options.process_managers {
         workers.push(tokio::spawn(fleet_api::scheduler::run(
             state.clone(),
-            options.scheduler_interval,
+            options.scheduler.clone(),
             shutdown_rx.clone(),
         )));
     }

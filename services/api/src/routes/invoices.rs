@@ -171,8 +171,9 @@ async fn create_invoice(
     issuer: Issuer,
     ApiJson(body): ApiJson<GenerateInvoice>,
 ) -> Result<Response, ApiError> {
+    issuer.caller.require(Permission::ManageInvoices)?;
     let period = body.period()?;
-    let generated = generate_invoice(&state, &issuer, &body.customer_id, period).await?;
+    let generated = generate_invoice(&state, &issuer.meta, &body.customer_id, period).await?;
     let id = generated.id.to_string();
     let view = read_invoice(&state, &issuer.caller, &id, None).await?;
     let status = if generated.created {

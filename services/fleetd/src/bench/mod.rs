@@ -116,7 +116,10 @@ async fn server(config: &Config) -> BenchResult<(Running, String, String)> {
             projectors: true,
             process_managers: true,
             read_wait: Duration::from_secs(30),
-            scheduler_interval: Duration::from_secs(5),
+            scheduler: fleet_api::scheduler::SchedulerSettings {
+                interval: Duration::from_secs(5),
+                monthly_invoices_after: None,
+            },
             webhooks: Default::default(),
         },
     )
