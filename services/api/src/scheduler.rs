@@ -57,7 +57,7 @@ pub async fn run(
             // The monthly run scans a month of usage: every tenth tick is often enough.
             if let Some(after) = settings
                 .monthly_invoices_after
-                .filter(|_| ticks % MONTHLY_RUN_EVERY == 0)
+                .filter(|_| ticks.is_multiple_of(MONTHLY_RUN_EVERY))
             {
                 if let Err(e) = draft_monthly_invoices(&state, after).await {
                     tracing::warn!(error = %e, "drafting monthly invoices");
