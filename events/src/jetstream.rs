@@ -282,6 +282,9 @@ pub struct StreamedEvent {
     pub event: Result<EventEnvelope, LogError>,
 }
 
+/// Which aggregate types a subscriber wants decoded.
+pub type Wanted = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 impl JetStreamLog {
     /// Every message of the domain stream from `start` on, in order, without gaps: an ordered
     /// consumer, which the client recreates from the last delivered sequence if it breaks.
@@ -293,12 +296,34 @@ impl JetStreamLog {
         self.subscribe(None, Some(start)).await
     }
 
+    /// [`Self::subscribe_from`], decoding only the events whose aggregate type (read from the
+    /// subject) `wanted` accepts; the others come as [`LogError::NotWanted`], with their
+    /// sequence. Parsing every body is most of what a consumer that wants few types spends.
+    pub async fn subscribe_wanted(
+        &self,
+        start: u64,
+        wanted: Wanted,
+    ) -> Result<futures::stream::BoxStream<'static, Result<StreamedEvent, LogError>>, LogError>
+    {
+        self.subscribe_with(None, Some(start), Some(wanted)).await
+    }
+
     /// The messages on subjects matching `filter` (all when `None`), from sequence `start` on,
     /// or only those appended from now on when `start` is `None`.
     pub async fn subscribe(
         &self,
         filter: Option<String>,
         start: Option<u64>,
+    ) -> Result<futures::stream::BoxStream<'static, Result<StreamedEvent, LogError>>, LogError>
+    {
+        self.subscribe_with(filter, start, None).await
+    }
+
+    async fn subscribe_with(
+        &self,
+        filter: Option<String>,
+        start: Option<u64>,
+        wanted: Option<Wanted>,
     ) -> Result<futures::stream::BoxStream<'static, Result<StreamedEvent, LogError>>, LogError>
     {
         use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
@@ -325,18 +350,28 @@ impl JetStreamLog {
             .await
             .map_err(|e| LogError::Unavailable(format!("consuming: {e}")))?;
         Ok(messages
-            .map(|message| {
+            .map(move |message| {
                 let message = message.map_err(|e| LogError::Unavailable(e.to_string()))?;
                 let info = message
                     .info()
                     .map_err(|e| LogError::Unavailable(format!("message without info: {e}")))?;
                 let (sequence, pending, published) =
                     (info.stream_sequence, info.pending, info.published);
+                let subject = message.subject.to_string();
+                let skip = wanted.as_ref().is_some_and(|wanted| {
+                    crate::subject::parse_subject(&subject)
+                        .is_some_and(|parts| !wanted(parts.aggregate_type))
+                });
+                let event = if skip {
+                    Err(LogError::NotWanted(sequence))
+                } else {
+                    decode_stored(sequence, published, &message.payload)
+                };
                 Ok(StreamedEvent {
                     sequence,
-                    subject: message.subject.to_string(),
+                    subject,
                     pending,
-                    event: decode_stored(sequence, published, &message.payload),
+                    event,
                 })
             })
             .boxed())

@@ -29,6 +29,9 @@ pub enum LogError {
     Unavailable(String),
     #[error("corrupt event at sequence {sequence}: {reason}")]
     Corrupt { sequence: u64, reason: String },
+    /// Not decoded: the subscriber does not want events of its aggregate type.
+    #[error("event at sequence {0} not decoded: its aggregate type is not wanted")]
+    NotWanted(u64),
 }
 
 #[async_trait]

@@ -64,6 +64,17 @@ enum BatchOutcome {
 }
 
 impl ProjectionRunner {
+    /// The stream from `start`, with only the events this projection handles decoded.
+    async fn subscribe(
+        &self,
+        start: u64,
+    ) -> Result<BoxStream<'static, Result<StreamedEvent, LogError>>, LogError> {
+        let projection = self.projection.clone();
+        self.log
+            .subscribe_wanted(start, Arc::new(move |t: &str| projection.handles(t)))
+            .await
+    }
+
     /// Creates the schema, its tables and the checkpoint if missing; returns the checkpoint.
     pub async fn prepare(&self) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
@@ -101,7 +112,7 @@ impl ProjectionRunner {
         mut on_progress: impl FnMut(u64) + Send,
     ) -> Result<u64, EngineError> {
         let label = ProjectionMetrics::label(&self.checkpoint);
-        let mut events = self.log.subscribe_from(position + 1).await?;
+        let mut events = self.subscribe(position + 1).await?;
         let mut idle_while_behind = 0;
         loop {
             if until.is_some_and(|target| position >= target) || *shutdown.borrow() {
@@ -124,7 +135,7 @@ impl ProjectionRunner {
                     idle_while_behind += 1;
                     if idle_while_behind >= 2 {
                         tracing::warn!(projection = %self.checkpoint, position, end, "consumer stalled; re-subscribing");
-                        events = self.log.subscribe_from(position + 1).await?;
+                        events = self.subscribe(position + 1).await?;
                         idle_while_behind = 0;
                     }
                 }
@@ -145,7 +156,7 @@ impl ProjectionRunner {
                         "checkpoint moved by another writer; continuing from it"
                     );
                     position = stored;
-                    events = self.log.subscribe_from(position + 1).await?;
+                    events = self.subscribe(position + 1).await?;
                 }
             }
             self.metrics
