@@ -49,7 +49,8 @@ pub async fn generate_invoice(
 ) -> Result<Generated, ApiError> {
     let tenant = meta.tenant.clone();
     let today = Utc::now().date_naive();
-    if period.end > today + Duration::days(1) {
+    // `end` is the first day after the period: the period is over once that day has begun.
+    if period.end > today {
         return Err(ApiError::unprocessable(
             "period",
             format!(
@@ -123,7 +124,7 @@ pub async fn generate_invoice(
         })
         .collect();
 
-    let rater = Rater::new(&state.pool, tenant.as_str(), terms.currency.as_deref()).await?;
+    let mut rater = Rater::new(&state.pool, tenant.as_str(), terms.currency.as_deref()).await?;
     let mut lines = Vec::with_capacity(new_usage.len());
     for q in new_usage {
         let Some(window) = windows.iter().find(|w| w.start == q.window_start).copied() else {

@@ -6,6 +6,8 @@
 //! at that instant, and rounded to the target's minor unit, half away from zero. A product
 //! without a price rates to zero and says so (`rate_system` absent).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use fleet_domain::money::Currency;
 use fleet_domain::rating::Pricing;
@@ -19,10 +21,17 @@ use crate::ApiError;
 /// rate the line was computed with.
 const EXCHANGE_RATE_DP: u32 = 10;
 
+/// A price as the book states it, and its currency.
+type StatedPrice = (Value, String);
+
 pub struct Rater<'a> {
     pool: &'a sqlx::PgPool,
     tenant: &'a str,
     pub currency: Currency,
+    /// Lookups already made: an invoice rates the same products again and again, per project.
+    products: HashMap<String, Option<pricing::ProductRow>>,
+    prices: HashMap<(String, DateTime<Utc>), Option<StatedPrice>>,
+    rates: HashMap<(String, DateTime<Utc>), Decimal>,
 }
 
 /// A rated quantity.
@@ -66,38 +75,61 @@ impl<'a> Rater<'a> {
             pool,
             tenant,
             currency,
+            products: HashMap::new(),
+            prices: HashMap::new(),
+            rates: HashMap::new(),
         })
     }
 
     /// Units of the main currency per unit of `code` at `at`.
-    async fn to_main(&self, code: &str, at: DateTime<Utc>) -> Result<Decimal, ApiError> {
-        pricing::rate_at(self.pool, self.tenant, code, at)
+    async fn main_per_unit(&mut self, code: &str, at: DateTime<Utc>) -> Result<Decimal, ApiError> {
+        let key = (code.to_owned(), at);
+        if let Some(rate) = self.rates.get(&key) {
+            return Ok(*rate);
+        }
+        let rate = pricing::rate_at(self.pool, self.tenant, code, at)
             .await?
             .ok_or_else(|| {
                 ApiError::unprocessable(
                     "currency",
                     format!("{code} is not a currency of the price book"),
                 )
-            })
+            })?;
+        self.rates.insert(key, rate);
+        Ok(rate)
     }
 
     /// What `quantity` of `product` costs on top of `already` units rated before in the same
     /// window (graduated tiers continue where those units left off), at `at`.
     pub async fn rate(
-        &self,
+        &mut self,
         product: &str,
         at: DateTime<Utc>,
         already: Decimal,
         quantity: Decimal,
     ) -> Result<Rated, ApiError> {
-        let info = pricing::product(self.pool, self.tenant, product).await?;
+        let info = match self.products.get(product) {
+            Some(info) => info.clone(),
+            None => {
+                let info = pricing::product(self.pool, self.tenant, product).await?;
+                self.products.insert(product.to_owned(), info.clone());
+                info
+            }
+        };
         let (description, category, unit) = match info {
             Some(p) => (p.name, p.category, Some(p.unit)),
             None => (product.to_owned(), "unpriced".to_owned(), None),
         };
-        let Some((stated, price_currency)) =
-            pricing::price_at(self.pool, self.tenant, product, at).await?
-        else {
+        let key = (product.to_owned(), at);
+        let price = match self.prices.get(&key) {
+            Some(price) => price.clone(),
+            None => {
+                let price = pricing::price_at(self.pool, self.tenant, product, at).await?;
+                self.prices.insert(key, price.clone());
+                price
+            }
+        };
+        let Some((stated, price_currency)) = price else {
             return Ok(Rated {
                 description,
                 category,
@@ -114,8 +146,9 @@ impl<'a> Rater<'a> {
         let exchange_rate = if price_currency == self.currency.code() {
             Decimal::ONE
         } else {
-            let target = self.to_main(self.currency.code(), at).await?;
-            let source = self.to_main(&price_currency, at).await?;
+            let code = self.currency.code().to_owned();
+            let target = self.main_per_unit(&code, at).await?;
+            let source = self.main_per_unit(&price_currency, at).await?;
             (source / target).round_dp(EXCHANGE_RATE_DP)
         };
         let amount = pricing.rate(already + quantity) - pricing.rate(already);

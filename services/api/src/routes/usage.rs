@@ -483,7 +483,7 @@ async fn customer_usage(
         .map(|t| t.and_utc() - Duration::microseconds(1))
         .unwrap_or_else(Utc::now)
         .min(Utc::now());
-    let rater = Rater::new(&state.pool, tenant, None).await?;
+    let mut rater = Rater::new(&state.pool, tenant, None).await?;
     let totals = usage::customer_totals(&state.pool, tenant, &uuid.to_string(), start, end).await?;
     let mut lines = Vec::with_capacity(totals.len());
     for total in totals {
