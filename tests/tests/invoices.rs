@@ -477,6 +477,14 @@ async fn late_usage_lands_on_the_next_invoice_as_an_adjustment() {
         .map(|i| &i["id"])
         .collect();
     assert_eq!(ids, [&reissued["id"]]);
+    let camel = app
+        .get(&format!(
+            "/v1/invoices?status=open&customerId={customer}&startDate=2026-10-01"
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(camel["items"], open["items"]);
     let void = app.get("/v1/invoices?status=void").await.body;
     assert_eq!(void["items"][0]["id"], oct_id.as_str());
     let none = app.get("/v1/invoices?billing_provider=STRIPE").await.body;

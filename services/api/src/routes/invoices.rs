@@ -301,12 +301,17 @@ async fn resend_invoice(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct ListQuery {
-    /// Invoices whose period starts on or after this day.
+    /// Invoices whose period starts on or after this day. (000's invoice-api spells the
+    /// filters in camel case; both spellings work.)
+    #[serde(alias = "startDate")]
     start_date: Option<NaiveDate>,
     /// Invoices whose period starts on or before this day.
+    #[serde(alias = "endDate")]
     end_date: Option<NaiveDate>,
     status: Option<String>,
+    #[serde(alias = "customerId")]
     customer_id: Option<String>,
+    #[serde(alias = "billingProvider")]
     billing_provider: Option<String>,
     page_size: Option<i64>,
     page_token: Option<String>,
