@@ -17,6 +17,8 @@ use tokio::process::{Child, Command};
 
 pub use serde_json::json;
 
+pub mod billing;
+
 pub fn database_root() -> String {
     std::env::var("DATABASE_URL")
         .ok()
