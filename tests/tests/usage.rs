@@ -294,21 +294,28 @@ async fn kill_9_in_the_middle_of_ingestion_then_retrying_everything_counts_each_
             json!({"records": records})
         })
         .collect();
-    let send_all = |base: String, key: String, http: reqwest::Client, batches: Vec<Value>| async move {
-        let mut sent = 0;
-        for batch in batches {
-            match http
-                .post(format!("{base}/v1/usage"))
-                .bearer_auth(&key)
-                .json(&batch)
-                .send()
-                .await
-            {
-                Ok(response) if response.status().as_u16() == 202 => sent += 1,
-                _ => break,
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let send_all = |base: String, key: String, http: reqwest::Client, batches: Vec<Value>| {
+        let acked = acked.clone();
+        async move {
+            let mut sent = 0;
+            for batch in batches {
+                match http
+                    .post(format!("{base}/v1/usage"))
+                    .bearer_auth(&key)
+                    .json(&batch)
+                    .send()
+                    .await
+                {
+                    Ok(response) if response.status().as_u16() == 202 => {
+                        sent += 1;
+                        acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    _ => break,
+                }
             }
+            sent
         }
-        sent
     };
     let sender = tokio::spawn(send_all(
         app.base.clone(),
@@ -316,7 +323,10 @@ async fn kill_9_in_the_middle_of_ingestion_then_retrying_everything_counts_each_
         app.http.clone(),
         batches.clone(),
     ));
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // Kill once a few batches are in: by count, not by time, whatever the machine's speed.
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     app.kill9().await;
     let acknowledged = sender.await.unwrap();
     assert!(
