@@ -58,6 +58,21 @@ CREATE TABLE IF NOT EXISTS customers_daily (
     PRIMARY KEY (tenant, day, environment_type, customer_id)
 );
 CREATE INDEX IF NOT EXISTS customers_daily_by_customer ON customers_daily (tenant, customer_id, day);
+-- Per customer and month: the top customers of a long window are chosen from whole months
+-- here and the days of its partial months from `customers_daily`.
+CREATE TABLE IF NOT EXISTS customers_monthly (
+    tenant           text NOT NULL,
+    month            date NOT NULL,
+    environment_type text NOT NULL,
+    customer_id      text NOT NULL,
+    cost             numeric NOT NULL,
+    PRIMARY KEY (tenant, month, environment_type, customer_id)
+);
+-- Read models made before this table existed get it filled once from the daily sums.
+INSERT INTO customers_monthly
+SELECT tenant, date_trunc('month', day)::date, environment_type, customer_id, sum(cost)
+FROM customers_daily WHERE NOT EXISTS (SELECT 1 FROM customers_monthly)
+GROUP BY 1, 2, 3, 4;
 CREATE TABLE IF NOT EXISTS instances_monthly (
     tenant           text NOT NULL,
     month            date NOT NULL,
@@ -142,7 +157,13 @@ impl Projection for Cost {
                  SELECT tenant, day, environment_type, customer_id, sum(cost)
                  FROM counted GROUP BY 1, 2, 3, 4
                  ON CONFLICT (tenant, day, environment_type, customer_id)
-                 DO UPDATE SET cost = customers_daily.cost + EXCLUDED.cost)
+                 DO UPDATE SET cost = customers_daily.cost + EXCLUDED.cost),
+             customer_months AS (
+                 INSERT INTO customers_monthly
+                 SELECT tenant, date_trunc('month', day)::date, environment_type, customer_id, sum(cost)
+                 FROM counted GROUP BY 1, 2, 3, 4
+                 ON CONFLICT (tenant, month, environment_type, customer_id)
+                 DO UPDATE SET cost = customers_monthly.cost + EXCLUDED.cost)
              INSERT INTO instances_monthly
              SELECT tenant, date_trunc('month', day)::date, environment_type, cloud_provider, region,
                  deployment_cell, customer_id, instance_id, sum(cost)
@@ -242,6 +263,16 @@ pub struct Group {
 /// reads; a table without a column neutralises that column's conditions (they must then be
 /// empty, which the caller checks when it picks the table).
 fn filters(day: &str, cells: bool, customers: bool, instances: bool) -> String {
+    filters_within(
+        &format!("{day} >= $2 AND {day} < $3"),
+        cells,
+        customers,
+        instances,
+    )
+}
+
+/// [`filters`] with the date condition given whole (`range`).
+fn filters_within(range: &str, cells: bool, customers: bool, instances: bool) -> String {
     let unused =
         |a: u8, b: u8| format!("cardinality(${a}::text[]) >= 0 AND cardinality(${b}::text[]) >= 0");
     let cell_filters = if cells {
@@ -271,7 +302,7 @@ fn filters(day: &str, cells: bool, customers: bool, instances: bool) -> String {
         unused(13, 14)
     };
     format!(
-        "tenant = $1 AND {day} >= $2 AND {day} < $3 AND ($4::text IS NULL OR environment_type = $4)
+        "tenant = $1 AND {range} AND ($4::text IS NULL OR environment_type = $4)
          AND {cell_filters} AND {instance_filters} AND {customer_filters}"
     )
 }
@@ -316,16 +347,30 @@ pub async fn report(
     let mut narrowed;
     let query = match (view, query.top_groups) {
         (View::Customer, Some(n)) if is_empty(&query.instances) => {
-            let where_ = filters("day", false, true, false);
+            // Whole months from the monthly sums, the days of partial months from the daily.
+            let first_month = month_on_or_after(query.start);
+            let last_month = query.end.with_day(1).unwrap_or(query.end).max(first_month);
+            let monthly = filters_within("month >= $16 AND month < $17", false, true, false);
+            let daily = filters_within(
+                "((day >= $2 AND day < $16) OR (day >= $17 AND day < $3))",
+                false,
+                true,
+                false,
+            );
             let top: Vec<String> = bind_filters!(
                 sqlx::query_scalar(&format!(
-                    "SELECT customer_id FROM cost.customers_daily WHERE {where_}
+                    "SELECT customer_id FROM (
+                         SELECT customer_id, cost FROM cost.customers_monthly WHERE {monthly}
+                         UNION ALL
+                         SELECT customer_id, cost FROM cost.customers_daily WHERE {daily}) sums
                      GROUP BY 1 ORDER BY sum(cost) DESC, 1 LIMIT $15"
                 )),
                 tenant,
                 query
             )
             .bind(n as i64)
+            .bind(first_month.min(query.end))
+            .bind(last_month.min(query.end))
             .fetch_all(pool)
             .await?;
             narrowed = query.clone();
@@ -414,4 +459,15 @@ pub async fn report(
         groups.truncate(n);
     }
     Ok(groups)
+}
+
+/// The first day of a month on or after `day`.
+fn month_on_or_after(day: NaiveDate) -> NaiveDate {
+    if day.day() == 1 {
+        day
+    } else {
+        day.with_day(1)
+            .and_then(|first| first.checked_add_months(chrono::Months::new(1)))
+            .unwrap_or(day)
+    }
 }

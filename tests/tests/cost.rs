@@ -179,6 +179,35 @@ async fn cost_comes_from_runtime_and_imports_and_reports_by_every_dimension() {
         Decimal::from(5) + runtime
     );
 
+    // A window of whole months and partial ones: its top customers are chosen from the
+    // monthly sums for October and the daily ones for the days around it.
+    app.post(
+        "/v1/cost-records",
+        json!({"records": [{"id": "c7", "resource_id": id, "instance_id": id,
+            "charge_period_start": "2026-10-10T00:00:00Z", "billed_cost": "50.00", "currency": "EUR"}]}),
+    )
+    .await
+    .expect(202);
+    let long =
+        format!("/v1/cost/user?start=2026-09-15&end={today}&environment_type=PROD&top_users=1");
+    let top = app
+        .eventually("October's cost to count", || async {
+            let body = app.get(&long).await.body;
+            (body["groups"][0]["key"] == app.customer_id.as_str()).then_some(body)
+        })
+        .await;
+    assert_eq!(
+        dec(&top["groups"][0]["total_cost"]),
+        Decimal::from(55) + runtime
+    );
+    let after_it = app
+        .get(&format!(
+            "/v1/cost/user?start=2026-10-11&end={today}&environment_type=PROD&top_users=1"
+        ))
+        .await
+        .body;
+    assert_eq!(after_it["groups"][0]["key"], "");
+
     for (query, status) in [
         (
             "/v1/cost/cloud-provider?start=2026-11-02&end=2026-11-01",

@@ -29,6 +29,8 @@ pub async fn run(config: &Config, instances: usize, runs: usize) -> BenchResult<
              deployment_cell, sum(cost) FROM cost.facts GROUP BY 1, 2, 3, 4, 5, 6",
         "INSERT INTO cost.customers_daily SELECT tenant, day, environment_type, customer_id, sum(cost)
              FROM cost.facts GROUP BY 1, 2, 3, 4",
+        "INSERT INTO cost.customers_monthly SELECT tenant, date_trunc('month', day)::date,
+             environment_type, customer_id, sum(cost) FROM cost.facts GROUP BY 1, 2, 3, 4",
         "INSERT INTO cost.instances_monthly SELECT tenant, date_trunc('month', day)::date,
              environment_type, cloud_provider, region, deployment_cell, customer_id, instance_id, sum(cost)
              FROM cost.facts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
