@@ -18,6 +18,7 @@ use tokio::process::{Child, Command};
 pub use serde_json::json;
 
 pub mod billing;
+pub mod webhook_receiver;
 
 pub fn database_root() -> String {
     std::env::var("DATABASE_URL")

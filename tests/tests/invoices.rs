@@ -2,6 +2,7 @@
 //! scheduler), the lifecycle and its refusals, late usage as adjustments, and the queries.
 
 use fleet_tests::billing::{generate, price_book, record, record_usage};
+use fleet_tests::webhook_receiver::receiver;
 use fleet_tests::{json, Reply, TestApp};
 use reqwest::Method;
 use serde_json::Value;
@@ -64,6 +65,16 @@ async fn the_lifecycle_refuses_every_other_transition_naming_the_status() {
     generate(&app, &app.customer_id, "2026-13")
         .await
         .expect(422);
+
+    // Subscribers hear of resends.
+    let (url, received) = receiver(0).await;
+    app.post(
+        "/v1/notification-channels",
+        json!({"name": "billing", "url": url, "secret": "a-long-enough-shared-secret",
+               "event_types": ["InvoiceResent"]}),
+    )
+    .await
+    .expect(202);
 
     let path = format!("/v1/invoices/{id}");
     let act = |action: &'static str| {
@@ -132,6 +143,18 @@ async fn the_lifecycle_refuses_every_other_transition_naming_the_status() {
     );
     let view = app.get(&path).await.expect(200).body;
     assert_eq!(view["resent"].as_array().unwrap().len(), 2);
+    let announced = app
+        .eventually("both resends delivered", || async {
+            let received = received.lock().unwrap();
+            (received.delivered.len() == 2).then(|| received.delivered.clone())
+        })
+        .await;
+    for (_, body) in announced {
+        let event: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(event["event_type"], "InvoiceResent", "{event}");
+        assert_eq!(event["aggregate_id"], id.as_str());
+        assert_eq!(event["payload"]["to"], "ops@acme.example");
+    }
     // As it was just after approval.
     let then = app
         .get(&format!("{path}?as_of={after_approval}"))

@@ -1,46 +1,15 @@
 //! The three ways to follow events: webhooks (signed, retried, recorded, replayable), server-
 //! sent events, and the documented NATS subjects with their JSON Schemas.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
+use fleet_tests::webhook_receiver::receiver;
 use fleet_tests::{json, TestApp};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::Value;
 use sha2::Sha256;
-
-#[derive(Default)]
-struct Received {
-    calls: usize,
-    delivered: Vec<(HeaderMap, Vec<u8>)>,
-}
-
-/// A webhook endpoint on loopback that fails its first `failures` calls.
-async fn receiver(failures: usize) -> (String, Arc<Mutex<Received>>) {
-    let received = Arc::new(Mutex::new(Received::default()));
-    let state = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let state = state.clone();
-            async move {
-                let mut received = state.lock().unwrap();
-                received.calls += 1;
-                if received.calls <= failures {
-                    return StatusCode::INTERNAL_SERVER_ERROR;
-                }
-                received.delivered.push((headers, body.to_vec()));
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, received)
-}
 
 fn verify_signature(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     let header = headers["fleet-signature"].to_str().unwrap();
