@@ -384,7 +384,20 @@ impl JetStreamLog {
         use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
         use futures::StreamExt;
 
-        let last = self.last_sequence().await?;
+        let state = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| LogError::Unavailable(e.to_string()))?
+            .state;
+        let last = state.last_sequence;
+        // Outside the stream's span the answer needs no consumer (nor its wait for a message).
+        if last == 0 || time >= state.last_timestamp {
+            return Ok(last);
+        }
+        if time < state.first_timestamp {
+            return Ok(state.first_sequence.saturating_sub(1));
+        }
         let consumer = self
             .stream
             .create_consumer(OrderedConfig {

@@ -44,8 +44,9 @@ CREATE TABLE IF NOT EXISTS daily (
     PRIMARY KEY (tenant, subscription_id, product, day, provider_id, project_id)
 );
 CREATE INDEX IF NOT EXISTS daily_by_customer ON daily (tenant, customer_id, day);
--- Invoices read a customer's records by when they occurred and where they sit in the stream.
-CREATE INDEX IF NOT EXISTS records_by_customer ON records (tenant, customer_id, occurred_at);
+-- Invoices read a customer's records by their place in the stream: the ones appended since
+-- a period began (its own usage) or since its invoice was made (late usage).
+CREATE INDEX IF NOT EXISTS records_by_customer_position ON records (tenant, customer_id, sequence);
 "#;
 
 pub struct Usage;
@@ -265,7 +266,8 @@ pub struct WindowTotal {
 }
 
 /// The customer's records that occurred in each range's window and sit in the usage stream
-/// within `(after, through]`, summed per window, provider, project and product.
+/// within `(after, through]`, summed per window, provider, project and product. Each range is
+/// read from the customer's records by position, so narrow ranges are cheap.
 pub async fn quantities_in(
     conn: &mut PgConnection,
     tenant: &str,

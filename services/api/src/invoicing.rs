@@ -111,9 +111,20 @@ pub async fn generate_invoice(
         .iter()
         .flat_map(|w| uncovered(*w, &coverage, usage_end))
         .collect();
+    let mut floors = Floors::default();
+    let reading = floors.narrow(state, &segments).await?;
     let new_usage =
-        usage::quantities_in(&mut lock, tenant.as_str(), &customer_id, &segments).await?;
-    let billed = usage::quantities_in(&mut lock, tenant.as_str(), &customer_id, &coverage).await?;
+        usage::quantities_in(&mut lock, tenant.as_str(), &customer_id, &reading).await?;
+    // What the live invoices billed already, in the windows that have more: graduated tiers
+    // continue from there.
+    let topped_up: BTreeSet<NaiveDate> = new_usage.iter().map(|q| q.window_start).collect();
+    let billed_ranges: Vec<Coverage> = coverage
+        .iter()
+        .filter(|c| topped_up.contains(&c.window.start))
+        .copied()
+        .collect();
+    let reading = floors.narrow(state, &billed_ranges).await?;
+    let billed = usage::quantities_in(&mut lock, tenant.as_str(), &customer_id, &reading).await?;
     let billed: BTreeMap<_, Decimal> = billed
         .into_iter()
         .map(|q| {
@@ -245,6 +256,47 @@ async fn caught_up(
         Err(ApiError::Unavailable(format!(
             "the {projection} read model has not reached position {position} yet; retry shortly"
         )))
+    }
+}
+
+/// The usage-stream position before which no record of a window can sit: usage is never
+/// dated later than it is sent (beyond a few minutes of clock skew, which the hour covers), so
+/// every record of a window was appended after the window began. Reading ranges from there
+/// keeps an invoice's reads proportional to recent usage, not to the customer's history.
+#[derive(Default)]
+struct Floors(BTreeMap<Period, u64>);
+
+impl Floors {
+    async fn narrow(
+        &mut self,
+        state: &AppState,
+        ranges: &[Coverage],
+    ) -> Result<Vec<Coverage>, ApiError> {
+        let mut narrowed = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let floor = match self.0.get(&range.window) {
+                Some(floor) => *floor,
+                None => {
+                    let began = range
+                        .window
+                        .start
+                        .and_time(chrono::NaiveTime::MIN)
+                        .and_utc();
+                    let floor = state
+                        .usage_log
+                        .position_at(began - Duration::hours(1))
+                        .await
+                        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                    self.0.insert(range.window, floor);
+                    floor
+                }
+            };
+            narrowed.push(Coverage {
+                after: range.after.max(floor),
+                ..*range
+            });
+        }
+        Ok(narrowed)
     }
 }
 
