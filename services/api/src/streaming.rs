@@ -13,6 +13,16 @@ pub fn csv_field(value: &str) -> String {
     }
 }
 
+/// A free-text CSV field for a report people open in a spreadsheet: text a user typed that
+/// starts like a formula (`=`, `+`, `-`, `@`) is prefixed with `'`, so it is shown, never run.
+pub fn csv_text(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        csv_field(&format!("'{value}"))
+    } else {
+        csv_field(value)
+    }
+}
+
 /// A channel whose receiving end is a response body: a spawned task produces chunks into the
 /// sender, which fails once the client has gone.
 pub fn body_channel() -> (
@@ -54,5 +64,20 @@ pub async fn send_rows<T, E: std::error::Error + Send + Sync + 'static>(
     }
     if !chunk.is_empty() {
         let _ = sender.send(Ok(chunk)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_text("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_text("+1 555"), "'+1 555");
+        assert_eq!(csv_text("Acme"), "Acme");
     }
 }

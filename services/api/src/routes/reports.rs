@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiQuery, ReadPosition};
 use crate::routes::wait_for_position;
-use crate::streaming::{body_channel, csv_field, send_rows};
+use crate::streaming::{body_channel, csv_field, csv_text, send_rows};
 use crate::{ApiError, AppState};
 
 pub const COLUMNS: [&str; 17] = [
@@ -123,8 +123,8 @@ impl Layout {
         let mut invoice = vec![
             row.customer_id.clone(),
             if row.test_account { "True" } else { "False" }.to_owned(),
-            csv_field(&row.customer_email),
-            csv_field(&row.customer_name),
+            csv_text(&row.customer_email),
+            csv_text(&row.customer_name),
             String::new(),
             row.id.to_string(),
             row.period_start.format("%Y-%m").to_string(),
@@ -137,7 +137,7 @@ impl Layout {
             money(row.discount_total),
             money(row.total),
             csv_field(&row.customer_metadata.0.to_string()),
-            csv_field(&row.resellers.join(";")),
+            csv_text(&row.resellers.join(";")),
         ];
         if self.federated {
             invoice.extend([String::new(), String::new()]);
@@ -160,7 +160,9 @@ impl Layout {
             .and_then(|l| l.0.as_array().cloned())
             .unwrap_or_default();
         for line in lines {
-            let text = |key: &str| csv_field(line.get(key).and_then(Value::as_str).unwrap_or(""));
+            let field = |key: &str| line.get(key).and_then(Value::as_str).unwrap_or("");
+            let text = |key: &str| csv_text(field(key));
+            let number = |key: &str| csv_field(field(key));
             let mut item = invoice.clone();
             item.extend([
                 text("kind"),
@@ -175,10 +177,10 @@ impl Layout {
                 text("project_id"),
                 text("product"),
                 text("description"),
-                text("quantity"),
+                number("quantity"),
                 text("unit"),
                 text("rate_system"),
-                text("total"),
+                number("total"),
             ]);
             push(&item);
         }
