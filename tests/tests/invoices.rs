@@ -65,6 +65,15 @@ async fn the_lifecycle_refuses_every_other_transition_naming_the_status() {
     generate(&app, &app.customer_id, "2026-13")
         .await
         .expect(422);
+    for body in [
+        json!({"customer_id": app.customer_id, "start": "2024-01-01", "end": "2026-01-01"}),
+        json!({"customer_id": app.customer_id, "period": "2026-10", "start": "2026-10-01"}),
+        json!({"customer_id": "not-a-customer", "period": "2026-10"}),
+        json!({"customer_id": app.customer_id, "period": "2026-10", "extra": 1}),
+    ] {
+        let reply = app.post("/v1/invoices", body.clone()).await.expect(422);
+        assert!(reply.body["detail"].is_string(), "{body}: {}", reply.body);
+    }
 
     // Subscribers hear of resends.
     let (url, received) = receiver(0).await;

@@ -131,6 +131,9 @@ async fn read_invoice(
     view_of(id, &items)?.ok_or_else(|| ApiError::NotFound(format!("invoice {id} not found")))
 }
 
+/// Longest explicit billing period: a year, leap day included.
+const MAX_PERIOD_DAYS: i64 = 366;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GenerateInvoice {
@@ -149,6 +152,12 @@ impl GenerateInvoice {
             (Some(text), None, None) => month(text).ok_or_else(|| {
                 ApiError::unprocessable("period", "must be a month written YYYY-MM")
             }),
+            (None, Some(start), Some(end)) if (end - start).num_days() >= MAX_PERIOD_DAYS => {
+                Err(ApiError::unprocessable(
+                    "end",
+                    format!("a billing period spans at most {MAX_PERIOD_DAYS} days"),
+                ))
+            }
             (None, Some(start), Some(end)) if start <= end => Ok(Period {
                 start,
                 end: end.succ_opt().unwrap_or(end),
