@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use fleet_domain::billing::{self, BillingTerms};
+use fleet_domain::billing;
 use fleet_domain::customer::Customer;
 use fleet_domain::invoice::{
     BillTo, Coverage, Invoice, InvoiceCommand, InvoiceDocument, InvoiceLine, LineKind, Period,
@@ -64,7 +64,7 @@ pub async fn generate_invoice(
     let customer_id = customer_uuid.to_string();
     let customer = load::<Customer>(state, &tenant, &customer_id).await?;
     let profile = customer.profile.clone().ok_or_else(unknown)?;
-    let terms = terms_of(&customer);
+    let terms = customer.billing.clone().unwrap_or_default();
 
     let key = format!("invoices-of-customer:{tenant}:{customer_id}");
     let _queue = state.locks.lock(&key).await;
@@ -231,11 +231,6 @@ pub async fn generate_invoice(
         position: executed.event.sequence,
         created: true,
     })
-}
-
-/// The terms a customer is invoiced on now.
-pub fn terms_of(customer: &Customer) -> BillingTerms {
-    customer.billing.clone().unwrap_or_default()
 }
 
 async fn last_sequence(log: &fleet_events::jetstream::JetStreamLog) -> Result<u64, ApiError> {

@@ -53,12 +53,6 @@ impl InvoiceStatus {
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
-
-    /// Whether the invoice still bills its usage: a void or deleted one gives it back, so the
-    /// period can be invoiced again.
-    pub fn is_live(self) -> bool {
-        !matches!(self, Self::Void | Self::Deleted)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -266,7 +260,6 @@ mod tests {
         let (invoice, _) =
             run_commands::<Invoice>(&[generate.clone(), C::Approve, C::Void { reason: None }]);
         assert_eq!(invoice.status, InvoiceStatus::Void);
-        assert!(!invoice.status.is_live());
         let (invoice, _) = run_commands::<Invoice>(&[generate.clone(), C::Delete]);
         assert_eq!(invoice.status, InvoiceStatus::Deleted);
     }

@@ -298,8 +298,12 @@ struct Items<T> {
     items: Vec<T>,
 }
 
-/// 404 unless the customer is the caller's.
-async fn known_customer(state: &AppState, caller: &Caller, id: &str) -> Result<Uuid, ApiError> {
+/// 404 unless the customer is the caller's (as the inventory knows it).
+pub(crate) async fn known_customer(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Uuid, ApiError> {
     let uuid = parse_id(Customer::TYPE, id)?;
     customers::get(&state.pool, caller.tenant.as_str(), uuid)
         .await?

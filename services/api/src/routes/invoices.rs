@@ -24,6 +24,7 @@ use crate::auth::{Caller, Permission};
 use crate::extract::{optional_json, ApiJson, ApiQuery, ReadPosition};
 use crate::invoicing::{generate_invoice, month};
 use crate::pagination::{self, Page};
+use crate::routes::customers;
 use crate::routes::{
     command_response, history, history_as_of, history_route, parse_id, run, wait_for_position,
     AsOf, Issuer, Target,
@@ -47,14 +48,22 @@ pub fn router() -> Router<AppState> {
         .route("/customers/{id}/invoices/last", get(last_customer_invoice))
 }
 
-/// An invoice as the API shows it: its document and where it stands.
+/// An invoice as the API shows it: its document, where it stands, and when each step was taken.
 #[derive(Serialize)]
 pub struct InvoiceView {
     id: String,
     status: &'static str,
     #[serde(flatten)]
     document: InvoiceDocument,
-    generated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    timeline: Timeline,
+}
+
+/// When each step of an invoice's life happened; its state is the aggregate's.
+#[derive(Default, Serialize)]
+struct Timeline {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generated_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     approved_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,52 +79,36 @@ pub struct InvoiceView {
 
 /// Folds an invoice's history into its view; `None` when it is deleted.
 fn view_of(id: &str, history: &[EventEnvelope]) -> Result<Option<InvoiceView>, ApiError> {
-    let mut view: Option<InvoiceView> = None;
+    let mut invoice = Invoice::default();
+    let mut timeline = Timeline::default();
     for envelope in history {
         let at = envelope.event.occurred_at;
         let event = envelope
             .decode::<InvoiceEvent>()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        if let InvoiceEvent::InvoiceGenerated { invoice } = &event {
-            view = Some(InvoiceView {
-                id: id.to_owned(),
-                status: InvoiceStatus::Draft.as_str(),
-                document: (**invoice).clone(),
-                generated_at: at,
-                approved_at: None,
-                paid_at: None,
-                uncollectible_at: None,
-                voided_at: None,
-                void_reason: None,
-                resent: Vec::new(),
-            });
-            continue;
-        }
-        let Some(v) = view.as_mut() else { continue };
-        match event {
-            InvoiceEvent::InvoiceGenerated { .. } => {}
-            InvoiceEvent::InvoiceApproved {} => {
-                v.status = "open";
-                v.approved_at = Some(at);
-            }
-            InvoiceEvent::InvoicePaid {} => {
-                v.status = "paid";
-                v.paid_at = Some(at);
-            }
-            InvoiceEvent::InvoiceMarkedUncollectible {} => {
-                v.status = "uncollectible";
-                v.uncollectible_at = Some(at);
-            }
+        match &event {
+            InvoiceEvent::InvoiceGenerated { .. } => timeline.generated_at = Some(at),
+            InvoiceEvent::InvoiceApproved {} => timeline.approved_at = Some(at),
+            InvoiceEvent::InvoicePaid {} => timeline.paid_at = Some(at),
+            InvoiceEvent::InvoiceMarkedUncollectible {} => timeline.uncollectible_at = Some(at),
             InvoiceEvent::InvoiceVoided { reason } => {
-                v.status = "void";
-                v.voided_at = Some(at);
-                v.void_reason = reason;
+                timeline.voided_at = Some(at);
+                timeline.void_reason = reason.clone();
             }
-            InvoiceEvent::InvoiceDeleted {} => return Ok(None),
-            InvoiceEvent::InvoiceResent { .. } => v.resent.push(at),
+            InvoiceEvent::InvoiceDeleted {} => {}
+            InvoiceEvent::InvoiceResent { .. } => timeline.resent.push(at),
         }
+        invoice.evolve(&event);
     }
-    Ok(view)
+    Ok(match invoice.document {
+        Some(document) if invoice.status != InvoiceStatus::Deleted => Some(InvoiceView {
+            id: id.to_owned(),
+            status: invoice.status.as_str(),
+            document: *document,
+            timeline,
+        }),
+        _ => None,
+    })
 }
 
 async fn read_invoice(
@@ -398,18 +391,17 @@ async fn list_invoices(
     page(&state, &caller, position, &query, None).await
 }
 
+/// A customer of the caller, once the inventory has reached `position`.
 async fn known_customer(
     state: &AppState,
     caller: &Caller,
     position: Option<u64>,
     id: &str,
 ) -> Result<String, ApiError> {
-    let uuid = parse_id("customer", id)?;
     wait_for_position(state, fleet_projections::inventory::NAME, position).await?;
-    fleet_projections::inventory::customers::get(&state.pool, caller.tenant.as_str(), uuid)
+    Ok(customers::known_customer(state, caller, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
-    Ok(uuid.to_string())
+        .to_string())
 }
 
 async fn list_customer_invoices(

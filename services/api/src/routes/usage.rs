@@ -474,10 +474,7 @@ async fn customer_usage(
     let (start, end) = window.bounds()?;
     wait_for_position(&state, usage::NAME, position).await?;
     let tenant = caller.tenant.as_str();
-    let uuid = parse_id("customer", &id)?;
-    fleet_projections::inventory::customers::get(&state.pool, tenant, uuid)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
+    let uuid = crate::routes::customers::known_customer(&state, &caller, &id).await?;
     let at = end
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc() - Duration::microseconds(1))
