@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use fleet_events::invoice::{Coverage, InvoiceDocument, InvoiceEvent, Period, AGGREGATE_TYPE};
 use fleet_events::EventEnvelope;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
@@ -287,32 +288,23 @@ pub async fn list(
     .bind(limit)
     .fetch_all(pool)
     .await
-}
-
-/// One invoice with its status row and its whole document; deleted ones are not found.
-pub async fn get(
-    pool: &PgPool,
-    tenant: &str,
-    id: Uuid,
-) -> Result<Option<(InvoiceRow, Value)>, sqlx::Error> {
-    let row: Option<(sqlx::types::Json<Value>,)> = sqlx::query_as(
-        "SELECT document FROM invoices.invoices WHERE tenant = $1 AND id = $2 AND status <> 'deleted'",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    let Some((document,)) = row else {
-        return Ok(None);
-    };
-    let summary: InvoiceRow = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoices.invoices WHERE tenant = $1 AND id = $2"
-    ))
-    .bind(tenant)
-    .bind(id)
-    .fetch_one(pool)
-    .await?;
-    Ok(Some((summary, document.0)))
+    .map(|rows: Vec<InvoiceRow>| {
+        rows.into_iter()
+            .map(|mut row| {
+                let currency = row.currency.clone();
+                with_minor_digits(
+                    &currency,
+                    [
+                        &mut row.subtotal,
+                        &mut row.discount_total,
+                        &mut row.tax_total,
+                        &mut row.total,
+                    ],
+                );
+                row
+            })
+            .collect()
+    })
 }
 
 /// The customer's newest invoice: the latest period, then the latest generated.
@@ -465,4 +457,28 @@ pub fn report<'a>(
         .bind(scope.end)
         .bind(scope.all_resellers)
         .fetch(pool)
+        .map_ok(|mut row: ReportRow| {
+            let currency = row.currency.clone();
+            with_minor_digits(
+                &currency,
+                [
+                    &mut row.subtotal,
+                    &mut row.discount_flat,
+                    &mut row.discount_total,
+                    &mut row.total,
+                ],
+            );
+            row
+        })
+        .boxed()
+}
+
+/// Amounts as the invoice states them, with every minor digit: PostgreSQL keeps a numeric's
+/// scale, but a zero comes back from the driver as `0`, not `0.00`.
+fn with_minor_digits<const N: usize>(currency: &str, amounts: [&mut Decimal; N]) {
+    if let Ok(currency) = fleet_domain::money::Currency::parse(currency) {
+        for amount in amounts {
+            *amount = currency.amount(*amount);
+        }
+    }
 }

@@ -251,6 +251,17 @@ pub async fn currencies(pool: &PgPool, tenant: &str) -> Result<Vec<CurrencyRow>,
     .await
 }
 
+/// The tenant's main currency, if it has one yet.
+pub async fn main_currency<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    tenant: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT code FROM pricing.currencies WHERE tenant = $1 AND main")
+        .bind(tenant)
+        .fetch_optional(executor)
+        .await
+}
+
 /// Units of the main currency per unit of `code` at `at`.
 pub async fn rate_at(
     pool: &PgPool,

@@ -14,20 +14,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use fleet_domain::billing;
 use fleet_domain::customer::Customer;
 use fleet_domain::invoice::{
     BillTo, Coverage, Invoice, InvoiceCommand, InvoiceDocument, InvoiceLine, LineKind, Period,
 };
-use fleet_events::EventLog;
-use fleet_projections::{checkpoint, invoices, pricing, usage};
+use fleet_projections::{invoices, pricing, usage};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::command_bus::CommandMeta;
-use crate::policies::load;
-use crate::rater::Rater;
+use crate::policies::{load, serialise, stream_end, wait_on};
+use crate::rater::{rated_at, Rater};
 use crate::{ApiError, AppState};
 
 /// What a generation request led to.
@@ -66,16 +65,14 @@ pub async fn generate_invoice(
     let profile = customer.profile.clone().ok_or_else(unknown)?;
     let terms = customer.billing.clone().unwrap_or_default();
 
-    let key = format!("invoices-of-customer:{tenant}:{customer_id}");
-    let _queue = state.locks.lock(&key).await;
-    let mut lock = state.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-        .bind(&key)
-        .execute(&mut *lock)
-        .await?;
-    let domain_end = last_sequence(&state.log).await?;
+    let (_queue, mut lock) = serialise(
+        state,
+        &format!("invoices-of-customer:{tenant}:{customer_id}"),
+    )
+    .await?;
+    let domain_end = stream_end(&state.log).await?;
     for projection in [invoices::NAME, pricing::NAME] {
-        caught_up(state, &mut lock, projection, domain_end).await?;
+        wait_on(state, &mut lock, projection, domain_end).await?;
     }
     let live = invoices::live_of_customer(&mut lock, tenant.as_str(), &customer_id).await?;
     if let Some((id, _)) = live.iter().find(|(_, p)| *p == period) {
@@ -85,8 +82,8 @@ pub async fn generate_invoice(
             created: false,
         });
     }
-    let usage_end = last_sequence(&state.usage_log).await?;
-    caught_up(state, &mut lock, usage::NAME, usage_end).await?;
+    let usage_end = stream_end(&state.usage_log).await?;
+    wait_on(state, &mut lock, usage::NAME, usage_end).await?;
     let coverage = invoices::coverage_of_customer(&mut lock, tenant.as_str(), &customer_id).await?;
     let overlapping = live
         .iter()
@@ -151,7 +148,7 @@ pub async fn generate_invoice(
             .copied()
             .unwrap_or_default();
         let rated = rater
-            .rate(&q.product, rated_at(window), already, q.quantity)
+            .rate(&q.product, rated_at(window.end), already, q.quantity)
             .await?;
         let hourly = rated
             .unit
@@ -233,27 +230,6 @@ pub async fn generate_invoice(
     })
 }
 
-async fn last_sequence(log: &fleet_events::jetstream::JetStreamLog) -> Result<u64, ApiError> {
-    log.last_sequence()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
-}
-
-async fn caught_up(
-    state: &AppState,
-    conn: &mut sqlx::PgConnection,
-    projection: &str,
-    position: u64,
-) -> Result<(), ApiError> {
-    if checkpoint::wait_for_on(conn, projection, position, state.settings.read_wait).await? {
-        Ok(())
-    } else {
-        Err(ApiError::Unavailable(format!(
-            "the {projection} read model has not reached position {position} yet; retry shortly"
-        )))
-    }
-}
-
 /// The usage-stream position before which no record of a window can sit: usage is never
 /// dated later than it is sent (beyond a few minutes of clock skew, which the hour covers), so
 /// every record of a window was appended after the window began. Reading ranges from there
@@ -293,17 +269,6 @@ impl Floors {
         }
         Ok(narrowed)
     }
-}
-
-/// Prices and rates of a window are those in force at its last instant (or now, for a window
-/// that is still open).
-fn rated_at(window: Period) -> DateTime<Utc> {
-    window
-        .end
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc() - Duration::microseconds(1))
-        .unwrap_or_else(Utc::now)
-        .min(Utc::now())
 }
 
 /// The positions in `(0, end]` of `window` that no coverage holds yet, as ranges.

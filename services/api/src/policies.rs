@@ -155,27 +155,12 @@ pub async fn admit_instance(
     if terms.max_instances < 0 {
         return Ok(admission);
     }
-    let key = format!("instances-of-subscription:{tenant}:{id}");
-    let queue = state.locks.lock(&key).await;
-    let mut lock = state.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-        .bind(&key)
-        .execute(&mut *lock)
-        .await?;
+    let (queue, mut lock) =
+        serialise(state, &format!("instances-of-subscription:{tenant}:{id}")).await?;
     // Whoever held the lock before us has appended its instance: count it too. The wait and
     // the count use the locked connection, so queued requests need no second one.
-    let end = state
-        .log
-        .last_sequence()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let reached =
-        checkpoint::wait_for_on(&mut lock, inventory::NAME, end, state.settings.read_wait).await?;
-    if !reached {
-        return Err(ApiError::Unavailable(format!(
-            "the inventory has not reached position {end} yet; retry shortly"
-        )));
-    }
+    let end = stream_end(&state.log).await?;
+    wait_on(state, &mut lock, inventory::NAME, end).await?;
     let live =
         subscriptions::live_instance_count(&mut *lock, tenant.as_str(), &admission.subscription_id)
             .await?;
@@ -190,6 +175,45 @@ pub async fn admit_instance(
     }
     admission.lock = Some((queue, lock));
     Ok(admission)
+}
+
+/// Serialises work on `key` across all fleetd processes until the returned transaction ends:
+/// waiters queue in-process first, so they hold no pooled connection, then take a PostgreSQL
+/// advisory lock.
+pub async fn serialise(
+    state: &AppState,
+    key: &str,
+) -> Result<(OwnedMutexGuard<()>, Transaction<'static, Postgres>), ApiError> {
+    let queue = state.locks.lock(key).await;
+    let mut lock = state.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(key)
+        .execute(&mut *lock)
+        .await?;
+    Ok((queue, lock))
+}
+
+/// The position of the last event of `log`.
+pub async fn stream_end(log: &fleet_events::jetstream::JetStreamLog) -> Result<u64, ApiError> {
+    log.last_sequence()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// Waits, on a connection the caller holds, until `projection` has applied `position`.
+pub async fn wait_on(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    projection: &str,
+    position: u64,
+) -> Result<(), ApiError> {
+    if checkpoint::wait_for_on(conn, projection, position, state.settings.read_wait).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Unavailable(format!(
+            "the {projection} read model has not reached position {position} yet; retry shortly"
+        )))
+    }
 }
 
 /// The customer's subscriptions that have not ended, as of everything recorded so far.

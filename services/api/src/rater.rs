@@ -17,6 +17,15 @@ use serde_json::Value;
 
 use crate::ApiError;
 
+/// Prices and rates of a window are those in force at its last instant, the one before
+/// `end` (or now, for a window that is still open).
+pub fn rated_at(end: chrono::NaiveDate) -> DateTime<Utc> {
+    end.and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc() - chrono::Duration::microseconds(1))
+        .unwrap_or_else(Utc::now)
+        .min(Utc::now())
+}
+
 /// Exchange rates are kept to this many decimal places, so the rate stated on a line is the
 /// rate the line was computed with.
 const EXCHANGE_RATE_DP: u32 = 10;
@@ -56,20 +65,17 @@ impl<'a> Rater<'a> {
         tenant: &'a str,
         currency: Option<&str>,
     ) -> Result<Rater<'a>, ApiError> {
-        let code = match currency {
-            Some(code) => code.to_owned(),
-            None => sqlx::query_scalar::<_, String>(
-                "SELECT code FROM pricing.currencies WHERE tenant = $1 AND main",
-            )
-            .bind(tenant)
-            .fetch_optional(pool)
-            .await?
-            .ok_or_else(|| ApiError::Conflict {
+        let code =
+            match currency {
+                Some(code) => code.to_owned(),
+                None => pricing::main_currency(pool, tenant).await?.ok_or_else(|| {
+                    ApiError::Conflict {
                 detail: "the price book has no main currency yet: add one with POST /v1/currencies"
                     .into(),
                 current_state: None,
-            })?,
-        };
+            }
+                })?,
+            };
         let currency = Currency::parse(&code).map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Self {
             pool,

@@ -230,11 +230,7 @@ async fn cost_facts(
     if !reached {
         return Err(ApplyError::Transient("the price book is behind".into()));
     }
-    let main: Option<String> =
-        sqlx::query_scalar("SELECT code FROM pricing.currencies WHERE tenant = $1 AND main")
-            .bind(&tracked.tenant)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let main = fleet_projections::pricing::main_currency(&mut *tx, &tracked.tenant).await?;
     let mut facts = Vec::with_capacity(records.len());
     for record in records {
         let rate: Option<(Decimal, String)> = sqlx::query_as(

@@ -92,13 +92,15 @@ async fn set_billing_terms(
     let uuid = parse_id(Customer::TYPE, &id)?;
     let terms = BillingTerms::from(body);
     if let Some(code) = &terms.currency {
-        let known: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pricing.currencies WHERE tenant = $1 AND code = $2)",
+        // Every currency of the price book has a rate from the beginning of time.
+        let known = fleet_projections::pricing::rate_at(
+            &state.pool,
+            issuer.caller.tenant.as_str(),
+            code,
+            chrono::Utc::now(),
         )
-        .bind(issuer.caller.tenant.as_str())
-        .bind(code)
-        .fetch_one(&state.pool)
-        .await?;
+        .await?
+        .is_some();
         if !known {
             return Err(ApiError::unprocessable(
                 "currency",

@@ -124,11 +124,7 @@ async fn import_cost_records(
     let tenant = issuer.caller.tenant.as_str();
     wait_for_stream_end(&state, fleet_projections::inventory::NAME).await?;
     wait_for_stream_end(&state, fleet_projections::pricing::NAME).await?;
-    let main: Option<String> =
-        sqlx::query_scalar("SELECT code FROM pricing.currencies WHERE tenant = $1 AND main")
-            .bind(tenant)
-            .fetch_optional(&state.pool)
-            .await?;
+    let main = fleet_projections::pricing::main_currency(&state.pool, tenant).await?;
     let Some(main) = main else {
         return Err(ApiError::Conflict {
             detail: "the price book has no main currency to report cost in".into(),
@@ -397,11 +393,7 @@ async fn cost_report(
         top_groups: query.top_users.filter(|_| view == View::Customer),
     };
     let mut groups = cost::report(&state.pool, tenant, view, &report).await?;
-    let main: Option<String> =
-        sqlx::query_scalar("SELECT code FROM pricing.currencies WHERE tenant = $1 AND main")
-            .bind(tenant)
-            .fetch_optional(&state.pool)
-            .await?;
+    let main = fleet_projections::pricing::main_currency(&state.pool, tenant).await?;
     // Shown in the currency's minor unit; every total is the sum of its shown parts.
     let currency = main.as_deref().and_then(|c| Currency::parse(c).ok());
     let round = |amount: Decimal| currency.as_ref().map_or(amount, |c| c.round(amount));

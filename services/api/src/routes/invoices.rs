@@ -14,7 +14,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use fleet_domain::invoice::{
     Invoice, InvoiceCommand, InvoiceDocument, InvoiceEvent, InvoiceStatus, Period,
 };
-use fleet_domain::money::Currency;
 use fleet_domain::Aggregate;
 use fleet_events::EventEnvelope;
 use fleet_projections::invoices::{self, InvoiceFilter, InvoiceRow, NAME};
@@ -358,7 +357,7 @@ async fn page(
     let limit = pagination::page_size(query.page_size)?;
     let after = pagination::decode_token(query.page_token.as_deref())?;
     wait_for_position(state, NAME, position).await?;
-    let mut rows = invoices::list(
+    let rows = invoices::list(
         &state.pool,
         caller.tenant.as_str(),
         &filter,
@@ -366,19 +365,6 @@ async fn page(
         limit + 1,
     )
     .await?;
-    for row in &mut rows {
-        // Amounts with every minor digit (0.00), whatever scale the database returns.
-        if let Ok(currency) = Currency::parse(&row.currency) {
-            for amount in [
-                &mut row.subtotal,
-                &mut row.discount_total,
-                &mut row.tax_total,
-                &mut row.total,
-            ] {
-                *amount = currency.amount(*amount);
-            }
-        }
-    }
     Ok(Json(Page::from_rows(rows, limit, |r| r.id)))
 }
 

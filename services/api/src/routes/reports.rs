@@ -16,9 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{NaiveDate, Utc};
-use fleet_domain::money::Currency;
+use fleet_domain::invoice::Period;
 use fleet_projections::invoices::{self, ReportRow, ReportScope};
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -71,16 +70,11 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ReportQuery {
-    start_date: Option<String>,
-    end_date: Option<String>,
+    start_date: Option<NaiveDate>,
+    end_date: Option<NaiveDate>,
     detail: Option<String>,
     show_federated_invoices: Option<String>,
     show_all_resellers: Option<String>,
-}
-
-fn date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| ApiError::bad_request(field, "must be a date written YYYY-MM-DD"))
 }
 
 /// 001 documents its flags with Python's `True`/`False`; JSON's spelling works too.
@@ -114,11 +108,9 @@ impl Layout {
 
     /// The invoice's row, then one row per line item when the report asks for detail.
     fn rows(&self, row: &ReportRow) -> String {
-        let period_end = row.period_end.pred_opt().unwrap_or(row.period_end);
-        // Amounts with every minor digit (0.00), whatever scale the database returns.
-        let money = |amount: Decimal| match Currency::parse(&row.currency) {
-            Ok(currency) => currency.amount(amount).to_string(),
-            Err(_) => amount.to_string(),
+        let period = Period {
+            start: row.period_start,
+            end: row.period_end,
         };
         let mut invoice = vec![
             row.customer_id.clone(),
@@ -129,13 +121,13 @@ impl Layout {
             row.id.to_string(),
             row.period_start.format("%Y-%m").to_string(),
             row.status.clone(),
-            row.period_start.to_string(),
-            period_end.to_string(),
-            money(row.subtotal),
+            period.start.to_string(),
+            period.last_day().to_string(),
+            row.subtotal.to_string(),
             row.discount_percentage.normalize().to_string(),
-            money(row.discount_flat),
-            money(row.discount_total),
-            money(row.total),
+            row.discount_flat.to_string(),
+            row.discount_total.to_string(),
+            row.total.to_string(),
             csv_field(&row.customer_metadata.0.to_string()),
             csv_text(&row.resellers.join(";")),
         ];
@@ -163,16 +155,12 @@ impl Layout {
             let field = |key: &str| line.get(key).and_then(Value::as_str).unwrap_or("");
             let text = |key: &str| csv_text(field(key));
             let number = |key: &str| csv_field(field(key));
+            let origin: Option<Period> = serde_json::from_value(line["origin_period"].clone()).ok();
             let mut item = invoice.clone();
             item.extend([
                 text("kind"),
-                csv_field(line["origin_period"]["start"].as_str().unwrap_or("")),
-                line["origin_period"]["end"]
-                    .as_str()
-                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                    .and_then(|d| d.pred_opt())
-                    .map(|d| d.to_string())
-                    .unwrap_or_default(),
+                origin.map(|p| p.start.to_string()).unwrap_or_default(),
+                origin.map(|p| p.last_day().to_string()).unwrap_or_default(),
                 text("provider_id"),
                 text("project_id"),
                 text("product"),
@@ -196,13 +184,8 @@ async fn billing_report(
 ) -> Result<Response, ApiError> {
     let start = query
         .start_date
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_request("start_date", "is required"))
-        .and_then(|d| date("start_date", d))?;
-    let end = match query.end_date.as_deref() {
-        Some(d) => date("end_date", d)?,
-        None => Utc::now().date_naive(),
-    };
+        .ok_or_else(|| ApiError::bad_request("start_date", "is required"))?;
+    let end = query.end_date.unwrap_or_else(|| Utc::now().date_naive());
     if start > end {
         return Err(ApiError::bad_request(
             "start_date",

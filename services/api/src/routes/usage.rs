@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
-use crate::rater::Rater;
+use crate::rater::{rated_at, Rater};
 use crate::routes::{command_response, parse_id, wait_for_position, wait_for_stream_end, Issuer};
 use crate::{ApiError, AppState};
 
@@ -475,11 +475,7 @@ async fn customer_usage(
     wait_for_position(&state, usage::NAME, position).await?;
     let tenant = caller.tenant.as_str();
     let uuid = crate::routes::customers::known_customer(&state, &caller, &id).await?;
-    let at = end
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc() - Duration::microseconds(1))
-        .unwrap_or_else(Utc::now)
-        .min(Utc::now());
+    let at = rated_at(end);
     let mut rater = Rater::new(&state.pool, tenant, None).await?;
     let totals = usage::customer_totals(&state.pool, tenant, &uuid.to_string(), start, end).await?;
     let mut lines = Vec::with_capacity(totals.len());
