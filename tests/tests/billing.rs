@@ -348,6 +348,25 @@ async fn invoice_totals_equal_rated_usage_less_discounts_plus_taxes() {
             / rust_decimal::Decimal::ONE_HUNDRED)
             .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
         assert_eq!(dec(&invoice["discount_percentage_value"]), pct_value);
+        // Worked out here, independently of the server: the flat discount takes what the
+        // percentage left, the tax applies to the rest, and the total is that plus the tax.
+        let to_cents = |d: rust_decimal::Decimal| {
+            d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        };
+        let subtotal = dec(&rated["subtotal"]);
+        let flat_applied = flat
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+            .min(subtotal - pct_value)
+            .max(rust_decimal::Decimal::ZERO);
+        assert_eq!(dec(&invoice["discount_flat"]), flat_applied);
+        let base = subtotal - pct_value - flat_applied;
+        let tax = to_cents(
+            base * rate.parse::<rust_decimal::Decimal>().unwrap()
+                / rust_decimal::Decimal::ONE_HUNDRED,
+        );
+        assert_eq!(dec(&invoice["taxes"][0]["amount"]), tax, "round {round}");
+        assert_eq!(dec(&invoice["total"]), base + tax, "round {round}");
         let line_sum: rust_decimal::Decimal = invoice["lines"]
             .as_array()
             .unwrap()

@@ -184,6 +184,10 @@ async fn the_lifecycle_refuses_every_other_transition_naming_the_status() {
     app.post(&format!("{vpath}/approve"), json!({}))
         .await
         .expect(200);
+    // uncollectible -> void (open -> void is in the late-usage test).
+    app.post_empty(&format!("{vpath}/mark-uncollectible"))
+        .await
+        .expect(200);
     let void = app
         .post(&format!("{vpath}/void"), json!({"reason": "wrong address"}))
         .await
@@ -193,6 +197,7 @@ async fn the_lifecycle_refuses_every_other_transition_naming_the_status() {
     for action in ["approve", "pay", "mark-uncollectible", "void", "resend"] {
         refused(app.post_empty(&format!("{vpath}/{action}")).await, "void");
     }
+    refused(app.delete(&vpath).await, "void");
     let anew = generate(&app, &customer, "2026-10").await.expect(201);
     assert_ne!(id_of(&anew), voided);
     assert_eq!(anew.body["total"], "3.00");
@@ -210,6 +215,13 @@ async fn the_lifecycle_refuses_every_other_transition_naming_the_status() {
         .expect(404);
     let third = generate(&app, &customer, "2026-10").await.expect(201);
     assert_ne!(id_of(&third), draft);
+    // open -> paid directly.
+    let tpath = format!("/v1/invoices/{}", id_of(&third));
+    app.post_empty(&format!("{tpath}/approve"))
+        .await
+        .expect(200);
+    let paid = app.post_empty(&format!("{tpath}/pay")).await.expect(200);
+    assert_eq!(paid.body["status"], "paid");
 
     // Unknown and foreign invoices are not found.
     app.get(&format!("/v1/invoices/{}", uuid::Uuid::now_v7()))

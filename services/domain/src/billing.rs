@@ -329,7 +329,16 @@ mod tests {
             prop_assert_eq!(t.tax_total, tax_sum);
             prop_assert_eq!(t.total, rated - t.discount_total + tax_sum);
             prop_assert!(t.total >= Decimal::ZERO);
+            // The discounts, worked out independently: percentage first, then the flat amount
+            // up to what is left.
+            let pct_value = cad().round(rated * pct / HUNDRED);
+            prop_assert_eq!(t.discount_percentage_value, pct_value);
+            let flat_applied = flat.min(rated - pct_value).max(Decimal::ZERO);
+            prop_assert_eq!(t.discount_flat, if rated > Decimal::ZERO { flat_applied } else { Decimal::ZERO });
             for applied in &t.taxes {
+                if applied.categories.is_empty() {
+                    prop_assert_eq!(applied.base, t.subtotal - t.discount_total);
+                }
                 prop_assert!(applied.base >= Decimal::ZERO && applied.base <= t.subtotal - t.discount_total);
                 prop_assert_eq!(applied.amount, cad().round(applied.base * applied.rate / HUNDRED));
                 prop_assert!(applied.amount.scale() <= 2);

@@ -260,6 +260,15 @@ mod tests {
         let (invoice, _) =
             run_commands::<Invoice>(&[generate.clone(), C::Approve, C::Void { reason: None }]);
         assert_eq!(invoice.status, InvoiceStatus::Void);
+        let (invoice, _) = run_commands::<Invoice>(&[generate.clone(), C::Approve, C::MarkPaid]);
+        assert_eq!(invoice.status, InvoiceStatus::Paid);
+        let (invoice, _) = run_commands::<Invoice>(&[
+            generate.clone(),
+            C::Approve,
+            C::MarkUncollectible,
+            C::Void { reason: None },
+        ]);
+        assert_eq!(invoice.status, InvoiceStatus::Void);
         let (invoice, _) = run_commands::<Invoice>(&[generate.clone(), C::Delete]);
         assert_eq!(invoice.status, InvoiceStatus::Deleted);
     }
@@ -289,6 +298,7 @@ mod tests {
             C::MarkUncollectible,
             void(),
             C::Resend,
+            C::Delete,
         ] {
             refused(&[g(), C::Approve, void(), command], "void");
         }
