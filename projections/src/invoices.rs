@@ -371,22 +371,29 @@ pub async fn coverage_of_customer(
 }
 
 /// Customers with usage in `period` and no invoice touching it, not even a void or deleted
-/// one: those a monthly run should draft.
+/// one, of tenants that have a main currency to invoice in: those a monthly run should draft.
+/// A page in (tenant, customer) order after `after`.
 pub async fn customers_to_invoice(
     pool: &PgPool,
     period: Period,
+    after: Option<&(String, String)>,
     limit: i64,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let (tenant, customer) = after.cloned().unzip();
     sqlx::query_as(
         "SELECT DISTINCT d.tenant, d.customer_id FROM usage.daily d
          WHERE d.day >= $1 AND d.day < $2
+           AND ($3::text IS NULL OR (d.tenant, d.customer_id) > ($3, $4))
+           AND EXISTS (SELECT 1 FROM pricing.currencies c WHERE c.tenant = d.tenant AND c.main)
            AND NOT EXISTS (SELECT 1 FROM invoices.invoices i
                WHERE i.tenant = d.tenant AND i.customer_id = d.customer_id
                  AND i.period_start < $2 AND i.period_end > $1)
-         ORDER BY 1, 2 LIMIT $3",
+         ORDER BY 1, 2 LIMIT $5",
     )
     .bind(period.start)
     .bind(period.end)
+    .bind(tenant)
+    .bind(customer)
     .bind(limit)
     .fetch_all(pool)
     .await

@@ -122,8 +122,8 @@ pub async fn expire_due_trials(state: &AppState) -> Result<usize, sqlx::Error> {
     Ok(expired)
 }
 
-/// Most customers drafted in one pass; the next pass takes the rest.
-const DRAFTS_PER_PASS: i64 = 100;
+/// Customers read at a time.
+const DRAFTS_PER_PAGE: i64 = 100;
 const MONTHLY_RUN_EVERY: u64 = 10;
 
 /// Drafts the invoice of the month just ended for each customer that had usage in it and has
@@ -147,25 +147,36 @@ pub async fn draft_monthly_invoices(
     if now < month_ended + after {
         return Ok(0);
     }
-    let due = invoices::customers_to_invoice(&state.pool, period, DRAFTS_PER_PASS).await?;
     let mut made = 0;
-    for (tenant, customer_id) in &due {
-        let Ok(tenant) = Tenant::parse(tenant) else {
-            continue;
-        };
-        let meta = CommandMeta {
-            tenant,
-            actor: Actor::system("invoice-scheduler"),
-            correlation_id: uuid::Uuid::now_v7().to_string(),
-            causation_id: None,
-            idempotency_key: Some(format!("monthly-invoice:{customer_id}:{}", period.start)),
-        };
-        match generate_invoice(state, &meta, customer_id, period).await {
-            Ok(generated) => made += usize::from(generated.created),
-            Err(e) => {
-                tracing::warn!(customer = %customer_id, error = %e, "drafting a monthly invoice");
+    // Page through every due customer: one that fails (and is tried again next pass) never
+    // holds up those after it.
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let due =
+            invoices::customers_to_invoice(&state.pool, period, after.as_ref(), DRAFTS_PER_PAGE)
+                .await?;
+        for (tenant, customer_id) in &due {
+            let Ok(tenant) = Tenant::parse(tenant) else {
+                continue;
+            };
+            let meta = CommandMeta {
+                tenant,
+                actor: Actor::system("invoice-scheduler"),
+                correlation_id: uuid::Uuid::now_v7().to_string(),
+                causation_id: None,
+                idempotency_key: Some(format!("monthly-invoice:{customer_id}:{}", period.start)),
+            };
+            match generate_invoice(state, &meta, customer_id, period).await {
+                Ok(generated) => made += usize::from(generated.created),
+                Err(e) => {
+                    tracing::warn!(customer = %customer_id, error = %e, "drafting a monthly invoice");
+                }
             }
         }
+        if (due.len() as i64) < DRAFTS_PER_PAGE {
+            break;
+        }
+        after = due.last().cloned();
     }
     if made > 0 {
         tracing::info!(month = %period.start.format("%Y-%m"), drafts = made, "drafted monthly invoices");
