@@ -221,7 +221,7 @@ impl ProjectionRunner {
                 Ok(event) if self.projection.handles(&event.event.aggregate_type) => {
                     relevant.push(event)
                 }
-                Ok(_) => {}
+                Ok(_) | Err(LogError::NotWanted(_)) => {}
                 Err(e) => {
                     let concerns_us = parse_subject(&message.subject)
                         .is_some_and(|parts| self.projection.handles(parts.aggregate_type));

@@ -47,14 +47,16 @@ impl Rebuild {
     ) -> Result<RebuildReport, EngineError> {
         let name = projection.name();
         let staging = format!("{name}__rebuild");
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM projection_checkpoints WHERE projection = $1)
+        // An interrupted rebuild resumes, unless it is already past the position asked for.
+        let reached: Option<i64> = sqlx::query_scalar(
+            "SELECT position FROM projection_checkpoints WHERE projection = $1
                 AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
         )
         .bind(&staging)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        let resumed = exists && !fresh;
+        let resumed = !fresh
+            && reached.is_some_and(|reached| until.is_none_or(|until| reached as u64 <= until));
         if !resumed {
             discard_staging(&self.pool, &staging).await?;
         }

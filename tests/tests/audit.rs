@@ -422,4 +422,28 @@ async fn as_of_answers_match_the_history_and_past_replays_stand_aside() {
     assert_eq!(past[0]["status"], "running");
     assert_eq!(past[0]["capacity"], 1);
     assert_eq!(app.get(&path).await.body["status"], "stopped");
+
+    // A full rebuild left interrupted further on than a later `--to-position` asks for is
+    // not resumed: the past is built from the beginning, up to the position asked for.
+    let pool = app.pool().await;
+    let end = app.caught_up("inventory").await;
+    sqlx::query("CREATE SCHEMA inventory__rebuild")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO projection_checkpoints (projection, position) VALUES ('inventory__rebuild', $1)")
+        .bind(end as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = app
+        .fleetd(&[
+            "replay",
+            "inventory",
+            "--to-position",
+            &position.to_string(),
+        ])
+        .await;
+    assert!(out.contains(&format!("inventory_at_{position}")), "{out}");
 }
