@@ -101,8 +101,7 @@ impl Projection for Invoices {
 }
 
 async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Result<(), ApplyError> {
-    let id = Uuid::parse_str(&event.event.aggregate_id)
-        .map_err(|_| ApplyError::Unapplicable("invoice id is not a UUID".into()))?;
+    let id = crate::uuid_of(event)?;
     let (at, version) = (event.event.occurred_at, event.sequence as i64);
     let set = |assignments: &'static str| {
         format!("UPDATE invoices SET {assignments}, updated_at = $2, version = $3 WHERE id = $1")

@@ -115,3 +115,13 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
 pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
     all().into_iter().find(|p| p.name() == name)
 }
+
+/// Parses an aggregate id that the read model keys as a UUID.
+pub(crate) fn uuid_of(event: &EventEnvelope) -> Result<uuid::Uuid, ApplyError> {
+    uuid::Uuid::parse_str(&event.event.aggregate_id).map_err(|_| {
+        ApplyError::Unapplicable(format!(
+            "{} id {:?} is not a UUID",
+            event.event.aggregate_type, event.event.aggregate_id
+        ))
+    })
+}

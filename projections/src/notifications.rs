@@ -124,8 +124,7 @@ async fn apply_channel_event(
     event: &EventEnvelope,
     targets: &mut Vec<Target>,
 ) -> Result<(), ApplyError> {
-    let id = Uuid::parse_str(&event.event.aggregate_id)
-        .map_err(|_| ApplyError::Unapplicable("channel id is not a UUID".into()))?;
+    let id = crate::uuid_of(event)?;
     let (at, version) = (event.event.occurred_at, event.sequence as i64);
     match event.decode::<NotificationChannelEvent>()? {
         NotificationChannelEvent::NotificationChannelCreated {

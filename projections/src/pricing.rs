@@ -263,8 +263,8 @@ pub async fn main_currency<'e>(
 }
 
 /// Units of the main currency per unit of `code` at `at`.
-pub async fn rate_at(
-    pool: &PgPool,
+pub async fn rate_at<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     tenant: &str,
     code: &str,
     at: DateTime<Utc>,
@@ -277,7 +277,7 @@ pub async fn rate_at(
     .bind(tenant)
     .bind(code)
     .bind(at)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await
 }
 

@@ -156,12 +156,7 @@ pub(super) async fn apply(
 ) -> Result<(), ApplyError> {
     let mut decoded = Vec::with_capacity(events.len());
     for envelope in events {
-        let id = Uuid::parse_str(&envelope.event.aggregate_id).map_err(|_| {
-            ApplyError::Unapplicable(format!(
-                "instance id {:?} is not a UUID",
-                envelope.event.aggregate_id
-            ))
-        })?;
+        let id = crate::uuid_of(envelope)?;
         decoded.push((id, envelope, envelope.decode::<InstanceEvent>()?));
     }
     let ids: Vec<Uuid> = decoded.iter().map(|(id, ..)| *id).collect();

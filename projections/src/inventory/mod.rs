@@ -100,16 +100,6 @@ pub async fn summary(pool: &PgPool, tenant: &str) -> Result<InventorySummary, sq
     })
 }
 
-/// Parses an aggregate id that the read model keys as a UUID.
-pub(crate) fn uuid_of(event: &EventEnvelope) -> Result<uuid::Uuid, ApplyError> {
-    uuid::Uuid::parse_str(&event.event.aggregate_id).map_err(|_| {
-        ApplyError::Unapplicable(format!(
-            "{} id {:?} is not a UUID",
-            event.event.aggregate_type, event.event.aggregate_id
-        ))
-    })
-}
-
 /// The row an event must change does not exist: the event cannot be applied.
 pub(crate) fn expect_row(
     result: sqlx::postgres::PgQueryResult,

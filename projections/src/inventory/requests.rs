@@ -7,7 +7,8 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{expect_row, uuid_of};
+use super::expect_row;
+use crate::uuid_of;
 use crate::ApplyError;
 
 pub(super) const DDL: &str = r#"

@@ -131,6 +131,18 @@ impl Projection for RecordUptime {
                 .await?;
                 continue;
             }
+            // Only these change what an instance accrues; the rest need no lookup.
+            if !matches!(
+                decoded,
+                InstanceEvent::InstanceProvisioned {}
+                    | InstanceEvent::InstanceStarted {}
+                    | InstanceEvent::InstanceCapacityChanged { .. }
+                    | InstanceEvent::InstanceStopped {}
+                    | InstanceEvent::InstanceFailed { .. }
+                    | InstanceEvent::InstanceDeleted { .. }
+            ) {
+                continue;
+            }
             let tracked: Option<Tracked> = sqlx::query_as(
                 "SELECT tenant, subscription_id, customer_id, capacity, cloud_provider, region,
                         deployment_cell, instance_type, environment_type, running_since
@@ -248,15 +260,12 @@ async fn cost_facts(
         .await?;
         let (cost, currency) = match (rate, &main) {
             (Some((hourly, currency)), Some(main)) => {
-                let exchange: Decimal = sqlx::query_scalar(
-                    "SELECT rate FROM pricing.exchange_rates
-                     WHERE tenant = $1 AND code = $2 AND effective_from <= $3
-                     ORDER BY effective_from DESC LIMIT 1",
+                let exchange = fleet_projections::pricing::rate_at(
+                    &mut *tx,
+                    &tracked.tenant,
+                    &currency,
+                    record.occurred_at,
                 )
-                .bind(&tracked.tenant)
-                .bind(&currency)
-                .bind(record.occurred_at)
-                .fetch_optional(&mut *tx)
                 .await?
                 .unwrap_or(Decimal::ONE);
                 (record.quantity * hourly * exchange, main.clone())
