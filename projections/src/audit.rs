@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use std::fmt::Write;
+
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use fleet_events::EventEnvelope;
@@ -138,17 +140,18 @@ impl AuditRow {
         ];
         let mut text = String::new();
         for field in fields {
-            text.push_str(&format!("{field:?}\u{1f}"));
+            let _ = write!(text, "{field:?}\u{1f}");
         }
         text.push_str(&self.payload.to_string());
         text
     }
 
     pub fn computed_hash(&self) -> String {
-        Sha256::digest(self.canonical().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let mut hex = String::with_capacity(64);
+        for byte in Sha256::digest(self.canonical().as_bytes()) {
+            let _ = write!(hex, "{byte:02x}");
+        }
+        hex
     }
 
     /// The first column in which two rows differ, comparing times to the microsecond.
@@ -326,7 +329,7 @@ impl Projection for Audit {
             );
         }
         let rows: Vec<AuditRow> = events.iter().map(|e| trail.row(e)).collect();
-        insert_rows(tx, &rows).await?;
+        insert_rows(tx, rows).await?;
         let (head_tenants, head_hashes): (Vec<String>, Vec<String>) =
             trail.heads.into_iter().unzip();
         sqlx::query(
@@ -362,10 +365,13 @@ impl Projection for Audit {
     }
 }
 
-async fn insert_rows(tx: &mut PgConnection, rows: &[AuditRow]) -> Result<(), sqlx::Error> {
+async fn insert_rows(tx: &mut PgConnection, mut rows: Vec<AuditRow>) -> Result<(), sqlx::Error> {
+    // The rows are done with once inserted: their fields move into the columns, uncopied.
     macro_rules! column {
         ($field:ident) => {
-            rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
+            rows.iter_mut()
+                .map(|r| std::mem::take(&mut r.$field))
+                .collect::<Vec<_>>()
         };
     }
     sqlx::query(&format!(

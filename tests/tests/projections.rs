@@ -175,6 +175,7 @@ async fn events_the_projection_cannot_apply_are_parked_and_passed() {
 
     // Each projection parks on its own account. The audit log reads every aggregate: it parks
     // both unreadable messages, and records the well-formed event of an unknown type.
+    app.caught_up("audit").await;
     let audit = app
         .dump(
             "(SELECT * FROM projection_parked WHERE projection = 'audit')",
