@@ -127,14 +127,15 @@ impl Projection for Cost {
         if rows.is_empty() {
             return Ok(());
         }
+        // The facts are done with once inserted: their fields move into the columns.
         macro_rules! column {
             ($field:ident) => {
-                rows.iter()
-                    .map(|(_, f)| f.$field.clone())
+                rows.iter_mut()
+                    .map(|(_, f)| std::mem::take(&mut f.$field))
                     .collect::<Vec<_>>()
             };
         }
-        let tenants: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
+        let tenants: Vec<String> = rows.iter_mut().map(|(t, _)| std::mem::take(t)).collect();
         sqlx::query(
             "WITH counted AS (
                  INSERT INTO facts (tenant, id, day, instance_id, resource_id, cloud_provider,
