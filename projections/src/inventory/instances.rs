@@ -170,6 +170,7 @@ pub(super) async fn apply(
     .map(|row| (row.id, row))
     .collect();
     let mut changed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (id, envelope, event) in &decoded {
         if let Some(row) = InstanceRow::created(envelope, event) {
             rows.insert(*id, row);
@@ -186,7 +187,7 @@ pub(super) async fn apply(
             }
             row.apply(envelope, event);
         }
-        if !changed.contains(id) {
+        if seen.insert(*id) {
             changed.push(*id);
         }
     }
