@@ -44,6 +44,10 @@ pub async fn lock(conn: &mut PgConnection, projection: &str) -> Result<u64, sqlx
     Ok(position as u64)
 }
 
+/// The channel on which every stored checkpoint is announced as `<projection> <position>`,
+/// when its transaction commits: readers that wait for a position listen instead of polling.
+pub const CHANNEL: &str = "fleet_checkpoints";
+
 pub async fn store(
     conn: &mut PgConnection,
     projection: &str,
@@ -56,7 +60,23 @@ pub async fn store(
     .bind(position as i64)
     .execute(&mut *conn)
     .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("{projection} {position}"))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
+}
+
+/// Every projection's checkpoint.
+pub async fn all<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+) -> Result<Vec<(String, u64)>, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT projection, position FROM projection_checkpoints")
+            .fetch_all(executor)
+            .await?;
+    Ok(rows.into_iter().map(|(p, n)| (p, n as u64)).collect())
 }
 
 /// Waits until `projection` has applied `position`, up to `timeout`. Returns whether it did.

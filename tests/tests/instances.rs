@@ -377,15 +377,45 @@ async fn a_query_with_a_position_sees_the_write_or_says_it_cannot() {
             .body;
         assert_eq!(row["id"], id.as_str());
     }
+    // A position past the end of the stream can never be reached: refused at once.
     let reply = app
-        .get_at("/v1/inventory/summary", 1_000_000)
+        .get_at("/v1/inventory/summary", 2_156_967_810_502_350)
+        .await
+        .expect(400);
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("past the end of the stream"),
+        "{:#}",
+        reply.body
+    );
+
+    // A position in the stream that the read model has not applied within the wait: 503.
+    // Holding the inventory's checkpoint row stops its projector between batches.
+    let pool = app.pool().await;
+    let mut stall = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM projection_checkpoints WHERE projection = 'inventory' FOR UPDATE")
+        .execute(&mut *stall)
+        .await
+        .unwrap();
+    let (id, position) = app.create_instance(json!({})).await;
+    let reply = app
+        .get_at(&format!("/v1/instances/{id}"), position)
         .await
         .expect(503);
     assert!(reply.body["detail"]
         .as_str()
         .unwrap()
-        .contains("has not reached position 1000000"));
+        .contains(&format!("has not reached position {position}")));
     assert_eq!(reply.header("retry-after"), Some("1"));
+    stall.rollback().await.unwrap();
+    let row = app
+        .get_at(&format!("/v1/instances/{id}"), position)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(row["id"], id.as_str());
 }
 
 #[tokio::test]

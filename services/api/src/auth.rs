@@ -1,147 +1,28 @@
-//! Authentication (API keys, `Authorization: Bearer <key>`) and roles.
-//!
-//! A key is shown once when created; only its SHA-256 is stored. A key belongs to one tenant
-//! and has one role. Resolved keys are cached for a short while so that a request does not
-//! cost a database round trip; a revoked key stops working within that time.
+//! Authentication of the native API: `Authorization: Bearer <key>`, resolved onto the
+//! application's keys and roles ([`fleet_app::access`]).
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::ops::Deref;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use fleet_events::{Actor, Tenant};
-use sha2::{Digest, Sha256};
-use sqlx::PgPool;
-use uuid::Uuid;
+use fleet_app::access::{Principal, KEY_PREFIX};
 
 use crate::error::ApiError;
-use crate::request_context::RequestMeta;
 use crate::AppState;
 
-const CACHE_TTL: Duration = Duration::from_secs(30);
-const KEY_PREFIX: &str = "flk_";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Operator,
-    Billing,
-    Auditor,
-    Viewer,
-}
-
-impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::Operator,
-        Role::Billing,
-        Role::Auditor,
-        Role::Viewer,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Billing => "billing",
-            Role::Auditor => "auditor",
-            Role::Viewer => "viewer",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        Self::ALL.into_iter().find(|r| r.as_str() == value)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a caller may do. Reading is open to every role of the tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// Change the fleet: instances and their lifecycle.
-    OperateFleet,
-    /// Manage customers, their users, subscriptions and subscription requests.
-    ManageAccounts,
-    /// Read the audit log.
-    ReadAudit,
-    /// Manage webhook channels and replay events to them.
-    ManageNotifications,
-    /// Manage currencies, products, prices and cost rates.
-    ManagePricing,
-    /// Set customers' billing terms; generate invoices and move them through their lifecycle.
-    ManageInvoices,
-    /// Report across every reseller's customers (001's "collection admin").
-    ReportAllResellers,
-}
-
-impl Permission {
-    fn allows(self, role: Role) -> bool {
-        match self {
-            Permission::OperateFleet => matches!(role, Role::Admin | Role::Operator),
-            Permission::ManageAccounts => {
-                matches!(role, Role::Admin | Role::Operator | Role::Billing)
-            }
-            Permission::ReadAudit => matches!(role, Role::Admin | Role::Auditor),
-            Permission::ManageNotifications => matches!(role, Role::Admin | Role::Operator),
-            Permission::ManagePricing => matches!(role, Role::Admin | Role::Billing),
-            Permission::ManageInvoices => matches!(role, Role::Admin | Role::Billing),
-            Permission::ReportAllResellers => matches!(role, Role::Admin),
-        }
-    }
-
-    fn action(self) -> &'static str {
-        match self {
-            Permission::OperateFleet => "change the fleet",
-            Permission::ManageAccounts => "manage customers and subscriptions",
-            Permission::ReadAudit => "read the audit log",
-            Permission::ManageNotifications => "manage notification channels",
-            Permission::ManagePricing => "manage prices and currencies",
-            Permission::ManageInvoices => "manage invoices and billing terms",
-            Permission::ReportAllResellers => "report on every reseller's customers",
-        }
-    }
-}
+pub use fleet_app::access::{create_api_key, hash_key, Permission, Role};
 
 /// The authenticated caller, available to every handler under `/v1`.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub tenant: Tenant,
-    pub role: Role,
-    pub key_id: Uuid,
-    pub key_name: Option<String>,
-}
+pub struct Caller(pub Principal);
 
-impl Caller {
-    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        if permission.allows(self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden {
-                role: self.role.to_string(),
-                action: permission.action(),
-            })
-        }
-    }
+impl Deref for Caller {
+    type Target = Principal;
 
-    pub fn actor(&self, meta: &RequestMeta) -> Actor {
-        Actor {
-            id: format!("apikey:{}", self.key_id),
-            name: self.key_name.clone(),
-            role: self.role.to_string(),
-            auth_method: "api_key".into(),
-            credential_id: Some(self.key_id.to_string()),
-            ip: meta.ip.clone(),
-            user_agent: meta.user_agent.clone(),
-        }
+    fn deref(&self) -> &Principal {
+        &self.0
     }
 }
 
@@ -157,77 +38,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-pub fn hash_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Creates an API key and returns its id and the key itself, which is stored nowhere.
-pub async fn create_api_key(
-    pool: &PgPool,
-    tenant: &Tenant,
-    role: Role,
-    name: Option<&str>,
-) -> Result<(Uuid, String), sqlx::Error> {
-    let secret: [u8; 24] = rand::random();
-    let key = format!(
-        "{KEY_PREFIX}{}",
-        secret
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO api_keys (id, tenant, role, name, key_hash) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(id)
-    .bind(tenant.as_str())
-    .bind(role.as_str())
-    .bind(name)
-    .bind(hash_key(&key))
-    .execute(pool)
-    .await?;
-    Ok((id, key))
-}
-
-/// A resolved key hash: its caller (`None` for an unknown key) and when it was looked up.
-type CachedKey = (Option<Caller>, Instant);
-
-#[derive(Clone, Default)]
-pub struct KeyCache {
-    entries: Arc<Mutex<HashMap<String, CachedKey>>>,
-}
-
-impl KeyCache {
-    async fn resolve(&self, pool: &PgPool, key: &str) -> Result<Option<Caller>, ApiError> {
-        let hash = hash_key(key);
-        if let Some((caller, at)) = self.entries.lock().expect("poisoned").get(&hash) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(caller.clone());
-            }
-        }
-        let row: Option<(Uuid, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, tenant, role, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(pool)
-        .await?;
-        let caller = row.and_then(|(key_id, tenant, role, key_name)| {
-            Some(Caller {
-                tenant: Tenant::parse(&tenant).ok()?,
-                role: Role::parse(&role)?,
-                key_id,
-                key_name,
-            })
-        });
-        let mut entries = self.entries.lock().expect("poisoned");
-        if entries.len() > 10_000 {
-            entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
-        }
-        entries.insert(hash, (caller.clone(), Instant::now()));
-        Ok(caller)
-    }
+/// The presented bearer key, if it has the shape of one of ours.
+pub fn bearer_key(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| k.starts_with(KEY_PREFIX) && k.len() < 200)
 }
 
 /// Resolves the bearer key and puts the [`Caller`] into the request; 401 otherwise.
@@ -236,23 +55,15 @@ pub async fn middleware(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let key = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|k| k.starts_with(KEY_PREFIX) && k.len() < 200)
-        .map(str::to_owned);
-    let Some(key) = key else {
+    let Some(key) = bearer_key(&request).map(str::to_owned) else {
         return ApiError::Unauthorized.into_response();
     };
     match state.keys.resolve(&state.pool, &key).await {
-        Ok(Some(caller)) => {
-            request.extensions_mut().insert(caller);
+        Ok(Some(principal)) => {
+            request.extensions_mut().insert(Caller(principal));
             next.run(request).await
         }
         Ok(None) => ApiError::Unauthorized.into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

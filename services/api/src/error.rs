@@ -6,14 +6,11 @@ use axum::response::{IntoResponse, Response};
 use fleet_domain::DomainError;
 use serde::Serialize;
 
-use crate::command_bus::CommandError;
 use crate::request_context;
+use fleet_app::command_bus::CommandError;
+use fleet_app::AppError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub reason: String,
-}
+pub use fleet_app::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -41,6 +38,8 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    #[error("the body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -78,6 +77,7 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,6 +91,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::BadRequest { .. } => "bad-request",
             Self::Unprocessable { .. } => "invalid-input",
+            Self::TooLarge { .. } => "too-large",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -153,45 +154,40 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Forbidden { role, action } => Self::Forbidden { role, action },
+            AppError::NotFound(what) => Self::NotFound(what),
+            AppError::Conflict {
+                detail,
+                current_state,
+            } => Self::Conflict {
+                detail,
+                current_state,
+            },
+            AppError::BadRequest { detail, errors } => Self::BadRequest { detail, errors },
+            AppError::Unprocessable { detail, errors } => Self::Unprocessable { detail, errors },
+            AppError::Unavailable(why) => Self::Unavailable(why),
+            AppError::Internal(why) => Self::Internal(why),
+        }
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::NotFound { aggregate } => Self::NotFound(format!("{aggregate} not found")),
-            DomainError::AlreadyExists { .. } => Self::Conflict {
-                detail: e.to_string(),
-                current_state: None,
-            },
-            DomainError::InvalidState { ref state, .. } => Self::Conflict {
-                current_state: Some(state.clone()),
-                detail: e.to_string(),
-            },
-            DomainError::Invalid { field, reason } => Self::unprocessable(field, reason),
-        }
+        AppError::from(e).into()
     }
 }
 
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Domain(e) => e.into(),
-            CommandError::Contended { attempts } => Self::Conflict {
-                detail: format!(
-                    "the resource kept changing concurrently; gave up after {attempts} attempts, retry"
-                ),
-                current_state: None,
-            },
-            CommandError::Log(e) => Self::Unavailable(e.to_string()),
-        }
+        AppError::from(e).into()
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(format!("database unavailable: {e}"))
-            }
-            e => Self::Internal(e.to_string()),
-        }
+        AppError::from(e).into()
     }
 }

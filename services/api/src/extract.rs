@@ -20,6 +20,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 let (field, reason) = split_serde_message(&e.body_text());
                 Err(ApiError::unprocessable(&field, reason))
             }
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::TooLarge {
+                    limit: crate::idempotency::MAX_BODY,
+                })
+            }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::bad_request(
                 "Content-Type",
                 "must be application/json",

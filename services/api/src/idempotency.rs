@@ -1,24 +1,27 @@
-//! `Idempotency-Key` on HTTP commands.
+//! `Idempotency-Key` on native commands, kept by [`fleet_app::idempotency`].
 //!
-//! The first request with a key runs and its response is kept for 24 hours; a retry with the
-//! same key and the same request gets that response again (with `Idempotent-Replayed: true`)
-//! and causes nothing. The same key with a different request is a 422. While the first is
-//! still running, a retry gets a 409. The key also becomes the JetStream message id, so a
-//! retry after a crash between the append and the record here is not stored twice either.
+//! A retry with the same key and request gets the first response again, with
+//! `Idempotent-Replayed: true`, and causes nothing. The record is the calling credential's, so
+//! only the caller who was authorised the first time can have it replayed. Fields a handler
+//! marks as secret ([`SecretFields`]) are blanked in the saved copy: a secret is shown once.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
+use fleet_app::idempotency::{self, Claim, Saved, Scope};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
 pub const HEADER: &str = "idempotency-key";
-const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The largest body a command takes (axum's JSON limit): a keyed request is buffered to be
+/// hashed, and never buffers more than an unkeyed one would.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+/// Responses are small documents; a larger one is not saved.
+const MAX_SAVED_RESPONSE: usize = 4 * 1024 * 1024;
 /// Headers of the first response that a replay repeats.
 const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "x-fleet-position"];
 
@@ -26,26 +29,10 @@ const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "x-fleet-position"]
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub String);
 
-fn request_hash(method: &Method, uri: &str, body: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(method.as_str());
-    hasher.update(b" ");
-    hasher.update(uri);
-    hasher.update(b"\n");
-    hasher.update(body);
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-type StoredResponse = (
-    String,
-    Option<i32>,
-    Option<serde_json::Value>,
-    Option<Vec<u8>>,
-);
+/// Top-level fields of a response body that are secret: set by a handler as a response
+/// extension, they are blanked in the saved copy.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretFields(pub &'static [&'static str]);
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match run(state, request, next).await {
@@ -79,89 +66,60 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
         .get::<Caller>()
         .cloned()
         .ok_or(ApiError::Unauthorized)?;
-    let tenant = caller.tenant.as_str();
+    let credential = caller.key_id.to_string();
+    let scope = Scope {
+        tenant: caller.tenant.as_str(),
+        credential: &credential,
+    };
 
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, MAX_BODY)
         .await
-        .map_err(|_| ApiError::bad_request("body", "unreadable or larger than 16 MiB"))?;
-    let hash = request_hash(&parts.method, &parts.uri.to_string(), &body);
-
-    // Claim the key: a new key, an expired record, or an abandoned attempt of this same
-    // request (its process died before recording a response) may be taken.
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (tenant, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (tenant, key) DO UPDATE
-            SET request_hash = EXCLUDED.request_hash, created_at = now(), completed_at = NULL,
-                status_code = NULL, response_headers = NULL, response_body = NULL
-          WHERE idempotency_keys.created_at < now() - interval '24 hours'
-             OR (idempotency_keys.completed_at IS NULL
-                 AND idempotency_keys.request_hash = EXCLUDED.request_hash
-                 AND idempotency_keys.created_at < now() - interval '30 seconds')",
-    )
-    .bind(tenant)
-    .bind(&key)
-    .bind(&hash)
-    .execute(&state.pool)
-    .await?
-    .rows_affected()
-        == 1;
-
-    if !claimed {
-        let (stored_hash, status, headers, body): StoredResponse = sqlx::query_as(
-            "SELECT request_hash, status_code, response_headers, response_body
-               FROM idempotency_keys WHERE tenant = $1 AND key = $2",
-        )
-        .bind(tenant)
-        .bind(&key)
-        .fetch_one(&state.pool)
-        .await?;
-        if stored_hash != hash {
-            return Err(ApiError::unprocessable(
-                "Idempotency-Key",
-                "was already used with a different request; use a new key for a new request",
-            ));
-        }
-        let Some(status) = status else {
-            return Err(ApiError::Conflict {
-                detail: "a request with this Idempotency-Key is still in progress; retry shortly"
-                    .into(),
-                current_state: None,
-            });
-        };
-        return Ok(replay(status, headers, body));
+        .map_err(|_| ApiError::TooLarge { limit: MAX_BODY })?;
+    let hash = idempotency::request_hash(parts.method.as_str(), &parts.uri.to_string(), &body);
+    if let Claim::Replay(saved) = idempotency::claim(&state.pool, &scope, &key, &hash).await? {
+        return Ok(replay(saved));
     }
 
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(IdempotencyKey(key.clone()));
     let response = next.run(request).await;
     let (parts, body) = response.into_parts();
-    let body = to_bytes(body, MAX_BODY)
+    let body = to_bytes(body, MAX_SAVED_RESPONSE)
         .await
         .map_err(|e| ApiError::Internal(format!("buffering a response: {e}")))?;
 
     if parts.status.is_server_error() {
         // Nothing to remember: the client may retry with the same key.
-        sqlx::query("DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2")
-            .bind(tenant)
-            .bind(&key)
-            .execute(&state.pool)
-            .await?;
+        idempotency::abandon(&state.pool, &scope, &key).await?;
     } else {
-        sqlx::query(
-            "UPDATE idempotency_keys
-                SET status_code = $3, response_headers = $4, response_body = $5, completed_at = now()
-              WHERE tenant = $1 AND key = $2",
-        )
-        .bind(tenant)
-        .bind(&key)
-        .bind(parts.status.as_u16() as i32)
-        .bind(kept_headers(&parts.headers))
-        .bind(body.as_ref())
-        .execute(&state.pool)
-        .await?;
+        let saved = Saved {
+            status: parts.status.as_u16(),
+            headers: kept_headers(&parts.headers),
+            body: match parts.extensions.get::<SecretFields>() {
+                Some(secrets) => without_secrets(&body, secrets),
+                None => body.to_vec(),
+            },
+        };
+        idempotency::complete(&state.pool, &scope, &key, &saved).await?;
     }
     Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+/// The body with the secret fields set to `null`.
+fn without_secrets(body: &[u8], secrets: &SecretFields) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            for name in secrets.0 {
+                if let Some(value) = fields.get_mut(*name) {
+                    *value = serde_json::Value::Null;
+                }
+            }
+            serde_json::to_vec(&fields).unwrap_or_default()
+        }
+        // Not a document we can blank fields of: keep nothing rather than a secret.
+        _ => Vec::new(),
+    }
 }
 
 fn kept_headers(headers: &HeaderMap) -> serde_json::Value {
@@ -175,10 +133,10 @@ fn kept_headers(headers: &HeaderMap) -> serde_json::Value {
     kept.into()
 }
 
-fn replay(status: i32, headers: Option<serde_json::Value>, body: Option<Vec<u8>>) -> Response {
-    let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-    let mut response = (status, body.unwrap_or_default()).into_response();
-    if let Some(serde_json::Value::Object(headers)) = headers {
+fn replay(saved: Saved) -> Response {
+    let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, saved.body).into_response();
+    if let serde_json::Value::Object(headers) = saved.headers {
         for (name, value) in headers {
             if let (Ok(name), Some(Ok(value))) = (
                 HeaderName::try_from(name.as_str()),
@@ -192,4 +150,19 @@ fn replay(status: i32, headers: Option<serde_json::Value>, body: Option<Vec<u8>>
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_copies_lose_their_secrets_only() {
+        let body = br#"{"id":"c-1","secret":"whsec_abc","url":"https://x"}"#;
+        let saved = without_secrets(body, &SecretFields(&["secret"]));
+        let saved: serde_json::Value = serde_json::from_slice(&saved).unwrap();
+        assert_eq!(saved["secret"], serde_json::Value::Null);
+        assert_eq!(saved["id"], "c-1");
+        assert!(without_secrets(b"not json", &SecretFields(&["secret"])).is_empty());
+    }
 }

@@ -4,62 +4,40 @@
 //! on a read model, and the result back into HTTP.
 
 pub mod auth;
-pub mod command_bus;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
-pub mod invoicing;
-pub mod metrics;
 pub mod openapi;
 pub mod pagination;
-pub mod policies;
-pub mod process_managers;
-pub mod rater;
 pub mod request_context;
 pub mod routes;
-pub mod scheduler;
 pub mod streaming;
-pub mod webhooks;
 
+use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use fleet_events::jetstream::JetStreamLog;
+use fleet_app::access::KeyCache;
+use fleet_app::App;
 use prometheus_client::registry::Registry;
-use sqlx::PgPool;
 
 pub use error::ApiError;
+pub use fleet_app::Settings;
 
+/// The native API's state: the application, and what only HTTP needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: PgPool,
-    pub bus: command_bus::CommandBus,
-    pub log: JetStreamLog,
-    /// The usage stream.
-    pub usage_log: JetStreamLog,
-    pub nats: async_nats::Client,
-    pub keys: auth::KeyCache,
-    pub locks: policies::KeyedLocks,
-    pub metrics: metrics::ApiMetrics,
+    pub app: App,
+    pub keys: KeyCache,
     pub registry: Arc<Registry>,
-    pub settings: Settings,
 }
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// How long a query with `X-Fleet-Position` waits for its read model.
-    pub read_wait: Duration,
-    /// `/readyz` reports not ready when a projection lags more than this many events.
-    pub ready_max_lag: u64,
-}
+/// Handlers reach the application's parts (`state.pool`, `state.bus`) directly.
+impl Deref for AppState {
+    type Target = App;
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            read_wait: Duration::from_secs(5),
-            ready_max_lag: 100_000,
-        }
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 

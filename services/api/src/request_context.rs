@@ -25,12 +25,7 @@ pub fn correlation_id() -> Option<String> {
 }
 
 /// Where a request came from, for the actor recorded on events.
-#[derive(Debug, Clone, Default)]
-pub struct RequestMeta {
-    pub correlation_id: String,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
+pub use fleet_app::access::Origin as RequestMeta;
 
 fn valid_correlation_id(value: &str) -> bool {
     (1..=128).contains(&value.len())

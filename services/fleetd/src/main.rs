@@ -36,7 +36,7 @@ enum Command {
         #[arg(long, env = "FLEET_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
         /// Serve the API only; projections run in other processes.
-        #[arg(long)]
+        #[arg(long, env = "FLEET_NO_PROJECTORS")]
         no_projectors: bool,
         /// Run no process managers or scheduler (they run in other processes).
         #[arg(long, env = "FLEET_NO_PROCESS_MANAGERS")]
@@ -152,12 +152,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 projectors: !no_projectors,
                 process_managers: !no_process_managers,
                 read_wait: Duration::from_millis(read_wait_ms),
-                scheduler: fleet_api::scheduler::SchedulerSettings {
+                scheduler: fleet_app::scheduler::SchedulerSettings {
                     interval: Duration::from_millis(scheduler_interval_ms),
                     monthly_invoices_after: monthly_invoices_after_hours
                         .map(|h| chrono::Duration::hours(i64::from(h))),
                 },
-                webhooks: fleet_api::webhooks::WebhookSettings {
+                webhooks: fleet_app::webhooks::WebhookSettings {
                     backoff: Duration::from_millis(webhook_backoff_ms),
                     max_attempts: webhook_max_attempts.max(1),
                     ..Default::default()

@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_api::command_bus::CommandBus;
-use fleet_api::metrics::ApiMetrics;
-use fleet_api::{AppState, Settings};
+use fleet_api::AppState;
+use fleet_app::command_bus::CommandBus;
+use fleet_app::metrics::Metrics;
+use fleet_app::{App, Settings};
 use fleet_projections::engine::EngineSettings;
 use fleet_projections::{ProjectionEngine, ProjectionMetrics};
 use prometheus_client::registry::Registry;
@@ -21,8 +22,8 @@ pub struct ServeOptions {
     /// Process managers (approved requests, ended subscriptions) and the scheduler.
     pub process_managers: bool,
     pub read_wait: Duration,
-    pub scheduler: fleet_api::scheduler::SchedulerSettings,
-    pub webhooks: fleet_api::webhooks::WebhookSettings,
+    pub scheduler: fleet_app::scheduler::SchedulerSettings,
+    pub webhooks: fleet_app::webhooks::WebhookSettings,
 }
 
 /// A started server: its address, and the handle to stop it.
@@ -53,14 +54,14 @@ pub async fn start(
     let log = streams.domain.clone();
 
     let mut registry = Registry::default();
-    let api_metrics = ApiMetrics::register(&mut registry);
+    let metrics = Metrics::register(&mut registry);
     let projection_metrics = ProjectionMetrics::register(&mut registry);
     let (shutdown, shutdown_rx) = watch::channel(false);
 
     let bus = CommandBus::new(
         Arc::new(log.clone()),
         config.namespace.clone(),
-        api_metrics.clone(),
+        metrics.clone(),
     );
     let engine = ProjectionEngine {
         pool: pool.clone(),
@@ -75,7 +76,7 @@ pub async fn start(
         workers.extend(engine.spawn(fleet_projections::all(), shutdown_rx.clone()));
     }
     // Their tables are read by queries (open uptime intervals) even where they do not run.
-    let process_managers = fleet_api::process_managers::all(&bus, &streams.usage);
+    let process_managers = fleet_app::process_managers::all(&bus, &streams.usage);
     engine.prepare(&process_managers).await?;
     if options.process_managers {
         workers.extend(engine.spawn(process_managers, shutdown_rx.clone()));
@@ -85,35 +86,46 @@ pub async fn start(
         shutdown_rx.clone(),
     )));
 
-    let state = AppState {
+    let app = App {
         bus,
         pool,
         log,
         usage_log: streams.usage,
         nats,
-        keys: Default::default(),
         locks: Default::default(),
-        metrics: api_metrics,
-        registry: Arc::new(registry),
+        positions: Default::default(),
+        metrics,
         settings: Settings {
             read_wait: options.read_wait,
             ..Default::default()
         },
     };
-    workers.push(tokio::spawn(fleet_api::webhooks::run(
-        state.clone(),
+    // Read-your-writes waits follow the checkpoints from here, holding no pooled connection.
+    app.positions.refresh(&app.pool).await?;
+    workers.push(tokio::spawn(
+        app.positions
+            .clone()
+            .follow(app.pool.clone(), shutdown_rx.clone()),
+    ));
+    workers.push(tokio::spawn(fleet_app::webhooks::run(
+        app.clone(),
         options.webhooks.clone(),
         shutdown_rx.clone(),
     )));
     if options.process_managers {
-        workers.push(tokio::spawn(fleet_api::scheduler::run(
-            state.clone(),
+        workers.push(tokio::spawn(fleet_app::scheduler::run(
+            app.clone(),
             options.scheduler.clone(),
             shutdown_rx.clone(),
         )));
     }
     let listener = TcpListener::bind(&options.listen).await?;
     let addr = listener.local_addr()?;
+    let state = AppState {
+        app,
+        keys: Default::default(),
+        registry: Arc::new(registry),
+    };
     let app = fleet_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = shutdown_rx;
     let server = tokio::spawn(async move {
@@ -160,11 +172,7 @@ async fn shutdown_signal() {
 /// Idempotency records are kept 24 hours.
 async fn expire_idempotency_keys(pool: sqlx::PgPool, mut shutdown: watch::Receiver<bool>) {
     loop {
-        let result = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'",
-        )
-        .execute(&pool)
-        .await;
+        let result = fleet_app::idempotency::expire(&pool).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "expiring idempotency keys");
         }

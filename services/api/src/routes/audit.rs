@@ -14,7 +14,7 @@ use crate::auth::{Caller, Permission};
 use crate::extract::{ApiQuery, ReadPosition};
 use crate::pagination;
 use crate::routes::wait_for_position;
-use crate::streaming::{body_channel, csv_field, send_rows};
+use crate::streaming::{body_channel, csv_text, send_rows};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -117,33 +117,35 @@ const CSV_HEADER: &str = "sequence,occurred_at,recorded_at,tenant,actor_id,actor
 auth_method,credential_id,ip,user_agent,action,aggregate_type,aggregate_id,instance_id,\
 subscription_id,customer_id,invoice_id,correlation_id,causation_id,message,payload,prev_hash,hash\n";
 
+/// Every text field is defused as the billing report's are: an actor's name, a user agent or
+/// a message can come from a caller, and the export is opened in spreadsheets.
 fn csv_line(row: &AuditRow) -> String {
-    let opt = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
+    let opt = |v: &Option<String>| csv_text(v.as_deref().unwrap_or(""));
     let fields = [
         row.sequence.to_string(),
         row.occurred_at.to_rfc3339(),
         row.recorded_at.to_rfc3339(),
-        csv_field(&row.tenant),
-        csv_field(&row.actor_id),
+        csv_text(&row.tenant),
+        csv_text(&row.actor_id),
         opt(&row.actor_name),
-        csv_field(&row.actor_role),
-        csv_field(&row.auth_method),
+        csv_text(&row.actor_role),
+        csv_text(&row.auth_method),
         opt(&row.credential_id),
         opt(&row.ip),
         opt(&row.user_agent),
-        csv_field(&row.action),
-        csv_field(&row.aggregate_type),
-        csv_field(&row.aggregate_id),
+        csv_text(&row.action),
+        csv_text(&row.aggregate_type),
+        csv_text(&row.aggregate_id),
         opt(&row.instance_id),
         opt(&row.subscription_id),
         opt(&row.customer_id),
         opt(&row.invoice_id),
-        csv_field(&row.correlation_id),
+        csv_text(&row.correlation_id),
         opt(&row.causation_id),
-        csv_field(&row.message),
-        csv_field(&row.payload.to_string()),
-        csv_field(&row.prev_hash),
-        csv_field(&row.hash),
+        csv_text(&row.message),
+        csv_text(&row.payload.to_string()),
+        csv_text(&row.prev_hash),
+        csv_text(&row.hash),
     ];
     let mut line = fields.join(",");
     line.push('\n');

@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use crate::auth::{Caller, Permission};
 use crate::extract::ApiJson;
-use crate::policies::load;
 use crate::routes::{command_response, parse_id, run, Issuer, Target};
 use crate::{ApiError, AppState};
+use fleet_app::policies::load;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(

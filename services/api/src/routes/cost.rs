@@ -9,9 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use fleet_domain::money::Currency;
-use fleet_events::cost::{CostEvent, CostFact, AGGREGATE_TYPE};
-use fleet_events::jetstream::JetStreamLog;
-use fleet_events::{Actor, DomainEvent, Namespace, NewEvent, Tenant};
+use fleet_events::cost::CostFact;
 use fleet_projections::cost::{self, Group, IdFilter, ReportQuery, View};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -20,7 +18,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
-use crate::routes::{command_response, wait_for_position, wait_for_stream_end, Issuer};
+use crate::routes::{command_response, wait_for_position_in, wait_for_stream_end, Issuer};
 use crate::{ApiError, AppState};
 
 pub const MAX_RECORDS: usize = 10_000;
@@ -29,45 +27,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/cost-records", post(import_cost_records))
         .route("/cost/{view}", get(cost_report))
-}
-
-/// Appends cost facts to the usage stream, 1,000 a message.
-pub async fn publish_costs(
-    usage_log: &JetStreamLog,
-    namespace: &Namespace,
-    tenant: &Tenant,
-    actor: &Actor,
-    facts: Vec<CostFact>,
-) -> Result<u64, fleet_events::LogError> {
-    let mut messages = Vec::new();
-    for chunk in facts.chunks(1_000) {
-        let (event_type, payload) = CostEvent::CostRecorded {
-            facts: chunk.to_vec(),
-        }
-        .to_parts();
-        let first = chunk.first().map_or("", |f| f.id.as_str());
-        let last = chunk.last().map_or("", |f| f.id.as_str());
-        let event = NewEvent {
-            event_id: Uuid::now_v7(),
-            event_type,
-            schema_version: CostEvent::SCHEMA_VERSION,
-            tenant: tenant.to_string(),
-            aggregate_type: AGGREGATE_TYPE.into(),
-            aggregate_id: Uuid::now_v7().to_string(),
-            occurred_at: Utc::now(),
-            actor: actor.clone(),
-            correlation_id: Uuid::now_v7().to_string(),
-            causation_id: None,
-            payload,
-        };
-        messages.push((
-            event,
-            format!("cost:{tenant}:{first}:{last}:{}", chunk.len()),
-        ));
-    }
-    usage_log
-        .publish_all(&namespace.usage_subject(tenant), &messages)
-        .await
 }
 
 #[derive(Deserialize)]
@@ -240,15 +199,9 @@ async fn import_cost_records(
     let position = if facts.is_empty() {
         0
     } else {
-        publish_costs(
-            &state.usage_log,
-            state.bus.namespace(),
-            &issuer.caller.tenant,
-            &issuer.meta.actor,
-            facts,
-        )
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        fleet_app::facts::record_costs(&state.usage_log, state.bus.namespace(), &issuer.meta, facts)
+            .await
+            .map_err(fleet_app::AppError::from)?
     };
     Ok(command_response(
         StatusCode::ACCEPTED,
@@ -368,7 +321,7 @@ async fn cost_report(
     if query.top_instances.is_some_and(|n| n < 1) {
         return Err(ApiError::bad_request("top_instances", "must be at least 1"));
     }
-    wait_for_position(&state, cost::NAME, position).await?;
+    wait_for_position_in(&state, &state.usage_log, cost::NAME, position).await?;
     let tenant = caller.tenant.as_str();
     let report = ReportQuery {
         start,

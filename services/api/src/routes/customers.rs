@@ -17,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::command_bus::Executed;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
-use crate::policies;
 use crate::routes::{command_response, parse_id, run, wait_for_position, Issuer, Target};
 use crate::{ApiError, AppState};
+use fleet_app::command_bus::Executed;
+use fleet_app::policies;
 
 pub fn router() -> Router<AppState> {
     Router::new()

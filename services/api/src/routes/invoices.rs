@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{optional_json, ApiJson, ApiQuery, ReadPosition};
-use crate::invoicing::{generate_invoice, month};
 use crate::pagination::{self, Page};
 use crate::routes::customers;
 use crate::routes::{
@@ -29,6 +28,7 @@ use crate::routes::{
     AsOf, Issuer, Target,
 };
 use crate::{ApiError, AppState};
+use fleet_app::invoicing::{generate_invoice, month};
 
 pub fn router() -> Router<AppState> {
     Router::new()

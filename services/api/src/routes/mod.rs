@@ -24,16 +24,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fleet_domain::Aggregate;
-use fleet_projections::checkpoint;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::command_bus::{CommandMeta, Executed};
 use crate::extract::POSITION_HEADER;
 use crate::idempotency::IdempotencyKey;
 use crate::request_context::RequestMeta;
 use crate::{ApiError, AppState};
+use fleet_app::command_bus::{CommandMeta, Executed};
 
 /// The caller of a command, with everything the event's envelope records about them.
 pub struct Issuer {
@@ -221,32 +220,39 @@ pub fn history_route<A: Aggregate>() -> axum::routing::MethodRouter<AppState> {
     )
 }
 
-/// Read your writes: waits until `projection` has applied `position`, if one was given.
+/// Read your writes: waits until `projection` has applied `position` of the domain stream, if
+/// one was given.
 pub async fn wait_for_position(
     state: &AppState,
+    projection: &str,
+    position: Option<u64>,
+) -> Result<(), ApiError> {
+    wait_for_position_in(state, &state.log, projection, position).await
+}
+
+/// [`wait_for_position`] for a projection of another stream (the usage stream).
+pub async fn wait_for_position_in(
+    state: &AppState,
+    stream: &fleet_events::jetstream::JetStreamLog,
     projection: &str,
     position: Option<u64>,
 ) -> Result<(), ApiError> {
     let Some(position) = position else {
         return Ok(());
     };
-    if checkpoint::wait_for(&state.pool, projection, position, state.settings.read_wait).await? {
-        Ok(())
-    } else {
-        Err(ApiError::Unavailable(format!(
-            "the {projection} read model has not reached position {position} yet; retry shortly"
-        )))
-    }
+    state
+        .positions
+        .wait_for(stream, projection, position, state.settings.read_wait)
+        .await
+        .map_err(|e| fleet_app::AppError::from(e).into())
 }
 
-/// Waits until `projection` has applied everything in the stream now: for a rule that reads a
-/// read model before deciding (a count, a list of blockers).
+/// Waits until `projection` has applied everything in the domain stream now: for a rule that
+/// reads a read model before deciding (a count, a list of blockers).
 pub async fn wait_for_stream_end(state: &AppState, projection: &str) -> Result<(), ApiError> {
-    use fleet_events::EventLog;
-    let end = state
-        .log
-        .last_sequence()
+    state
+        .positions
+        .wait_for_end(&state.log, projection, state.settings.read_wait)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    wait_for_position(state, projection, Some(end)).await
+        .map_err(|e| fleet_app::AppError::from(e).into())
 }

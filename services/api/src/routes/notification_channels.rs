@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::command_bus::Executed;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
 use crate::routes::{
     command_response, history_route, parse_id, run, wait_for_position, Issuer, Target,
 };
-use crate::webhooks::fingerprint;
 use crate::{ApiError, AppState};
+use fleet_app::command_bus::Executed;
+use fleet_app::webhooks::fingerprint;
 
 /// Most events one replay call enqueues.
 pub const MAX_REPLAY: usize = 10_000;
@@ -73,6 +73,7 @@ fn respond(
     let id = executed.event.event.aggregate_id.clone();
     let location =
         (status == StatusCode::ACCEPTED).then(|| format!("/v1/notification-channels/{id}"));
+    let shows_secret = secret.is_some();
     let body = ChannelState {
         id,
         status: executed.state.status(),
@@ -82,7 +83,14 @@ fn respond(
         position,
         event_type: executed.event.event.event_type,
     };
-    command_response(status, position, location, body)
+    let mut response = command_response(status, position, location, body);
+    if shows_secret {
+        // Shown to this response only: a replay of the request answers without it.
+        response
+            .extensions_mut()
+            .insert(crate::idempotency::SecretFields(&["secret"]));
+    }
+    response
 }
 
 fn new_secret(given: Option<String>) -> Result<String, ApiError> {

@@ -17,14 +17,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::command_bus::Executed;
 use crate::extract::{optional_json, ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
-use crate::policies;
 use crate::routes::{
     command_response, history_as_of, parse_id, run, wait_for_position, AsOf, Issuer, Target,
 };
 use crate::{ApiError, AppState};
+use fleet_app::command_bus::Executed;
+use fleet_app::policies;
 
 pub const MAX_BULK: usize = 500;
 

@@ -9,24 +9,21 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use fleet_events::usage::{UsageEvent, UsageRecord, AGGREGATE_TYPE, INSTANCE_HOURS};
-use fleet_events::{DomainEvent, NewEvent};
+use fleet_events::usage::{UsageRecord, INSTANCE_HOURS};
 use fleet_projections::usage::{self, DailyTotal, Total};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
-use crate::rater::{rated_at, Rater};
-use crate::routes::{command_response, parse_id, wait_for_position, wait_for_stream_end, Issuer};
+use crate::routes::{
+    command_response, parse_id, wait_for_position_in, wait_for_stream_end, Issuer,
+};
 use crate::{ApiError, AppState};
+use fleet_app::rater::{rated_at, Rater};
 
 pub const MAX_BATCH: usize = 10_000;
-/// Records per message on the usage stream (NATS messages are at most 1 MiB by default).
-const CHUNK: usize = 1_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -236,67 +233,20 @@ async fn record_usage(
     Ok(command_response(StatusCode::ACCEPTED, position, None, body))
 }
 
-/// Publishes the records in chunks; each chunk's message id is derived from its record ids,
-/// so a retried publish inside the duplicate window is not stored twice either.
 async fn publish(
     state: &AppState,
     issuer: &Issuer,
     records: Vec<UsageRecord>,
 ) -> Result<u64, ApiError> {
-    publish_usage(
+    let position = fleet_app::facts::record_usage(
         &state.usage_log,
         state.bus.namespace(),
         &issuer.meta,
         records,
     )
     .await
-    .map_err(|e| ApiError::Unavailable(e.to_string()))
-}
-
-/// Appends usage records to the usage stream on behalf of `meta` (an API caller, or the
-/// uptime process manager).
-pub async fn publish_usage(
-    usage_log: &fleet_events::jetstream::JetStreamLog,
-    namespace: &fleet_events::Namespace,
-    meta: &crate::command_bus::CommandMeta,
-    records: Vec<UsageRecord>,
-) -> Result<u64, fleet_events::LogError> {
-    let tenant = &meta.tenant;
-    let mut messages = Vec::new();
-    for chunk in records.chunks(CHUNK) {
-        let mut hasher = Sha256::new();
-        for record in chunk {
-            hasher.update(record.id.as_bytes());
-            hasher.update(b"\n");
-        }
-        let digest: String = hasher
-            .finalize()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let (event_type, payload) = UsageEvent::UsageRecorded {
-            records: chunk.to_vec(),
-        }
-        .to_parts();
-        let event = NewEvent {
-            event_id: Uuid::now_v7(),
-            event_type,
-            schema_version: UsageEvent::SCHEMA_VERSION,
-            tenant: tenant.to_string(),
-            aggregate_type: AGGREGATE_TYPE.into(),
-            aggregate_id: digest.clone(),
-            occurred_at: Utc::now(),
-            actor: meta.actor.clone(),
-            correlation_id: meta.correlation_id.clone(),
-            causation_id: meta.causation_id.clone(),
-            payload,
-        };
-        messages.push((event, format!("usage:{tenant}:{digest}")));
-    }
-    usage_log
-        .publish_all(&namespace.usage_subject(tenant), &messages)
-        .await
+    .map_err(fleet_app::AppError::from)?;
+    Ok(position)
 }
 
 #[derive(Deserialize)]
@@ -357,7 +307,7 @@ async fn subscription_usage(
     ApiQuery(window): ApiQuery<Window>,
 ) -> Result<Json<SubscriptionUsage>, ApiError> {
     let (start, end) = window.bounds()?;
-    wait_for_position(&state, usage::NAME, position).await?;
+    wait_for_position_in(&state, &state.usage_log, usage::NAME, position).await?;
     let id = known_subscription(&state, &caller, &id).await?;
     let mut totals =
         usage::subscription_totals(&state.pool, caller.tenant.as_str(), &id, start, end).await?;
@@ -407,7 +357,7 @@ async fn open_instance_hours(
         .into_iter()
         .filter(|(since, _)| *since < until)
         .map(|(since, capacity)| {
-            crate::process_managers::uptime::hours_between(since.max(window_start), until)
+            fleet_app::process_managers::uptime::hours_between(since.max(window_start), until)
                 * Decimal::from(capacity)
         })
         .sum())
@@ -426,7 +376,7 @@ async fn subscription_daily_usage(
     ApiQuery(window): ApiQuery<Window>,
 ) -> Result<Json<Items<DailyTotal>>, ApiError> {
     let (start, end) = window.bounds()?;
-    wait_for_position(&state, usage::NAME, position).await?;
+    wait_for_position_in(&state, &state.usage_log, usage::NAME, position).await?;
     let id = known_subscription(&state, &caller, &id).await?;
     let items =
         usage::subscription_daily(&state.pool, caller.tenant.as_str(), &id, start, end).await?;
@@ -472,7 +422,7 @@ async fn customer_usage(
     ApiQuery(window): ApiQuery<Window>,
 ) -> Result<Json<CustomerUsage>, ApiError> {
     let (start, end) = window.bounds()?;
-    wait_for_position(&state, usage::NAME, position).await?;
+    wait_for_position_in(&state, &state.usage_log, usage::NAME, position).await?;
     let tenant = caller.tenant.as_str();
     let uuid = crate::routes::customers::known_customer(&state, &caller, &id).await?;
     let at = rated_at(end);

@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::command_bus::Executed;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
-use crate::policies;
 use crate::routes::{
     command_response, parse_id, run, wait_for_position, wait_for_stream_end, Issuer, Target,
 };
 use crate::{ApiError, AppState};
+use fleet_app::command_bus::Executed;
+use fleet_app::policies;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -98,10 +98,10 @@ async fn create_user(
     let customer = policies::active_customer(&state, tenant, "customer_id", &customer.to_string())
         .await
         .map_err(|e| match e {
-            ApiError::Unprocessable { .. } => {
+            fleet_app::AppError::Unprocessable { .. } => {
                 ApiError::NotFound(format!("customer {customer_id} not found"))
             }
-            other => other,
+            other => other.into(),
         })?;
     // Emails identify people within a tenant. Checked against everything recorded so far.
     wait_for_stream_end(&state, INVENTORY).await?;

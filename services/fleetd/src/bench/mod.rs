@@ -116,7 +116,7 @@ async fn server(config: &Config) -> BenchResult<(Running, String, String)> {
             projectors: true,
             process_managers: true,
             read_wait: Duration::from_secs(30),
-            scheduler: fleet_api::scheduler::SchedulerSettings {
+            scheduler: fleet_app::scheduler::SchedulerSettings {
                 interval: Duration::from_secs(5),
                 monthly_invoices_after: None,
             },

@@ -26,11 +26,11 @@ pub fn all(bus: &CommandBus, usage_log: &JetStreamLog) -> Vec<Arc<dyn Projection
     ]
 }
 
-/// The metadata of a command caused by `event`, issued by Fleetledger itself.
+/// The metadata of a command (or of facts) caused by `event`, issued by Fleetledger itself.
 fn caused_by(
     event: &EventEnvelope,
     component: &str,
-    key: String,
+    key: Option<String>,
 ) -> Result<CommandMeta, ApplyError> {
     Ok(CommandMeta {
         tenant: Tenant::parse(&event.event.tenant)
@@ -38,7 +38,7 @@ fn caused_by(
         actor: Actor::system(component),
         correlation_id: event.event.correlation_id.clone(),
         causation_id: Some(event.event.event_id.to_string()),
-        idempotency_key: Some(key),
+        idempotency_key: key,
     })
 }
 

@@ -15,42 +15,37 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use crate::routes::wait_for_stream_end;
-use crate::{ApiError, AppState};
+use crate::{App, AppError};
 
 /// Loads an aggregate from the stream (not a read model): the current truth.
-pub async fn load<A: Aggregate>(
-    state: &AppState,
-    tenant: &Tenant,
-    id: &str,
-) -> Result<A, ApiError> {
+pub async fn load<A: Aggregate>(state: &App, tenant: &Tenant, id: &str) -> Result<A, AppError> {
     let subject = state.bus.subject::<A>(tenant, id);
     let (aggregate, _) = state
         .bus
         .load::<A>(&subject)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
     Ok(aggregate)
 }
 
 /// A customer that exists and is not deleted, named by a body field.
 pub async fn active_customer(
-    state: &AppState,
+    state: &App,
     tenant: &Tenant,
     field: &str,
     customer_id: &str,
-) -> Result<Uuid, ApiError> {
+) -> Result<Uuid, AppError> {
     let id = Uuid::parse_str(customer_id)
-        .map_err(|_| ApiError::unprocessable(field, "is not a customer of this tenant"))?;
+        .map_err(|_| AppError::unprocessable(field, "is not a customer of this tenant"))?;
     let customer = load::<Customer>(state, tenant, &id.to_string()).await?;
     if !customer.exists() {
-        return Err(ApiError::unprocessable(
+        return Err(AppError::unprocessable(
             field,
             "is not a customer of this tenant",
         ));
     }
     if customer.deleted {
-        return Err(ApiError::Conflict {
+        return Err(AppError::Conflict {
             detail: format!("customer {id} is deleted"),
             current_state: Some("deleted".into()),
         });
@@ -60,13 +55,13 @@ pub async fn active_customer(
 
 /// A user that belongs to `customer_id` and is not deleted.
 pub async fn user_of_customer(
-    state: &AppState,
+    state: &App,
     tenant: &Tenant,
     field: &str,
     user_id: &str,
     customer_id: &str,
-) -> Result<Uuid, ApiError> {
-    let not_theirs = || ApiError::unprocessable(field, "is not a user of this customer");
+) -> Result<Uuid, AppError> {
+    let not_theirs = || AppError::unprocessable(field, "is not a user of this customer");
     let id = Uuid::parse_str(user_id).map_err(|_| not_theirs())?;
     let user = load::<User>(state, tenant, &id.to_string()).await?;
     if user.customer_id.as_deref() != Some(customer_id) || user.status == UserStatus::Deleted {
@@ -85,7 +80,7 @@ pub struct Admission {
 }
 
 impl Admission {
-    pub async fn release(self) -> Result<(), ApiError> {
+    pub async fn release(self) -> Result<(), AppError> {
         if let Some((_queue, lock)) = self.lock {
             lock.commit().await?;
         }
@@ -116,25 +111,25 @@ impl KeyedLocks {
 /// An instance may only be created under an active subscription of the caller's tenant, and
 /// not beyond its `max_instances`.
 pub async fn admit_instance(
-    state: &AppState,
+    state: &App,
     tenant: &Tenant,
     subscription_id: &str,
     customer_id: Option<&str>,
-) -> Result<Admission, ApiError> {
+) -> Result<Admission, AppError> {
     let unknown =
-        || ApiError::unprocessable("subscription_id", "is not a subscription of this tenant");
+        || AppError::unprocessable("subscription_id", "is not a subscription of this tenant");
     let id = Uuid::parse_str(subscription_id).map_err(|_| unknown())?;
     let subscription = state
         .bus
         .state::<Subscription>(tenant, &id.to_string())
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
     let Some(terms) = &subscription.terms else {
         return Err(unknown());
     };
     if subscription.status != SubscriptionStatus::Active {
         let status = subscription.status.as_str();
-        return Err(ApiError::Conflict {
+        return Err(AppError::Conflict {
             detail: format!(
                 "subscription {id} is {status}: instances are created under active subscriptions only"
             ),
@@ -142,7 +137,7 @@ pub async fn admit_instance(
         });
     }
     if customer_id.is_some_and(|c| c != terms.customer_id) {
-        return Err(ApiError::unprocessable(
+        return Err(AppError::unprocessable(
             "customer_id",
             format!("must be the subscription's customer, {}", terms.customer_id),
         ));
@@ -165,7 +160,7 @@ pub async fn admit_instance(
         subscriptions::live_instance_count(&mut *lock, tenant.as_str(), &admission.subscription_id)
             .await?;
     if live >= terms.max_instances {
-        return Err(ApiError::Conflict {
+        return Err(AppError::Conflict {
             detail: format!(
                 "subscription {id} allows at most {} live instances (max_instances) and has {live}",
                 terms.max_instances
@@ -181,9 +176,9 @@ pub async fn admit_instance(
 /// waiters queue in-process first, so they hold no pooled connection, then take a PostgreSQL
 /// advisory lock.
 pub async fn serialise(
-    state: &AppState,
+    state: &App,
     key: &str,
-) -> Result<(OwnedMutexGuard<()>, Transaction<'static, Postgres>), ApiError> {
+) -> Result<(OwnedMutexGuard<()>, Transaction<'static, Postgres>), AppError> {
     let queue = state.locks.lock(key).await;
     let mut lock = state.pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
@@ -194,23 +189,23 @@ pub async fn serialise(
 }
 
 /// The position of the last event of `log`.
-pub async fn stream_end(log: &fleet_events::jetstream::JetStreamLog) -> Result<u64, ApiError> {
+pub async fn stream_end(log: &fleet_events::jetstream::JetStreamLog) -> Result<u64, AppError> {
     log.last_sequence()
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+        .map_err(|e| AppError::Unavailable(e.to_string()))
 }
 
 /// Waits, on a connection the caller holds, until `projection` has applied `position`.
 pub async fn wait_on(
-    state: &AppState,
+    state: &App,
     conn: &mut sqlx::PgConnection,
     projection: &str,
     position: u64,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     if checkpoint::wait_for_on(conn, projection, position, state.settings.read_wait).await? {
         Ok(())
     } else {
-        Err(ApiError::Unavailable(format!(
+        Err(AppError::Unavailable(format!(
             "the {projection} read model has not reached position {position} yet; retry shortly"
         )))
     }
@@ -218,11 +213,14 @@ pub async fn wait_on(
 
 /// The customer's subscriptions that have not ended, as of everything recorded so far.
 pub async fn live_subscriptions_of(
-    state: &AppState,
+    state: &App,
     tenant: &Tenant,
     customer_id: Uuid,
-) -> Result<Vec<String>, ApiError> {
-    wait_for_stream_end(state, inventory::NAME).await?;
+) -> Result<Vec<String>, AppError> {
+    state
+        .positions
+        .wait_for_end(&state.log, inventory::NAME, state.settings.read_wait)
+        .await?;
     Ok(
         subscriptions::live_of_customer(&state.pool, tenant.as_str(), &customer_id.to_string())
             .await?,

@@ -16,12 +16,14 @@ use fleet_domain::instance::InstanceEvent;
 use fleet_events::cost::CostFact;
 use fleet_events::jetstream::JetStreamLog;
 use fleet_events::usage::{UsageRecord, INSTANCE_HOURS};
-use fleet_events::{instance, Actor, EventEnvelope, Namespace, Tenant};
+use fleet_events::{instance, EventEnvelope, Namespace};
 use fleet_projections::{ApplyError, Projection};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
+use super::caused_by;
 use crate::command_bus::CommandMeta;
+use crate::facts::{record_costs, record_usage};
 
 pub struct RecordUptime {
     pub usage_log: JetStreamLog,
@@ -104,8 +106,8 @@ impl Projection for RecordUptime {
         tx: &mut PgConnection,
         events: &[EventEnvelope],
     ) -> Result<(), ApplyError> {
-        let mut closed: Vec<(String, Vec<UsageRecord>)> = Vec::new();
-        let mut costs: Vec<(String, CostFact)> = Vec::new();
+        // What each closing event records, with that event as its cause.
+        let mut closed: Vec<(CommandMeta, Vec<UsageRecord>, Vec<CostFact>)> = Vec::new();
         for event in events {
             let id = &event.event.aggregate_id;
             let at = event.event.occurred_at;
@@ -160,16 +162,16 @@ impl Projection for RecordUptime {
                 }
                 InstanceEvent::InstanceCapacityChanged { to, .. } => {
                     let records = self.close(&tracked, event, at);
-                    costs.extend(cost_facts(tx, &tracked, event, &records).await?);
-                    closed.push((tracked.tenant.clone(), records));
+                    let costs = cost_facts(tx, &tracked, event, &records).await?;
+                    closed.push((caused_by(event, "uptime", None)?, records, costs));
                     (to, tracked.running_since.map(|_| at))
                 }
                 InstanceEvent::InstanceStopped {}
                 | InstanceEvent::InstanceFailed { .. }
                 | InstanceEvent::InstanceDeleted { .. } => {
                     let records = self.close(&tracked, event, at);
-                    costs.extend(cost_facts(tx, &tracked, event, &records).await?);
-                    closed.push((tracked.tenant.clone(), records));
+                    let costs = cost_facts(tx, &tracked, event, &records).await?;
+                    closed.push((caused_by(event, "uptime", None)?, records, costs));
                     (tracked.capacity, None)
                 }
                 _ => continue,
@@ -183,38 +185,17 @@ impl Projection for RecordUptime {
             .execute(&mut *tx)
             .await?;
         }
-        for (tenant, records) in closed {
-            if records.is_empty() {
-                continue;
+        for (meta, records, costs) in closed {
+            if !records.is_empty() {
+                record_usage(&self.usage_log, &self.namespace, &meta, records)
+                    .await
+                    .map_err(|e| ApplyError::Transient(format!("recording uptime: {e}")))?;
             }
-            let meta = CommandMeta {
-                tenant: Tenant::parse(&tenant)
-                    .map_err(|e| ApplyError::Unapplicable(e.to_string()))?,
-                actor: Actor::system("uptime"),
-                correlation_id: uuid::Uuid::now_v7().to_string(),
-                causation_id: None,
-                idempotency_key: None,
-            };
-            crate::routes::usage::publish_usage(&self.usage_log, &self.namespace, &meta, records)
-                .await
-                .map_err(|e| ApplyError::Transient(format!("recording uptime: {e}")))?;
-        }
-        let mut by_tenant: std::collections::BTreeMap<String, Vec<CostFact>> = Default::default();
-        for (tenant, fact) in costs {
-            by_tenant.entry(tenant).or_default().push(fact);
-        }
-        for (tenant, facts) in by_tenant {
-            let tenant =
-                Tenant::parse(&tenant).map_err(|e| ApplyError::Unapplicable(e.to_string()))?;
-            crate::routes::cost::publish_costs(
-                &self.usage_log,
-                &self.namespace,
-                &tenant,
-                &Actor::system("uptime"),
-                facts,
-            )
-            .await
-            .map_err(|e| ApplyError::Transient(format!("recording cost: {e}")))?;
+            if !costs.is_empty() {
+                record_costs(&self.usage_log, &self.namespace, &meta, costs)
+                    .await
+                    .map_err(|e| ApplyError::Transient(format!("recording cost: {e}")))?;
+            }
         }
         Ok(())
     }
@@ -228,7 +209,7 @@ async fn cost_facts(
     tracked: &Tracked,
     event: &EventEnvelope,
     records: &[UsageRecord],
-) -> Result<Vec<(String, CostFact)>, ApplyError> {
+) -> Result<Vec<CostFact>, ApplyError> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
@@ -274,25 +255,22 @@ async fn cost_facts(
             // No rate for this instance type: its hours are known, its cost is not.
             (None, main) => (Decimal::ZERO, main.clone().unwrap_or_default()),
         };
-        facts.push((
-            tracked.tenant.clone(),
-            CostFact {
-                id: record.id.replacen("uptime:", "cost:", 1),
-                day: record.occurred_at.date_naive(),
-                instance_id: record.instance_id.clone(),
-                resource_id: event.event.aggregate_id.clone(),
-                cloud_provider: tracked.cloud_provider.clone(),
-                region: tracked.region.clone(),
-                deployment_cell: tracked.deployment_cell.clone(),
-                environment_type: tracked.environment_type.clone(),
-                instance_type: tracked.instance_type.clone(),
-                customer_id: tracked.customer_id.clone().unwrap_or_default(),
-                hours: record.quantity,
-                cost,
-                currency,
-                source: "runtime".into(),
-            },
-        ));
+        facts.push(CostFact {
+            id: record.id.replacen("uptime:", "cost:", 1),
+            day: record.occurred_at.date_naive(),
+            instance_id: record.instance_id.clone(),
+            resource_id: event.event.aggregate_id.clone(),
+            cloud_provider: tracked.cloud_provider.clone(),
+            region: tracked.region.clone(),
+            deployment_cell: tracked.deployment_cell.clone(),
+            environment_type: tracked.environment_type.clone(),
+            instance_type: tracked.instance_type.clone(),
+            customer_id: tracked.customer_id.clone().unwrap_or_default(),
+            hours: record.quantity,
+            cost,
+            currency,
+            source: "runtime".into(),
+        });
     }
     Ok(facts)
 }

@@ -15,7 +15,7 @@ use fleet_projections::pricing;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::ApiError;
+use crate::AppError;
 
 /// Prices and rates of a window are those in force at its last instant, the one before
 /// `end` (or now, for a window that is still open).
@@ -64,19 +64,19 @@ impl<'a> Rater<'a> {
         pool: &'a sqlx::PgPool,
         tenant: &'a str,
         currency: Option<&str>,
-    ) -> Result<Rater<'a>, ApiError> {
+    ) -> Result<Rater<'a>, AppError> {
         let code =
             match currency {
                 Some(code) => code.to_owned(),
                 None => pricing::main_currency(pool, tenant).await?.ok_or_else(|| {
-                    ApiError::Conflict {
+                    AppError::Conflict {
                 detail: "the price book has no main currency yet: add one with POST /v1/currencies"
                     .into(),
                 current_state: None,
             }
                 })?,
             };
-        let currency = Currency::parse(&code).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let currency = Currency::parse(&code).map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Self {
             pool,
             tenant,
@@ -88,7 +88,7 @@ impl<'a> Rater<'a> {
     }
 
     /// Units of the main currency per unit of `code` at `at`.
-    async fn main_per_unit(&mut self, code: &str, at: DateTime<Utc>) -> Result<Decimal, ApiError> {
+    async fn main_per_unit(&mut self, code: &str, at: DateTime<Utc>) -> Result<Decimal, AppError> {
         let key = (code.to_owned(), at);
         if let Some(rate) = self.rates.get(&key) {
             return Ok(*rate);
@@ -96,7 +96,7 @@ impl<'a> Rater<'a> {
         let rate = pricing::rate_at(self.pool, self.tenant, code, at)
             .await?
             .ok_or_else(|| {
-                ApiError::unprocessable(
+                AppError::unprocessable(
                     "currency",
                     format!("{code} is not a currency of the price book"),
                 )
@@ -113,7 +113,7 @@ impl<'a> Rater<'a> {
         at: DateTime<Utc>,
         already: Decimal,
         quantity: Decimal,
-    ) -> Result<Rated, ApiError> {
+    ) -> Result<Rated, AppError> {
         let info = match self.products.get(product) {
             Some(info) => info.clone(),
             None => {
@@ -148,7 +148,7 @@ impl<'a> Rater<'a> {
             });
         };
         let pricing: Pricing = serde_json::from_value(stated.clone())
-            .map_err(|e| ApiError::Internal(format!("price of {product}: {e}")))?;
+            .map_err(|e| AppError::Internal(format!("price of {product}: {e}")))?;
         let exchange_rate = if price_currency == self.currency.code() {
             Decimal::ONE
         } else {

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::command_bus::{CommandError, CommandMeta};
 use crate::invoicing::generate_invoice;
-use crate::{ApiError, AppState};
+use crate::{App, AppError};
 
 const LOCK: &str = "fleet-scheduler";
 
@@ -34,11 +34,7 @@ pub struct SchedulerSettings {
     pub monthly_invoices_after: Option<chrono::Duration>,
 }
 
-pub async fn run(
-    state: AppState,
-    settings: SchedulerSettings,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(state: App, settings: SchedulerSettings, mut shutdown: watch::Receiver<bool>) {
     let interval = settings.interval;
     let mut ticks: u64 = 0;
     let mut leadership: Option<PgConnection> = None;
@@ -75,7 +71,7 @@ pub async fn run(
     }
 }
 
-async fn try_lead(state: &AppState) -> Option<PgConnection> {
+async fn try_lead(state: &App) -> Option<PgConnection> {
     let mut conn = state.pool.acquire().await.ok()?.detach();
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
         .bind(LOCK)
@@ -92,7 +88,7 @@ async fn try_lead(state: &AppState) -> Option<PgConnection> {
 }
 
 /// Suspends every active trial whose end has passed.
-pub async fn expire_due_trials(state: &AppState) -> Result<usize, sqlx::Error> {
+pub async fn expire_due_trials(state: &App) -> Result<usize, sqlx::Error> {
     let now = Utc::now();
     let due = subscriptions::trials_due(&state.pool, now, 500).await?;
     let mut expired = 0;
@@ -130,9 +126,9 @@ const MONTHLY_RUN_EVERY: u64 = 10;
 /// no invoice touching it yet, once the month is `after` old. A customer whose usage of the
 /// month arrives later is drafted by a later pass.
 pub async fn draft_monthly_invoices(
-    state: &AppState,
+    state: &App,
     after: chrono::Duration,
-) -> Result<usize, ApiError> {
+) -> Result<usize, AppError> {
     let now = Utc::now();
     let today = now.date_naive();
     let this_month = today.with_day(1).unwrap_or(today);

@@ -17,7 +17,7 @@ use fleet_events::{
 };
 use uuid::Uuid;
 
-use crate::metrics::{AggregateLabel, ApiMetrics, CommandLabels};
+use crate::metrics::{AggregateLabel, CommandLabels, Metrics};
 
 const MAX_ATTEMPTS: u32 = 8;
 /// Past this many cached aggregates, idle entries are dropped.
@@ -45,6 +45,24 @@ pub struct CommandMeta {
     pub idempotency_key: Option<String>,
 }
 
+impl CommandMeta {
+    /// The JetStream message id of the command's event: the idempotency key, scoped to the
+    /// credential that sent it (two callers' keys never collide), or the event's own id.
+    fn message_id(&self, event: &NewEvent) -> String {
+        match &self.idempotency_key {
+            Some(key) => {
+                let caller = self
+                    .actor
+                    .credential_id
+                    .as_deref()
+                    .unwrap_or(&self.actor.id);
+                format!("{}:{caller}:{key}", self.tenant)
+            }
+            None => event.event_id.to_string(),
+        }
+    }
+}
+
 /// A command's result.
 #[derive(Debug, Clone)]
 pub struct Executed<A> {
@@ -68,11 +86,11 @@ pub struct CommandBus {
     log: Arc<dyn EventLog>,
     namespace: Namespace,
     cache: Arc<Mutex<HashMap<String, Slot>>>,
-    metrics: ApiMetrics,
+    metrics: Metrics,
 }
 
 impl CommandBus {
-    pub fn new(log: Arc<dyn EventLog>, namespace: Namespace, metrics: ApiMetrics) -> Self {
+    pub fn new(log: Arc<dyn EventLog>, namespace: Namespace, metrics: Metrics) -> Self {
         Self {
             log,
             namespace,
@@ -227,10 +245,7 @@ impl CommandBus {
                 }
             };
             let new_event = self.envelope::<A>(meta, id, &event);
-            let message_id = match &meta.idempotency_key {
-                Some(key) => format!("{}:{key}", meta.tenant),
-                None => new_event.event_id.to_string(),
-            };
+            let message_id = meta.message_id(&new_event);
             let started = Instant::now();
             let appended = self
                 .log
@@ -299,22 +314,38 @@ impl CommandBus {
     }
 
     fn envelope<A: Aggregate>(&self, meta: &CommandMeta, id: &str, event: &A::Event) -> NewEvent {
-        let (event_type, payload) = event.to_parts();
-        NewEvent {
-            event_id: Uuid::now_v7(),
-            event_type,
-            schema_version: A::Event::SCHEMA_VERSION,
-            tenant: meta.tenant.to_string(),
-            aggregate_type: A::TYPE.to_owned(),
-            aggregate_id: id.to_owned(),
-            // PostgreSQL keeps microseconds: so does the event, so that every read model and
-            // every replay shows the same instant.
-            occurred_at: Utc::now().trunc_subsecs(6),
-            actor: meta.actor.clone(),
-            correlation_id: meta.correlation_id.clone(),
-            causation_id: meta.causation_id.clone(),
-            payload,
-        }
+        new_event(
+            meta,
+            A::TYPE,
+            id,
+            event.to_parts(),
+            A::Event::SCHEMA_VERSION,
+        )
+    }
+}
+
+/// An event as `meta`'s issuer records it: the one place that fills in an envelope.
+pub fn new_event(
+    meta: &CommandMeta,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    (event_type, payload): (String, serde_json::Value),
+    schema_version: u32,
+) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type,
+        schema_version,
+        tenant: meta.tenant.to_string(),
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        // PostgreSQL keeps microseconds: so does the event, so that every read model and
+        // every replay shows the same instant.
+        occurred_at: Utc::now().trunc_subsecs(6),
+        actor: meta.actor.clone(),
+        correlation_id: meta.correlation_id.clone(),
+        causation_id: meta.causation_id.clone(),
+        payload,
     }
 }
 
@@ -330,7 +361,7 @@ mod tests {
         CommandBus::new(
             Arc::new(InMemoryLog::default()),
             Namespace::parse("test").unwrap(),
-            ApiMetrics::register(&mut Registry::default()),
+            Metrics::register(&mut Registry::default()),
         )
     }
 
@@ -417,7 +448,7 @@ mod tests {
     #[tokio::test]
     async fn a_cached_state_is_not_trusted_once_another_process_moved_on() {
         let log: Arc<dyn EventLog> = Arc::new(InMemoryLog::default());
-        let metrics = ApiMetrics::register(&mut Registry::default());
+        let metrics = Metrics::register(&mut Registry::default());
         let ns = Namespace::parse("test").unwrap();
         let here = CommandBus::new(log.clone(), ns.clone(), metrics.clone());
         let elsewhere = CommandBus::new(log, ns, metrics);

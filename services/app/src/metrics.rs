@@ -1,4 +1,5 @@
-//! Prometheus metrics of the API and the command pipeline.
+//! Prometheus metrics of requests (whichever HTTP face serves them) and of the command
+//! pipeline.
 
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ fn latency_histogram() -> Histogram {
 }
 
 #[derive(Clone)]
-pub struct ApiMetrics {
+pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub request_seconds: Family<RouteLabel, Histogram>,
     pub commands: Family<CommandLabels, Counter>,
@@ -46,7 +47,7 @@ pub struct ApiMetrics {
     pub append_conflicts: Family<AggregateLabel, Counter>,
 }
 
-impl ApiMetrics {
+impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self {
             requests: Family::default(),

@@ -49,7 +49,7 @@ impl Projection for ProvisionApprovedSubscriptions {
             let meta = caused_by(
                 event,
                 "subscription-request-approval",
-                format!("approved-request:{request_id}"),
+                Some(format!("approved-request:{request_id}")),
             )?;
             let command = SubscriptionCommand::Create {
                 terms: subscription,

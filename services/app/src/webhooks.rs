@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::App;
 
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -65,7 +65,7 @@ struct Due {
     attempts: i32,
 }
 
-pub async fn run(state: AppState, settings: WebhookSettings, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: App, settings: WebhookSettings, mut shutdown: watch::Receiver<bool>) {
     let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
         Ok(client) => client,
         Err(e) => {
@@ -122,14 +122,14 @@ async fn claim(pool: &PgPool, lease: Duration) -> Result<Vec<Due>, sqlx::Error> 
         .collect())
 }
 
-async fn deliver(state: &AppState, client: &reqwest::Client, settings: &WebhookSettings, due: Due) {
+async fn deliver(state: &App, client: &reqwest::Client, settings: &WebhookSettings, due: Due) {
     if let Err(e) = try_deliver(state, client, settings, &due).await {
         tracing::warn!(delivery = %due.id, error = %e, "recording a webhook attempt");
     }
 }
 
 async fn try_deliver(
-    state: &AppState,
+    state: &App,
     client: &reqwest::Client,
     settings: &WebhookSettings,
     due: &Due,

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::command_bus::CommandMeta;
 use crate::policies::{load, serialise, stream_end, wait_on};
 use crate::rater::{rated_at, Rater};
-use crate::{ApiError, AppState};
+use crate::{App, AppError};
 
 /// What a generation request led to.
 pub struct Generated {
@@ -41,16 +41,16 @@ pub struct Generated {
 /// Generates the customer's invoice for `period`, or finds the live one it has. The caller has
 /// checked the permission (`meta` is an API caller's, or the scheduler's).
 pub async fn generate_invoice(
-    state: &AppState,
+    state: &App,
     meta: &CommandMeta,
     customer_id: &str,
     period: Period,
-) -> Result<Generated, ApiError> {
+) -> Result<Generated, AppError> {
     let tenant = meta.tenant.clone();
     let today = Utc::now().date_naive();
     // `end` is the first day after the period: the period is over once that day has begun.
     if period.end > today {
-        return Err(ApiError::unprocessable(
+        return Err(AppError::unprocessable(
             "period",
             format!(
                 "ends on {}, which has not passed yet: its usage is not all in",
@@ -58,7 +58,7 @@ pub async fn generate_invoice(
             ),
         ));
     }
-    let unknown = || ApiError::unprocessable("customer_id", "is not a customer of this tenant");
+    let unknown = || AppError::unprocessable("customer_id", "is not a customer of this tenant");
     let customer_uuid = Uuid::parse_str(customer_id).map_err(|_| unknown())?;
     let customer_id = customer_uuid.to_string();
     let customer = load::<Customer>(state, &tenant, &customer_id).await?;
@@ -91,7 +91,7 @@ pub async fn generate_invoice(
         .chain(coverage.iter().map(|c| c.window))
         .find(|w| *w != period && w.overlaps(&period));
     if let Some(other) = overlapping {
-        return Err(ApiError::Conflict {
+        return Err(AppError::Conflict {
             detail: format!(
                 "the period overlaps {} to {}, which is invoiced already; invoice that period or one that does not overlap it",
                 other.start,
@@ -240,9 +240,9 @@ struct Floors(BTreeMap<Period, u64>);
 impl Floors {
     async fn narrow(
         &mut self,
-        state: &AppState,
+        state: &App,
         ranges: &[Coverage],
-    ) -> Result<Vec<Coverage>, ApiError> {
+    ) -> Result<Vec<Coverage>, AppError> {
         let mut narrowed = Vec::with_capacity(ranges.len());
         for range in ranges {
             let floor = match self.0.get(&range.window) {
@@ -257,7 +257,7 @@ impl Floors {
                         .usage_log
                         .position_at(began - Duration::hours(1))
                         .await
-                        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                        .map_err(|e| AppError::Unavailable(e.to_string()))?;
                     self.0.insert(range.window, floor);
                     floor
                 }

@@ -94,7 +94,10 @@ impl Projection for DeleteInstancesOfEndedSubscriptions {
                 let meta = caused_by(
                     event,
                     "subscription-ended",
-                    format!("subscription-ended:{}:{instance_id}", event.event.event_id),
+                    Some(format!(
+                        "subscription-ended:{}:{instance_id}",
+                        event.event.event_id
+                    )),
                 )?;
                 let result = self
                     .bus

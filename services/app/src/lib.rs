@@ -1,0 +1,66 @@
+//! Fleetledger's application layer: every command and query as a typed function, and the
+//! machinery around them. It knows no HTTP: the native `/v1` router and each source-API
+//! dialect translate requests onto it and its answers back into their own shapes.
+//!
+//! - [`command_bus`]: load an aggregate, decide, append with optimistic concurrency.
+//! - [`policies`]: rules that cross aggregates, checked before a command.
+//! - [`facts`]: usage and cost facts, appended to the usage stream.
+//! - [`positions`]: read-your-writes, waiting for a read model to reach a stream position.
+//! - [`invoicing`] and [`rater`]: rating usage and drafting invoices.
+//! - [`process_managers`] and [`scheduler`]: reactions to events and to the clock.
+//! - [`webhooks`]: delivering the outbox to subscribers.
+//! - [`access`]: API keys, roles and permissions.
+
+pub mod access;
+pub mod command_bus;
+pub mod error;
+pub mod facts;
+pub mod idempotency;
+pub mod invoicing;
+pub mod metrics;
+pub mod policies;
+pub mod positions;
+pub mod process_managers;
+pub mod rater;
+pub mod scheduler;
+pub mod webhooks;
+
+use std::time::Duration;
+
+use fleet_events::jetstream::JetStreamLog;
+use sqlx::PgPool;
+
+pub use error::{AppError, FieldError};
+
+/// Everything a command or query needs, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub pool: PgPool,
+    pub bus: command_bus::CommandBus,
+    /// The domain events' stream.
+    pub log: JetStreamLog,
+    /// The usage stream: metered usage and cost facts.
+    pub usage_log: JetStreamLog,
+    pub nats: async_nats::Client,
+    pub locks: policies::KeyedLocks,
+    pub positions: positions::Positions,
+    pub metrics: metrics::Metrics,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a query with a read position waits for its read model.
+    pub read_wait: Duration,
+    /// Readiness fails when a projection lags more than this many events.
+    pub ready_max_lag: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            read_wait: Duration::from_secs(5),
+            ready_max_lag: 100_000,
+        }
+    }
+}
