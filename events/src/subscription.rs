@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::instance::InstanceSpec;
 use crate::DomainEvent;
 
 pub const AGGREGATE_TYPE: &str = "subscription";
@@ -77,6 +78,18 @@ pub enum SubscriptionEvent {
     SubscriptionCancelled {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// An instance may be created under the subscription: it counts towards `max_instances`
+    /// from now until released. It carries what the instance is to be, so that the instance
+    /// is created even if the process that admitted it dies first.
+    SubscriptionInstanceAdmitted {
+        instance_id: String,
+        spec: InstanceSpec,
+        capacity: i64,
+    },
+    /// The instance was deleted: its place is free again.
+    SubscriptionInstanceReleased {
+        instance_id: String,
     },
 }
 

@@ -78,3 +78,30 @@ async fn appends_check_the_subject_sequence_and_deduplicate_message_ids() {
     assert_eq!(s.log.last_sequence().await.unwrap(), 3);
     s.log.delete_stream().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_last_sequence_of_a_wildcard_is_that_of_its_newest_subject() {
+    let s = Scratch::new().await;
+    s.log
+        .append(&s.subject("a"), &s.event("a", 1), 0, "w1")
+        .await
+        .unwrap();
+    let b = s
+        .log
+        .append(&s.subject("b"), &s.event("b", 1), 0, "w2")
+        .await
+        .unwrap();
+    let elsewhere = format!("{}.globex.counter.c", s.namespace);
+    s.log
+        .append(&elsewhere, &s.event("c", 1), 0, "w3")
+        .await
+        .unwrap();
+    let all_of_acme = format!("{}.acme.counter.*", s.namespace);
+    assert_eq!(
+        s.log.last_sequence_of(&all_of_acme).await.unwrap(),
+        b.sequence
+    );
+    let none = format!("{}.initech.counter.*", s.namespace);
+    assert_eq!(s.log.last_sequence_of(&none).await.unwrap(), 0);
+    s.log.delete_stream().await.unwrap();
+}

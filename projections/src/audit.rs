@@ -216,8 +216,13 @@ impl AuditTrail {
     pub fn row(&mut self, event: &EventEnvelope) -> AuditRow {
         let e = &event.event;
         let payload = &e.payload;
+        // An event of another aggregate about an instance (its admission under a
+        // subscription) names it in its payload.
         let (instance_id, invoice_id) = (
-            (e.aggregate_type == "instance").then(|| e.aggregate_id.clone()),
+            match e.aggregate_type.as_str() {
+                "instance" => Some(e.aggregate_id.clone()),
+                _ => text(payload, "instance_id"),
+            },
             (e.aggregate_type == "invoice").then(|| e.aggregate_id.clone()),
         );
         let link = self.links.entry(e.aggregate_id.clone()).or_default();

@@ -171,7 +171,8 @@ async fn a_dead_endpoint_is_retried_without_holding_anything_up() {
                 .await
                 .body;
             let items = page["items"].as_array().unwrap().clone();
-            (items.len() == 10 && items.iter().all(|d| d["status"] == "failed")).then_some(items)
+            // Per instance: its admission, creation and provisioning.
+            (items.len() == 15 && items.iter().all(|d| d["status"] == "failed")).then_some(items)
         })
         .await;
     assert!(failed.iter().all(|d| d["attempts"] == 3));
@@ -274,13 +275,14 @@ async fn server_sent_events_resume_and_stay_within_the_tenant() {
         }
         request.send()
     };
-    let all = read_sse(open("from_position=1", None).await.unwrap(), 5).await;
+    let all = read_sse(open("from_position=1", None).await.unwrap(), 6).await;
     let types: Vec<&str> = all.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(
         types,
         [
             "CustomerCreated",
             "SubscriptionCreated",
+            "SubscriptionInstanceAdmitted",
             "InstanceCreated",
             "InstanceProvisioned",
             "InstanceStopped"

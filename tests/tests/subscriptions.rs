@@ -517,3 +517,65 @@ async fn a_crash_between_approval_and_creation_still_makes_exactly_one_subscript
         .await;
     assert_eq!(types(&history), ["SubscriptionCreated"]);
 }
+
+#[tokio::test]
+async fn an_admitted_instance_is_created_once_even_when_its_creator_died_first() {
+    let app = TestApp::spawn().await;
+    let capped = app.create_subscription(json!({"max_instances": 1})).await;
+    let instance_id = uuid::Uuid::now_v7().to_string();
+    // The admission as a process records it just before dying: the place is taken, the
+    // instance not yet created.
+    let admission = json!({
+        "event_id": uuid::Uuid::now_v7(), "event_type": "SubscriptionInstanceAdmitted",
+        "schema_version": 1, "tenant": "acme", "aggregate_type": "subscription",
+        "aggregate_id": capped, "occurred_at": "2026-12-01T00:00:00Z",
+        "actor": {"id": "x", "role": "admin", "auth_method": "api_key"}, "correlation_id": "crash-1",
+        "payload": {"instance_id": instance_id, "capacity": 2, "spec": {
+            "service_id": "s-postgres", "plan_id": "pt-standard", "cloud_provider": "aws",
+            "region": "us-east-1", "deployment_cell": "hc-1", "instance_type": "m5.large",
+            "environment_type": "PROD", "customer_id": app.customer_id, "subscription_id": capped}}
+    });
+    app.publish_raw(
+        &format!("acme.subscription.{capped}"),
+        serde_json::to_vec(&admission).unwrap(),
+    )
+    .await;
+    let row = app
+        .eventually("the admitted instance to be created", || async {
+            let reply = app.get(&format!("/v1/instances/{instance_id}")).await;
+            (reply.status.as_u16() == 200).then_some(reply.body)
+        })
+        .await;
+    assert_eq!(row["capacity"], 2);
+    assert_eq!(row["subscription_id"], capped.as_str());
+    let history = app.history(&format!("/v1/instances/{instance_id}")).await;
+    assert_eq!(history.len(), 1, "created once: {history:#?}");
+    assert_eq!(history[0]["causation_id"], admission["event_id"]);
+
+    // The admitted instance holds the subscription's one place, until it is deleted.
+    let mut body = app.instance_body();
+    body["subscription_id"] = json!(capped);
+    let refused = app.post("/v1/instances", body.clone()).await.expect(409);
+    assert!(refused.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("at most 1 live instances"));
+    app.delete(&format!("/v1/instances/{instance_id}"))
+        .await
+        .expect(200);
+    app.post("/v1/instances", body).await.expect(202);
+    let events = app.history(&format!("/v1/subscriptions/{capped}")).await;
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "SubscriptionCreated",
+            "SubscriptionInstanceAdmitted",
+            "SubscriptionInstanceReleased",
+            "SubscriptionInstanceAdmitted"
+        ]
+    );
+}

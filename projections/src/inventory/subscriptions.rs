@@ -106,6 +106,14 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
             .bind(version)
             .execute(&mut *tx)
             .await?,
+            // A place taken or freed changes none of the row's columns but its version.
+            E::SubscriptionInstanceAdmitted { .. } | E::SubscriptionInstanceReleased { .. } => {
+                sqlx::query("UPDATE subscriptions SET version = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?
+            }
             other => {
                 let (status, reason): (&str, Option<String>) = match other {
                     E::SubscriptionSuspended { reason } => ("suspended", Some(reason)),
@@ -234,22 +242,6 @@ pub async fn live_of_customer(
     .bind(tenant)
     .bind(customer_id)
     .fetch_all(pool)
-    .await
-}
-
-/// Live instances of a subscription, as the inventory knows them.
-pub async fn live_instance_count<'c>(
-    executor: impl sqlx::PgExecutor<'c>,
-    tenant: &str,
-    subscription_id: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM inventory.instances
-         WHERE tenant = $1 AND subscription_id = $2 AND status <> 'deleted'",
-    )
-    .bind(tenant)
-    .bind(subscription_id)
-    .fetch_one(executor)
     .await
 }
 

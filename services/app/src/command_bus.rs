@@ -40,25 +40,34 @@ pub struct CommandMeta {
     pub actor: Actor,
     pub correlation_id: String,
     pub causation_id: Option<String>,
-    /// The client's `Idempotency-Key`: it becomes the JetStream `Nats-Msg-Id`, so a retry
-    /// after a crash is not stored twice.
+    /// What makes a retry of this command the same command: it becomes the JetStream
+    /// `Nats-Msg-Id`, so a retry after a crash is not stored twice. A client's key is scoped to
+    /// its credential where it enters ([`CommandMeta::client_key`]); a key derived from an
+    /// event is unique already.
     pub idempotency_key: Option<String>,
 }
 
 impl CommandMeta {
-    /// The JetStream message id of the command's event: the idempotency key, scoped to the
-    /// credential that sent it (two callers' keys never collide), or the event's own id.
+    /// The JetStream message id of the command's event: the idempotency key, or the event's
+    /// own id.
     fn message_id(&self, event: &NewEvent) -> String {
         match &self.idempotency_key {
-            Some(key) => {
-                let caller = self
-                    .actor
-                    .credential_id
-                    .as_deref()
-                    .unwrap_or(&self.actor.id);
-                format!("{}:{caller}:{key}", self.tenant)
-            }
+            Some(key) => format!("{}:{key}", self.tenant),
             None => event.event_id.to_string(),
+        }
+    }
+
+    /// A client's idempotency key, scoped to the credential that sent it: two callers' keys
+    /// never collide, and one caller never gets another's result.
+    pub fn client_key(credential: &str, key: &str) -> String {
+        format!("{credential}:{key}")
+    }
+
+    /// The same issuer and correlation, for a command that follows from this one.
+    pub fn following(&self, key: String) -> Self {
+        Self {
+            idempotency_key: Some(key),
+            ..self.clone()
         }
     }
 }

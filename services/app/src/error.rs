@@ -85,6 +85,7 @@ impl From<DomainError> for AppError {
                 detail: e.to_string(),
             },
             DomainError::Invalid { field, reason } => Self::unprocessable(field, reason),
+            DomainError::LimitReached { detail, .. } => Self::conflict(detail),
         }
     }
 }

@@ -20,12 +20,14 @@ use fleet_domain::customer::Customer;
 use fleet_domain::invoice::{
     BillTo, Coverage, Invoice, InvoiceCommand, InvoiceDocument, InvoiceLine, LineKind, Period,
 };
+use fleet_domain::price_book::PriceBook;
+use fleet_domain::Aggregate;
 use fleet_projections::{invoices, pricing, usage};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::command_bus::CommandMeta;
-use crate::policies::{load, serialise, stream_end, wait_on};
+use crate::policies::{load, serialise};
 use crate::rater::{rated_at, Rater};
 use crate::{App, AppError};
 
@@ -70,20 +72,23 @@ pub async fn generate_invoice(
         &format!("invoices-of-customer:{tenant}:{customer_id}"),
     )
     .await?;
-    let domain_end = stream_end(&state.log).await?;
-    for projection in [invoices::NAME, pricing::NAME] {
-        wait_on(state, &mut lock, projection, domain_end).await?;
-    }
+    // The decision reads the tenant's invoices and price book, and the customer's usage: it
+    // waits for those to be applied, not for the rest of the streams.
+    let invoiced = state
+        .caught_up_on(&tenant, Invoice::TYPE, invoices::NAME)
+        .await?;
+    state
+        .caught_up_on(&tenant, PriceBook::TYPE, pricing::NAME)
+        .await?;
     let live = invoices::live_of_customer(&mut lock, tenant.as_str(), &customer_id).await?;
     if let Some((id, _)) = live.iter().find(|(_, p)| *p == period) {
         return Ok(Generated {
             id: *id,
-            position: domain_end,
+            position: invoiced,
             created: false,
         });
     }
-    let usage_end = stream_end(&state.usage_log).await?;
-    wait_on(state, &mut lock, usage::NAME, usage_end).await?;
+    let usage_end = state.caught_up_on_usage(&tenant, usage::NAME).await?;
     let coverage = invoices::coverage_of_customer(&mut lock, tenant.as_str(), &customer_id).await?;
     let overlapping = live
         .iter()

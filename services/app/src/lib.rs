@@ -16,6 +16,7 @@ pub mod command_bus;
 pub mod error;
 pub mod facts;
 pub mod idempotency;
+pub mod instances;
 pub mod invoicing;
 pub mod metrics;
 pub mod policies;
@@ -62,5 +63,44 @@ impl Default for Settings {
             read_wait: Duration::from_secs(5),
             ready_max_lag: 100_000,
         }
+    }
+}
+
+impl App {
+    /// Waits until `projection` has applied every event of the tenant's `aggregate_type`
+    /// recorded so far; returns that position.
+    pub async fn caught_up_on(
+        &self,
+        tenant: &fleet_events::Tenant,
+        aggregate_type: &str,
+        projection: &str,
+    ) -> Result<u64, AppError> {
+        let subjects = self
+            .bus
+            .namespace()
+            .aggregate_subject(tenant, aggregate_type, "*");
+        Ok(self
+            .positions
+            .wait_for_latest(&self.log, &subjects, projection, self.settings.read_wait)
+            .await?)
+    }
+
+    /// Waits until `projection` (a reader of the usage stream) has applied the tenant's
+    /// newest usage; returns that position.
+    pub async fn caught_up_on_usage(
+        &self,
+        tenant: &fleet_events::Tenant,
+        projection: &str,
+    ) -> Result<u64, AppError> {
+        let subject = self.bus.namespace().usage_subject(tenant);
+        Ok(self
+            .positions
+            .wait_for_latest(
+                &self.usage_log,
+                &subject,
+                projection,
+                self.settings.read_wait,
+            )
+            .await?)
     }
 }

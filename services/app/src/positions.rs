@@ -134,16 +134,20 @@ impl Positions {
         })
     }
 
-    /// Waits until `projection` has applied everything in `stream` now: for a rule that must
-    /// read a read model before deciding.
-    pub async fn wait_for_end(
+    /// Waits until `projection` has applied the newest event of `subjects` (a filter, such as
+    /// one tenant's invoices): for a rule that must read a read model before deciding. It waits
+    /// for just the events the rule reads, never for the rest of the stream (every other
+    /// tenant's), so it does not queue behind the projector under load. Returns the position.
+    pub async fn wait_for_latest(
         &self,
         stream: &JetStreamLog,
+        subjects: &str,
         projection: &str,
         timeout: Duration,
-    ) -> Result<(), WaitError> {
-        let end = stream.last_sequence().await?;
-        self.wait_for(stream, projection, end, timeout).await
+    ) -> Result<u64, WaitError> {
+        let latest = stream.last_sequence_of(subjects).await?;
+        self.wait_for(stream, projection, latest, timeout).await?;
+        Ok(latest)
     }
 
     /// Follows the checkpoints until `shutdown`: announcements as they come, and the table

@@ -171,9 +171,14 @@ impl Aggregate for Instance {
                     aggregate: Self::TYPE,
                 });
             }
-            validate_spec(spec, *capacity)?;
+            // Providers are written in lower case and environments in upper case, whichever
+            // way a caller wrote them.
+            let mut spec = (**spec).clone();
+            spec.cloud_provider = spec.cloud_provider.to_ascii_lowercase();
+            spec.environment_type = spec.environment_type.to_ascii_uppercase();
+            validate_spec(&spec, *capacity)?;
             return Ok(InstanceEvent::InstanceCreated {
-                spec: (**spec).clone(),
+                spec,
                 capacity: *capacity,
             });
         }

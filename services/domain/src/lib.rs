@@ -1,6 +1,6 @@
 //! The aggregates of Fleetledger. Each file holds one aggregate: its state, its commands, a pure
 //! `decide` (command + state -> event or refusal) and `evolve` (state + event -> state).
-//! Nothing here does I/O; the command pipeline in `fleet-api` loads, decides and appends.
+//! Nothing here does I/O; the command bus in `fleet-app` loads, decides and appends.
 
 pub mod billing;
 pub mod customer;
@@ -52,6 +52,10 @@ pub enum DomainError {
     /// A business rule the command breaks, with the field it concerns.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// A limit of the aggregate is reached (a subscription's `max_instances`): the command may
+    /// succeed later, once there is room.
+    #[error("{detail}")]
+    LimitReached { limit: &'static str, detail: String },
 }
 
 impl DomainError {

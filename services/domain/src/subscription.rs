@@ -9,8 +9,16 @@
 //! ```
 //! A trial whose end passes is suspended by the system; converting it to paid before then keeps
 //! it active, and converting it after resumes it.
+//!
+//! Instances are admitted under an active subscription one by one, each taking a place until
+//! it is released on deletion: `max_instances` is decided here, from the subscription's own
+//! history, so concurrent creations (in any number of processes) are ordered by the stream's
+//! expected sequence and never exceed it.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
+use fleet_events::instance::InstanceSpec;
 pub use fleet_events::subscription::{SubscriptionChanges, SubscriptionEvent, SubscriptionTerms};
 
 use crate::{validate, Aggregate, DomainError};
@@ -124,6 +132,16 @@ pub enum SubscriptionCommand {
     ExpireTrial {
         now: DateTime<Utc>,
     },
+    /// Takes a place for a new instance, which is then created from the admission.
+    AdmitInstance {
+        instance_id: String,
+        spec: Box<InstanceSpec>,
+        capacity: i64,
+    },
+    /// Frees the place of a deleted instance.
+    ReleaseInstance {
+        instance_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -155,6 +173,8 @@ pub struct Subscription {
     pub terms: Option<SubscriptionTerms>,
     pub status: SubscriptionStatus,
     pub suspension_reason: Option<String>,
+    /// The instances admitted and not yet released: its live instances.
+    pub instances: BTreeSet<String>,
 }
 
 impl Subscription {
@@ -209,6 +229,57 @@ impl Aggregate for Subscription {
         let live = self.status.is_live();
         Ok(match command {
             C::Create { .. } => unreachable!("handled above"),
+            C::AdmitInstance {
+                instance_id,
+                spec,
+                capacity,
+            } => {
+                if self.status != S::Active {
+                    return Err(self.refuse("create an instance under"));
+                }
+                if self.instances.contains(instance_id) {
+                    return Err(DomainError::AlreadyExists {
+                        aggregate: "instance",
+                    });
+                }
+                // The instance is the subscription's customer's; naming another is a mistake.
+                let mut spec = (**spec).clone();
+                match &spec.customer_id {
+                    Some(customer) if customer != &terms.customer_id => {
+                        return Err(DomainError::invalid(
+                            "customer_id",
+                            format!("must be the subscription's customer, {}", terms.customer_id),
+                        ))
+                    }
+                    Some(_) => {}
+                    None => spec.customer_id = Some(terms.customer_id.clone()),
+                }
+                let live = self.instances.len() as i64;
+                if terms.max_instances >= 0 && live >= terms.max_instances {
+                    return Err(DomainError::LimitReached {
+                        limit: "max_instances",
+                        detail: format!(
+                            "the subscription allows at most {} live instances (max_instances) and has {live}",
+                            terms.max_instances
+                        ),
+                    });
+                }
+                SubscriptionEvent::SubscriptionInstanceAdmitted {
+                    instance_id: instance_id.clone(),
+                    spec,
+                    capacity: *capacity,
+                }
+            }
+            C::ReleaseInstance { instance_id } => {
+                if !self.instances.contains(instance_id) {
+                    return Err(DomainError::NotFound {
+                        aggregate: "admitted instance",
+                    });
+                }
+                SubscriptionEvent::SubscriptionInstanceReleased {
+                    instance_id: instance_id.clone(),
+                }
+            }
             C::Update(changes) => {
                 if !live {
                     return Err(self.refuse("update"));
@@ -364,6 +435,12 @@ impl Aggregate for Subscription {
             }
             E::SubscriptionTerminated { .. } => self.status = SubscriptionStatus::Terminated,
             E::SubscriptionCancelled { .. } => self.status = SubscriptionStatus::Cancelled,
+            E::SubscriptionInstanceAdmitted { instance_id, .. } => {
+                self.instances.insert(instance_id.clone());
+            }
+            E::SubscriptionInstanceReleased { instance_id } => {
+                self.instances.remove(instance_id);
+            }
         }
     }
 
@@ -560,5 +637,97 @@ mod tests {
             C::Update(SubscriptionChanges::default()),
         ]);
         assert!(matches!(last, Err(DomainError::Invalid { .. })));
+    }
+
+    fn admit(id: &str) -> C {
+        C::AdmitInstance {
+            instance_id: id.into(),
+            spec: Box::new(InstanceSpec {
+                name: None,
+                service_id: "s".into(),
+                plan_id: "p".into(),
+                cloud_provider: "aws".into(),
+                region: "r".into(),
+                deployment_cell: "c".into(),
+                instance_type: "t".into(),
+                environment_type: "DEV".into(),
+                customer_id: None,
+                subscription_id: Some("sub".into()),
+            }),
+            capacity: 1,
+        }
+    }
+
+    fn capped(max: i64) -> C {
+        let mut new = new("paid");
+        new.payment_profile_id = Some("pp".into());
+        new.max_instances = max;
+        C::Create {
+            terms: new.terms(now()).unwrap(),
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn instances_are_admitted_up_to_the_cap_and_released_on_deletion() {
+        let (state, last) = run(vec![capped(2), admit("i-1"), admit("i-2"), admit("i-3")]);
+        match last {
+            Err(DomainError::LimitReached { limit, detail }) => {
+                assert_eq!(limit, "max_instances");
+                assert!(detail.contains("at most 2 live instances"), "{detail}");
+            }
+            other => panic!("expected the limit, got {other:?}"),
+        }
+        assert_eq!(state.instances.len(), 2);
+        let (state, last) = run(vec![
+            capped(2),
+            admit("i-1"),
+            admit("i-2"),
+            C::ReleaseInstance {
+                instance_id: "i-1".into(),
+            },
+            admit("i-3"),
+        ]);
+        assert!(last.is_ok());
+        let ids: Vec<_> = state.instances.iter().map(String::as_str).collect();
+        assert_eq!(ids, ["i-2", "i-3"]);
+        // An uncapped subscription still counts its instances, for a cap set later.
+        let (state, _) = run(vec![capped(-1), admit("i-1"), admit("i-2")]);
+        assert_eq!(state.instances.len(), 2);
+    }
+
+    #[test]
+    fn an_admission_names_the_subscriptions_customer_and_needs_it_active() {
+        let (_, last) = run(vec![capped(-1), admit("i-1")]);
+        match last {
+            Ok(SubscriptionEvent::SubscriptionInstanceAdmitted { spec, .. }) => {
+                assert_eq!(spec.customer_id.as_deref(), Some("c"));
+            }
+            other => panic!("expected an admission, got {other:?}"),
+        }
+        let mut foreign = admit("i-1");
+        if let C::AdmitInstance { spec, .. } = &mut foreign {
+            spec.customer_id = Some("someone-else".into());
+        }
+        let (_, last) = run(vec![capped(-1), foreign]);
+        assert!(matches!(
+            last,
+            Err(DomainError::Invalid {
+                field: "customer_id",
+                ..
+            })
+        ));
+        let suspend = C::Suspend {
+            reason: "overdue".into(),
+        };
+        let (_, last) = run(vec![capped(-1), suspend, admit("i-1")]);
+        assert_eq!(refused_in(last), "suspended");
+        let (_, last) = run(vec![capped(-1), admit("i-1"), admit("i-1")]);
+        assert!(matches!(last, Err(DomainError::AlreadyExists { .. })));
+        let release = C::ReleaseInstance {
+            instance_id: "i-9".into(),
+        };
+        let (_, last) = run(vec![capped(-1), release]);
+        assert!(matches!(last, Err(DomainError::NotFound { .. })));
     }
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
-use crate::routes::{command_response, wait_for_position_in, wait_for_stream_end, Issuer};
+use crate::routes::{command_response, wait_for_latest, wait_for_position_in, Issuer};
 use crate::{ApiError, AppState};
 
 pub const MAX_RECORDS: usize = 10_000;
@@ -81,8 +81,21 @@ async fn import_cost_records(
         ));
     }
     let tenant = issuer.caller.tenant.as_str();
-    wait_for_stream_end(&state, fleet_projections::inventory::NAME).await?;
-    wait_for_stream_end(&state, fleet_projections::pricing::NAME).await?;
+    let caller = &issuer.caller.tenant;
+    wait_for_latest(
+        &state,
+        caller,
+        fleet_events::instance::AGGREGATE_TYPE,
+        fleet_projections::inventory::NAME,
+    )
+    .await?;
+    wait_for_latest(
+        &state,
+        caller,
+        fleet_events::price_book::AGGREGATE_TYPE,
+        fleet_projections::pricing::NAME,
+    )
+    .await?;
     let main = fleet_projections::pricing::main_currency(&state.pool, tenant).await?;
     let Some(main) = main else {
         return Err(ApiError::Conflict {

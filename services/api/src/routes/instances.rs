@@ -10,18 +10,16 @@ use fleet_domain::instance::{Instance, InstanceCommand, InstanceSpec, InstanceSt
 use fleet_domain::Aggregate;
 use fleet_projections::inventory::{self, InstanceFilter, InstanceRow};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
 use crate::routes::{
-    command_response, history_as_of, history_route, parse_id, run, wait_for_position, AsOf, Issuer,
-    Target,
+    command_response, history_as_of, history_route, parse_id, refusal_of, run, wait_for_position,
+    AsOf, Issuer, Target,
 };
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
-use fleet_app::policies;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -107,41 +105,27 @@ async fn create_instance(
     ApiJson(body): ApiJson<CreateInstance>,
 ) -> Result<Response, ApiError> {
     issuer.caller.require(Permission::OperateFleet)?;
-    // The subscription must be active and have room; it also says whose instance this is.
-    let admission = policies::admit_instance(
-        &state,
-        &issuer.caller.tenant,
-        &body.subscription_id,
-        body.customer_id.as_deref(),
-    )
-    .await?;
     let spec = InstanceSpec {
         name: body.name,
         service_id: body.service_id,
         plan_id: body.plan_id,
-        cloud_provider: body.cloud_provider.to_ascii_lowercase(),
+        cloud_provider: body.cloud_provider,
         region: body.region,
         deployment_cell: body.deployment_cell,
         instance_type: body.instance_type,
-        environment_type: body.environment_type.to_ascii_uppercase(),
-        customer_id: Some(admission.customer_id.clone()),
-        subscription_id: Some(body.subscription_id),
+        environment_type: body.environment_type,
+        customer_id: body.customer_id,
+        subscription_id: None,
     };
-    let command = InstanceCommand::Create {
-        spec: Box::new(spec),
-        capacity: body.capacity,
-    };
-    let executed = run::<Instance>(
-        &state,
-        &issuer,
-        Permission::OperateFleet,
-        Uuid::now_v7(),
-        Target::New,
-        command,
+    let executed = fleet_app::instances::create_instance(
+        &state.bus,
+        &issuer.meta,
+        &body.subscription_id,
+        spec,
+        body.capacity,
     )
-    .await;
-    admission.release().await?;
-    Ok(respond(StatusCode::ACCEPTED, executed?))
+    .await?;
+    Ok(respond(StatusCode::ACCEPTED, executed))
 }
 
 async fn mark_instance_ready(
@@ -235,7 +219,12 @@ async fn delete_instance(
     issuer: Issuer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::Delete).await
+    issuer.caller.require(Permission::OperateFleet)?;
+    let id = parse_id(Instance::TYPE, &id)?;
+    let executed = fleet_app::instances::delete_instance(&state.bus, &issuer.meta, &id.to_string())
+        .await
+        .map_err(|e| refusal_of::<Instance>(e, &id.to_string()))?;
+    Ok(respond(StatusCode::OK, executed))
 }
 
 /// The instance from the inventory; with `as_of`, as it was then, replayed from the stream.

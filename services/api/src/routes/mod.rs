@@ -32,7 +32,8 @@ use crate::extract::POSITION_HEADER;
 use crate::idempotency::IdempotencyKey;
 use crate::request_context::RequestMeta;
 use crate::{ApiError, AppState};
-use fleet_app::command_bus::{CommandMeta, Executed};
+use fleet_app::command_bus::{CommandError, CommandMeta, Executed};
+use fleet_domain::DomainError;
 
 /// The caller of a command, with everything the event's envelope records about them.
 pub struct Issuer {
@@ -58,7 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Issuer {
             idempotency_key: parts
                 .extensions
                 .get::<IdempotencyKey>()
-                .map(|k| k.0.clone()),
+                .map(|k| CommandMeta::client_key(&caller.key_id.to_string(), &k.0)),
         };
         Ok(Self { caller, meta })
     }
@@ -113,12 +114,17 @@ pub async fn run_on<A: Aggregate>(
         }
         Target::Existing => state.bus.execute::<A>(&issuer.meta, id, command).await,
     };
-    result.map_err(|e| match ApiError::from(e) {
-        ApiError::NotFound(what) if what == format!("{} not found", A::TYPE) => {
+    result.map_err(|e| refusal_of::<A>(e, id))
+}
+
+/// A command's failure, where "not found" names the aggregate the command was for by its id.
+pub fn refusal_of<A: Aggregate>(e: CommandError, id: &str) -> ApiError {
+    match e {
+        CommandError::Domain(DomainError::NotFound { aggregate }) if aggregate == A::TYPE => {
             ApiError::NotFound(format!("{} {id} not found", display_name(A::TYPE)))
         }
-        other => other,
-    })
+        other => other.into(),
+    }
 }
 
 /// A command's response: the body, `X-Fleet-Position`, and `Location` for a creation (202).
@@ -247,12 +253,17 @@ pub async fn wait_for_position_in(
         .map_err(|e| fleet_app::AppError::from(e).into())
 }
 
-/// Waits until `projection` has applied everything in the domain stream now: for a rule that
-/// reads a read model before deciding (a count, a list of blockers).
-pub async fn wait_for_stream_end(state: &AppState, projection: &str) -> Result<(), ApiError> {
+/// Waits until `projection` has applied every event of the caller's tenant's `aggregate_type`
+/// recorded so far: for a rule that reads a read model before deciding (a count, a list of
+/// blockers).
+pub async fn wait_for_latest(
+    state: &AppState,
+    tenant: &fleet_events::Tenant,
+    aggregate_type: &str,
+    projection: &str,
+) -> Result<(), ApiError> {
     state
-        .positions
-        .wait_for_end(&state.log, projection, state.settings.read_wait)
-        .await
-        .map_err(|e| fleet_app::AppError::from(e).into())
+        .caught_up_on(tenant, aggregate_type, projection)
+        .await?;
+    Ok(())
 }

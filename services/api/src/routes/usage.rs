@@ -17,9 +17,7 @@ use serde_json::Value;
 
 use crate::auth::{Caller, Permission};
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
-use crate::routes::{
-    command_response, parse_id, wait_for_position_in, wait_for_stream_end, Issuer,
-};
+use crate::routes::{command_response, parse_id, wait_for_latest, wait_for_position_in, Issuer};
 use crate::{ApiError, AppState};
 use fleet_app::rater::{rated_at, Rater};
 
@@ -151,8 +149,21 @@ async fn record_usage(
 
     // What the records name must be the tenant's: subscriptions and products, as of
     // everything recorded so far (a subscription created a moment ago counts).
-    wait_for_stream_end(&state, fleet_projections::inventory::NAME).await?;
-    wait_for_stream_end(&state, fleet_projections::pricing::NAME).await?;
+    let caller = &issuer.caller.tenant;
+    wait_for_latest(
+        &state,
+        caller,
+        fleet_events::subscription::AGGREGATE_TYPE,
+        fleet_projections::inventory::NAME,
+    )
+    .await?;
+    wait_for_latest(
+        &state,
+        caller,
+        fleet_events::price_book::AGGREGATE_TYPE,
+        fleet_projections::pricing::NAME,
+    )
+    .await?;
     let subscription_ids: Vec<String> = parsed
         .iter()
         .map(|(_, _, r)| r.subscription_id.clone())

@@ -16,7 +16,7 @@ use crate::auth::{Caller, Permission};
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
 use crate::routes::{
-    command_response, parse_id, run, wait_for_position, wait_for_stream_end, Issuer, Target,
+    command_response, parse_id, run, wait_for_latest, wait_for_position, Issuer, Target,
 };
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
@@ -104,7 +104,13 @@ async fn create_user(
             other => other.into(),
         })?;
     // Emails identify people within a tenant. Checked against everything recorded so far.
-    wait_for_stream_end(&state, INVENTORY).await?;
+    wait_for_latest(
+        &state,
+        tenant,
+        fleet_events::user::AGGREGATE_TYPE,
+        INVENTORY,
+    )
+    .await?;
     if let Some(existing) =
         users::live_user_with_email(&state.pool, tenant.as_str(), &body.email).await?
     {

@@ -4,7 +4,7 @@
 //! it, so a batch replayed after a crash never acts twice.
 
 pub mod approved_requests;
-pub mod ended_subscriptions;
+pub mod subscription_instances;
 pub mod uptime;
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::command_bus::{CommandBus, CommandError, CommandMeta};
 pub fn all(bus: &CommandBus, usage_log: &JetStreamLog) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(approved_requests::ProvisionApprovedSubscriptions { bus: bus.clone() }),
-        Arc::new(ended_subscriptions::DeleteInstancesOfEndedSubscriptions { bus: bus.clone() }),
+        Arc::new(subscription_instances::SubscriptionInstances { bus: bus.clone() }),
         Arc::new(uptime::RecordUptime {
             usage_log: usage_log.clone(),
             namespace: bus.namespace().clone(),

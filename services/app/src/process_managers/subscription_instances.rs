@@ -1,12 +1,19 @@
-//! A terminated or cancelled subscription leaves no live instance behind: each one is deleted
-//! by its own command, with the ending as its causation.
+//! Keeps each subscription's instances in step with it, each reaction a command with the event
+//! as its causation and a key derived from it:
 //!
-//! The process manager keeps its own table of live instances per subscription, written in the
-//! same transaction as its checkpoint, so it knows exactly which instances were live when the
-//! subscription ended, whatever the other read models are doing.
+//! - an admitted instance is created, should the process that admitted it have died first
+//!   (normally the request created it already, and this is a duplicate that changes nothing);
+//! - a deleted instance's place under its subscription is freed, likewise;
+//! - a terminated or cancelled subscription leaves no live instance behind: each one is
+//!   deleted by its own command.
+//!
+//! It keeps its own table of live instances per subscription, written in the same
+//! transaction as its checkpoint, so it knows exactly which instances were live when the
+//! subscription ended, whatever the other read models are doing. Its checkpoint keeps the name
+//! it had when ending subscriptions was all it did, so that it carries on where it was.
 
 use async_trait::async_trait;
-use fleet_domain::instance::{Instance, InstanceCommand, InstanceEvent};
+use fleet_domain::instance::{Instance, InstanceEvent};
 use fleet_domain::subscription::SubscriptionEvent;
 use fleet_events::{instance, subscription, EventEnvelope};
 use fleet_projections::{ApplyError, Projection};
@@ -14,8 +21,9 @@ use sqlx::PgConnection;
 
 use super::{caused_by, settle};
 use crate::command_bus::CommandBus;
+use crate::instances::{self, creation_key, release_key};
 
-pub struct DeleteInstancesOfEndedSubscriptions {
+pub struct SubscriptionInstances {
     pub bus: CommandBus,
 }
 
@@ -29,7 +37,7 @@ CREATE INDEX IF NOT EXISTS live_instances_by_subscription ON live_instances (ten
 "#;
 
 #[async_trait]
-impl Projection for DeleteInstancesOfEndedSubscriptions {
+impl Projection for SubscriptionInstances {
     fn name(&self) -> &'static str {
         "ended_subscriptions"
     }
@@ -65,22 +73,46 @@ impl Projection for DeleteInstancesOfEndedSubscriptions {
                         }
                     }
                     InstanceEvent::InstanceDeleted { .. } => {
-                        sqlx::query("DELETE FROM live_instances WHERE instance_id = $1")
-                            .bind(&event.event.aggregate_id)
-                            .execute(&mut *tx)
-                            .await?;
+                        let subscription_id: Option<String> = sqlx::query_scalar(
+                            "DELETE FROM live_instances WHERE instance_id = $1
+                             RETURNING subscription_id",
+                        )
+                        .bind(&event.event.aggregate_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if let Some(subscription_id) = subscription_id {
+                            let meta =
+                                caused_by(event, "instance-deleted", Some(release_key(event)))?;
+                            let result = instances::release(
+                                &self.bus,
+                                &meta,
+                                &subscription_id,
+                                &event.event.aggregate_id,
+                            )
+                            .await;
+                            settle(result, "freeing a deleted instance's place")?;
+                        }
                     }
                     _ => {}
                 }
                 continue;
             }
-            let ended = matches!(
-                event.decode::<SubscriptionEvent>()?,
+            match event.decode::<SubscriptionEvent>()? {
                 SubscriptionEvent::SubscriptionTerminated { .. }
-                    | SubscriptionEvent::SubscriptionCancelled { .. }
-            );
-            if !ended {
-                continue;
+                | SubscriptionEvent::SubscriptionCancelled { .. } => {}
+                SubscriptionEvent::SubscriptionInstanceAdmitted { .. } => {
+                    let meta = caused_by(event, "instance-admission", Some(creation_key(event)))?;
+                    let (instance_id, create) = instances::creation_of(event)
+                        .map_err(|e| ApplyError::Unapplicable(e.to_string()))?;
+                    let result = self
+                        .bus
+                        .execute_on_new::<Instance>(&meta, &instance_id, create)
+                        .await
+                        .map(|_| ());
+                    settle(result, "creating an admitted instance")?;
+                    continue;
+                }
+                _ => continue,
             }
             let instances: Vec<String> = sqlx::query_scalar(
                 "SELECT instance_id FROM live_instances
@@ -99,9 +131,7 @@ impl Projection for DeleteInstancesOfEndedSubscriptions {
                         event.event.event_id
                     )),
                 )?;
-                let result = self
-                    .bus
-                    .execute::<Instance>(&meta, &instance_id, InstanceCommand::Delete)
+                let result = instances::delete_instance(&self.bus, &meta, &instance_id)
                     .await
                     .map(|_| ());
                 settle(result, "deleting an instance of an ended subscription")?;
