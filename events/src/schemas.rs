@@ -85,6 +85,29 @@ pub fn catalog() -> Value {
     })
 }
 
+/// The schema of a decimal as Fleetledger writes and reads it: a string, never a JSON number,
+/// so that no amount passes through a binary float. For `#[schemars(with = ...)]` on
+/// `rust_decimal::Decimal` fields.
+pub struct DecimalString;
+
+impl schemars::JsonSchema for DecimalString {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DecimalString".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+            "examples": ["12.50"]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

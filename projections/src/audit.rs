@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS links (
 "#;
 
 /// A row of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct AuditRow {
     pub sequence: i64,
     pub tenant: String,

@@ -239,21 +239,24 @@ pub struct ReportQuery {
     pub top_groups: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Point {
     pub date: NaiveDate,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub cost: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct InstanceCost {
     pub instance_id: String,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub total_cost: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Group {
     pub key: String,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub total_cost: Decimal,
     pub series: Vec<Point>,
     #[serde(skip_serializing_if = "Option::is_none")]

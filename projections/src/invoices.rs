@@ -218,7 +218,7 @@ async fn insert(
 // ---- queries ----
 
 /// An invoice without its lines, as lists show it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct InvoiceRow {
     pub id: Uuid,
     pub customer_id: String,
@@ -232,9 +232,13 @@ pub struct InvoiceRow {
     pub period_end: NaiveDate,
     pub invoice_date: NaiveDate,
     pub due_date: NaiveDate,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub subtotal: Decimal,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub discount_total: Decimal,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub tax_total: Decimal,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub total: Decimal,
     pub generated_at: DateTime<Utc>,
     pub approved_at: Option<DateTime<Utc>>,

@@ -200,7 +200,7 @@ async fn apply_channel_event(
 
 // ---- queries ----
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct ChannelRow {
     pub id: Uuid,
     #[serde(skip)]
@@ -246,7 +246,7 @@ pub async fn list(
     .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct DeliveryRow {
     pub id: Uuid,
     pub sequence: i64,

@@ -221,14 +221,16 @@ async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Result<(), Apply
 
 // ---- queries ----
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct CurrencyRow {
     pub code: String,
     pub main: bool,
     /// In force now.
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub rate: Decimal,
     pub rate_effective_from: DateTime<Utc>,
     /// A change scheduled for later, if any.
+    #[schemars(with = "Option<fleet_events::schemas::DecimalString>")]
     pub next_rate: Option<Decimal>,
     pub next_rate_effective_from: Option<DateTime<Utc>>,
 }
@@ -281,7 +283,7 @@ pub async fn rate_at<'e>(
     .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct ProductRow {
     pub code: String,
     pub name: String,
@@ -323,7 +325,7 @@ pub async fn product(
         .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct PriceRow {
     pub effective_from: DateTime<Utc>,
     pub pricing: Value,
@@ -364,11 +366,12 @@ pub async fn price_at(
     .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct CostRateRow {
     pub cloud_provider: String,
     pub region: String,
     pub instance_type: String,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub hourly: Decimal,
     pub currency: String,
     pub effective_from: DateTime<Utc>,

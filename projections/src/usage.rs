@@ -171,9 +171,10 @@ pub async fn known_ids(
         .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Total {
     pub product: String,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub quantity: Decimal,
 }
 
@@ -198,10 +199,11 @@ pub async fn subscription_totals(
     .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct DailyTotal {
     pub day: NaiveDate,
     pub product: String,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub quantity: Decimal,
 }
 
@@ -226,11 +228,12 @@ pub async fn subscription_daily(
     .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct CustomerTotal {
     pub provider_id: String,
     pub project_id: String,
     pub product: String,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub quantity: Decimal,
 }
 

@@ -183,7 +183,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
 
 // ---- queries ----
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct CustomerRow {
     pub id: Uuid,
     #[serde(skip)]
@@ -253,7 +253,7 @@ pub async fn list(
     .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct RelationshipRow {
     pub id: String,
     pub customer_id: Uuid,
@@ -280,7 +280,7 @@ pub async fn relationships(
     .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct LicenseRow {
     pub provider_instance_id: String,
     pub sku_id: String,

@@ -46,7 +46,7 @@ CREATE INDEX IF NOT EXISTS instances_by_subscription ON instances (tenant, subsc
 "#;
 
 /// An instance as the inventory shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct InstanceRow {
     pub id: Uuid,
     #[serde(skip)]
@@ -306,7 +306,7 @@ pub async fn list_instances(
     .await
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct InstanceSummary {
     /// Every instance ever created, deleted ones included.
     pub total: i64,

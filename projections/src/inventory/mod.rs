@@ -86,7 +86,7 @@ impl Projection for Inventory {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct InventorySummary {
     #[serde(flatten)]
     pub instances: InstanceSummary,

@@ -143,7 +143,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
 
 // ---- queries ----
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct SubscriptionRow {
     pub id: Uuid,
     pub customer_id: String,
@@ -262,7 +262,7 @@ pub async fn trials_due(
     .await
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct SubscriptionSummary {
     pub total: i64,
     pub by_status: HashMap<String, i64>,

@@ -80,7 +80,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
 
 // ---- queries ----
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct UserRow {
     pub id: Uuid,
     pub customer_id: String,

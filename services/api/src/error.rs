@@ -98,19 +98,25 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// A problem (RFC 9457): what every failure of the native API answers.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// `https://fleetledger.dev/problems/<slug>`
     #[serde(rename = "type")]
     kind: String,
-    title: &'a str,
+    title: String,
     status: u16,
+    /// What went wrong, for a person.
     detail: String,
+    /// The request's `X-Correlation-Id`, as recorded on any event it caused.
     #[serde(skip_serializing_if = "Option::is_none")]
     correlation_id: Option<String>,
+    /// On a 409: the state that refused the command.
     #[serde(skip_serializing_if = "Option::is_none")]
-    current_state: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    errors: &'a [FieldError],
+    current_state: Option<String>,
+    /// On a 400 or 422: each field and what is wrong with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
 }
 
 impl IntoResponse for ApiError {
@@ -120,15 +126,15 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let (current_state, errors) = match &self {
-            Self::Conflict { current_state, .. } => (current_state.as_deref(), &[][..]),
+            Self::Conflict { current_state, .. } => (current_state.clone(), Vec::new()),
             Self::BadRequest { errors, .. } | Self::Unprocessable { errors, .. } => {
-                (None, errors.as_slice())
+                (None, errors.clone())
             }
-            _ => (None, &[][..]),
+            _ => (None, Vec::new()),
         };
         let problem = Problem {
             kind: format!("https://fleetledger.dev/problems/{}", self.slug()),
-            title: status.canonical_reason().unwrap_or("error"),
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
             status: status.as_u16(),
             detail: self.to_string(),
             correlation_id: request_context::correlation_id(),

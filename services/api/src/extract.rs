@@ -74,6 +74,22 @@ fn split_serde_message(text: &str) -> (String, String) {
     (field, message.to_owned())
 }
 
+/// A JSON body that may be left out: the command's fields are all optional.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| ApiError::TooLarge {
+                limit: crate::idempotency::MAX_BODY,
+            })?;
+        optional_json(&body).map(Self)
+    }
+}
+
 /// A body that may be empty (the command's fields are all optional).
 pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {

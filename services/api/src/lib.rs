@@ -4,10 +4,10 @@
 //! on a read model, and the result back into HTTP.
 
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
-pub mod openapi;
 pub mod pagination;
 pub mod request_context;
 pub mod routes;
@@ -16,6 +16,7 @@ pub mod streaming;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use aide::axum::ApiRouter;
 use axum::Router;
 use fleet_app::access::KeyCache;
 use fleet_app::App;
@@ -41,8 +42,17 @@ impl Deref for AppState {
     }
 }
 
+/// The native API: `/v1` behind authentication and idempotency, and the operations routes.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
+    let (router, _) = router_and_document(state);
+    router
+}
+
+/// The router and the OpenAPI document generated from it.
+pub fn router_and_document(state: AppState) -> (Router, Arc<serde_json::Value>) {
+    aide::generate::on_error(|error| tracing::warn!(%error, "documenting the API"));
+    aide::generate::extract_schemas(true);
+    let v1 = ApiRouter::new()
         .merge(routes::instances::router())
         .merge(routes::inventory::router())
         .merge(routes::customers::router())
@@ -67,13 +77,20 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::middleware,
         ));
-    Router::new()
+    let mut api = docs::base_document();
+    let router = ApiRouter::new()
         .nest("/v1", v1)
         .merge(routes::ops::router())
+        .finish_api(&mut api);
+    docs::declare_path_parameters(&mut api);
+    let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
+    let router = router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::Extension(document.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_context::middleware,
         ))
-        .with_state(state)
+        .with_state(state);
+    (router, document)
 }

@@ -42,7 +42,9 @@ pub fn encode_token(last: Uuid) -> String {
     last.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[derive(Debug, Serialize)]
+/// A page of a list, in creation order; pass `next_page_token` for the next.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Absent on the last page.
@@ -77,4 +79,11 @@ mod tests {
         assert!(decode_token(Some("abc")).is_err());
         assert_eq!(decode_token(None).unwrap(), None);
     }
+}
+
+/// A whole list, where lists are short enough not to page.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ListOf{T}")]
+pub struct Items<T> {
+    pub items: Vec<T>,
 }

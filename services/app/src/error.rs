@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::command_bus::CommandError;
 
 /// A field of the input and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,

@@ -20,7 +20,9 @@ pub const MAX_CAPACITY: i64 = 10_000;
 pub const CLOUD_PROVIDERS: &[&str] = &["aws", "azure", "gcp", "oci", "onprem"];
 pub const ENVIRONMENT_TYPES: &[&str] = &["DEV", "QA", "STAGING", "CANARY", "PROD", "PRIVATE"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceStatus {
     #[default]

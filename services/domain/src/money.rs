@@ -33,7 +33,9 @@ const MINOR_UNITS: &[(&str, u32)] = &[
 ];
 
 /// An ISO 4217 currency code: three upper-case letters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency(String);
 
@@ -95,8 +97,9 @@ impl fmt::Display for Currency {
 }
 
 /// An amount in a currency. In JSON the amount is a decimal string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Money {
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub amount: Decimal,
     pub currency: Currency,
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tier {
     /// Upper bound of the tier (inclusive); `None` for the last, unbounded tier.
     #[serde(
@@ -20,16 +20,19 @@ pub struct Tier {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::money::decimal_str_opt"
     )]
+    #[schemars(with = "Option<fleet_events::schemas::DecimalString>")]
     pub up_to: Option<Decimal>,
     #[serde(deserialize_with = "crate::money::decimal_str")]
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     pub unit_price: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "rate_system", rename_all = "snake_case")]
 pub enum Pricing {
     Flat {
         #[serde(deserialize_with = "crate::money::decimal_str")]
+        #[schemars(with = "fleet_events::schemas::DecimalString")]
         unit_price: Decimal,
     },
     Tiered {

@@ -1,29 +1,43 @@
 //! `/v1/audit-events`: who did what, when, from where; newest first, and exports of a range.
 
+use aide::axum::routing::get_with;
+use aide::axum::ApiRouter;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::response::IntoResponse;
+use axum::Json;
 use chrono::{DateTime, Utc};
 use fleet_projections::audit::{self, AuditFilter, AuditRow};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Permission};
+use crate::docs::{summary, CsvOrJsonLines, Served};
 use crate::extract::{ApiQuery, ReadPosition};
 use crate::pagination;
 use crate::routes::wait_for_position;
 use crate::streaming::{body_channel, csv_text, send_rows};
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/audit-events", get(list_audit_events))
-        .route("/audit-events/export", get(export_audit_events))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/audit-events",
+            get_with(
+                list_audit_events,
+                summary("The audit log, newest first (admin, auditor)"),
+            ),
+        )
+        .api_route(
+            "/audit-events/export",
+            get_with(
+                export_audit_events,
+                summary("Stream a range of the audit log, oldest first"),
+            ),
+        )
+        .with_path_items(|item| item.tag("audit"))
 }
-
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     start: Option<DateTime<Utc>>,
@@ -71,7 +85,7 @@ impl AuditQuery {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct AuditPage {
     items: Vec<AuditRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,7 +172,7 @@ async fn export_audit_events(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<AuditQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Served<CsvOrJsonLines>, ApiError> {
     caller.require(Permission::ReadAudit)?;
     let csv = match query.format.as_deref().unwrap_or("jsonl") {
         "jsonl" => false,
@@ -174,21 +188,23 @@ async fn export_audit_events(
     } else {
         "application/x-ndjson"
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (
-                header::CONTENT_DISPOSITION,
-                if csv {
-                    "attachment; filename=\"audit-events.csv\""
-                } else {
-                    "attachment; filename=\"audit-events.jsonl\""
-                },
-            ),
-        ],
-        Body::from_stream(lines),
-    )
-        .into_response())
+    Ok(Served::new(
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (
+                    header::CONTENT_DISPOSITION,
+                    if csv {
+                        "attachment; filename=\"audit-events.csv\""
+                    } else {
+                        "attachment; filename=\"audit-events.jsonl\""
+                    },
+                ),
+            ],
+            Body::from_stream(lines),
+        )
+            .into_response(),
+    ))
 }
 
 /// The export as a stream of text chunks, owning what it reads from.

@@ -2,11 +2,10 @@
 //! customer's invoices are generated with. Setting them replaces them whole; invoices already
 //! generated keep the terms they were made with.
 
+use aide::axum::routing::get_with;
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use fleet_domain::billing::{BillingTerms, TaxRule};
 use fleet_domain::customer::{Customer, CustomerCommand};
 use fleet_domain::money::{decimal_str, decimal_str_opt};
@@ -16,36 +15,49 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::{Caller, Permission};
+use crate::docs::summary;
 use crate::extract::ApiJson;
-use crate::routes::{command_response, parse_id, run, Issuer, Target};
+use crate::routes::commands::Reply;
+use crate::routes::{parse_id, run, Issuer, Target};
 use crate::{ApiError, AppState};
 use fleet_app::policies::load;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/customers/{id}/billing-terms",
-        get(get_billing_terms).put(set_billing_terms),
-    )
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/customers/{id}/billing-terms",
+            get_with(
+                get_billing_terms,
+                summary("The customer's billing terms (currency, discounts, taxes, collection)"),
+            )
+            .put_with(
+                set_billing_terms,
+                summary("Replace the customer's billing terms; issued invoices keep theirs"),
+            ),
+        )
+        .with_path_items(|item| item.tag("invoices"))
 }
-
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TaxInput {
     name: String,
     #[serde(deserialize_with = "decimal_str")]
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     rate: Decimal,
     description: Option<String>,
     #[serde(default)]
     categories: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TermsInput {
     currency: Option<String>,
     #[serde(default, deserialize_with = "decimal_str_opt")]
+    #[schemars(with = "Option<fleet_events::schemas::DecimalString>")]
     discount_percentage: Option<Decimal>,
     #[serde(default, deserialize_with = "decimal_str_opt")]
+    #[schemars(with = "Option<fleet_events::schemas::DecimalString>")]
     discount_flat: Option<Decimal>,
     #[serde(default)]
     taxes: Vec<TaxInput>,
@@ -88,7 +100,7 @@ async fn set_billing_terms(
     issuer: Issuer,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TermsInput>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<BillingTerms>, ApiError> {
     let uuid = parse_id(Customer::TYPE, &id)?;
     let terms = BillingTerms::from(body);
     if let Some(code) = &terms.currency {
@@ -118,12 +130,7 @@ async fn set_billing_terms(
     )
     .await?;
     let body = executed.state.billing.clone().unwrap_or_default();
-    Ok(command_response(
-        StatusCode::OK,
-        executed.event.sequence,
-        None,
-        body,
-    ))
+    Ok(Reply::new(executed.event.sequence, body))
 }
 
 async fn get_billing_terms(

@@ -2,11 +2,10 @@
 //! runtime cost the uptime process manager records, and reports by cloud provider, region,
 //! deployment cell or customer (`GET /v1/cost/{view}`), the semantics of cost-api.
 
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use fleet_domain::money::Currency;
 use fleet_events::cost::CostFact;
@@ -17,26 +16,40 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
+use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
-use crate::routes::{command_response, wait_for_latest, wait_for_position_in, Issuer};
+use crate::routes::commands::{Accepted, Reply};
+use crate::routes::{wait_for_latest, wait_for_position_in, Issuer};
 use crate::{ApiError, AppState};
 
 pub const MAX_RECORDS: usize = 10_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/cost-records", post(import_cost_records))
-        .route("/cost/{view}", get(cost_report))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/cost-records",
+            post_with(
+                import_cost_records,
+                summary("Import cost records (FOCUS-style rows)"),
+            ),
+        )
+        .api_route(
+            "/cost/{view}",
+            get_with(
+                cost_report,
+                summary("Cost by cloud-provider, region, deployment-cell or user (customer)"),
+            ),
+        )
+        .with_path_items(|item| item.tag("cost"))
 }
-
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Import {
     records: Vec<Value>,
 }
 
 /// A FOCUS-style cost row.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CostRecordIn {
     id: String,
@@ -45,6 +58,7 @@ struct CostRecordIn {
     charge_period_start: DateTime<Utc>,
     charge_period_end: Option<DateTime<Utc>>,
     #[serde(deserialize_with = "fleet_domain::money::decimal_str")]
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     billed_cost: Decimal,
     currency: String,
     service_name: Option<String>,
@@ -54,15 +68,15 @@ struct CostRecordIn {
     environment_type: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Rejected {
     index: usize,
     field: String,
     reason: String,
 }
 
-#[derive(Serialize)]
-struct Imported {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Imported {
     accepted: usize,
     rejected: Vec<Rejected>,
     position: u64,
@@ -72,7 +86,7 @@ async fn import_cost_records(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<Import>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<Imported>, ApiError> {
     issuer.caller.require(Permission::ManagePricing)?;
     if body.records.is_empty() || body.records.len() > MAX_RECORDS {
         return Err(ApiError::unprocessable(
@@ -216,10 +230,8 @@ async fn import_cost_records(
             .await
             .map_err(fleet_app::AppError::from)?
     };
-    Ok(command_response(
-        StatusCode::ACCEPTED,
+    Ok(Reply::new(
         position,
-        None,
         Imported {
             accepted,
             rejected,
@@ -228,7 +240,7 @@ async fn import_cost_records(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CostQuery {
     start: String,
@@ -282,13 +294,14 @@ fn filter(include: &Option<String>, exclude: &Option<String>) -> IdFilter {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct CostReport {
     view: String,
     start: NaiveDate,
     end: NaiveDate,
     frequency: &'static str,
     currency: Option<String>,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     total_cost: Decimal,
     groups: Vec<Group>,
 }

@@ -1,10 +1,9 @@
 //! `/v1/customers`: customers, their reseller relationships and licenses.
 
+use aide::axum::routing::{delete_with, get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use fleet_domain::customer::{
     Customer, CustomerChanges, CustomerCommand, CustomerProfile, License,
 };
@@ -17,42 +16,53 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
+use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
+use crate::pagination::Items;
 use crate::pagination::{self, Page};
-use crate::routes::{command_response, parse_id, run, wait_for_position, Issuer, Target};
+use crate::routes::commands::{reply, Accepted, Created, Exposed, Reply};
+use crate::routes::{history_route, parse_id, run, wait_for_position, Issuer, Target};
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
 use fleet_app::policies;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/customers/{id}/events",
-            crate::routes::history_route::<Customer>(),
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route("/customers/{id}/events", history_route::<Customer>())
+        .api_route(
+            "/customers",
+            post_with(create_customer, summary("Create a customer"))
+                .get_with(list_customers, summary("List customers")),
         )
-        .route("/customers", post(create_customer).get(list_customers))
-        .route(
+        .api_route(
             "/customers/{id}",
-            get(get_customer)
-                .patch(update_customer)
-                .delete(delete_customer),
+            get_with(get_customer, summary("Get a customer"))
+                .patch_with(update_customer, summary("Change a customer's details"))
+                .delete_with(
+                    delete_customer,
+                    summary("Delete a customer; 409 while it has live subscriptions or reseller relationships"),
+                ),
         )
-        .route(
+        .api_route(
             "/customers/{id}/reseller-relationships",
-            post(add_reseller_relationship).get(list_reseller_relationships),
+            post_with(add_reseller_relationship, summary("Add a reseller relationship"))
+                .get_with(list_reseller_relationships, summary("List reseller relationships")),
         )
-        .route(
+        .api_route(
             "/customers/{id}/reseller-relationships/{relationship_id}",
-            delete(remove_reseller_relationship),
+            delete_with(remove_reseller_relationship, summary("Remove a reseller relationship")),
         )
-        .route(
+        .api_route(
             "/customers/{id}/licenses",
-            get(list_licenses).put(record_license),
+            get_with(list_licenses, summary("List licenses")).put_with(
+                record_license,
+                summary("Record a provider instance's license counts for a SKU"),
+            ),
         )
+        .with_path_items(|item| item.tag("customers"))
 }
-
-#[derive(Serialize)]
-struct CustomerState {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct CustomerState {
     id: String,
     status: &'static str,
     #[serde(flatten)]
@@ -61,18 +71,20 @@ struct CustomerState {
     event_type: String,
 }
 
-fn respond(status: StatusCode, executed: Executed<Customer>) -> Response {
-    let position = executed.event.sequence;
-    let id = executed.event.event.aggregate_id.clone();
-    let location = (status == StatusCode::ACCEPTED).then(|| format!("/v1/customers/{id}"));
-    let body = CustomerState {
-        id,
-        status: executed.state.status(),
-        profile: executed.state.profile,
-        position,
-        event_type: executed.event.event.event_type,
-    };
-    command_response(status, position, location, body)
+impl Exposed for Customer {
+    type View = CustomerState;
+    const PERMISSION: Permission = Permission::ManageAccounts;
+    const COLLECTION: &'static str = "/v1/customers";
+
+    fn view(executed: Executed<Customer>) -> CustomerState {
+        CustomerState {
+            id: executed.event.event.aggregate_id,
+            status: executed.state.status(),
+            profile: executed.state.profile,
+            position: executed.event.sequence,
+            event_type: executed.event.event.event_type,
+        }
+    }
 }
 
 async fn execute(
@@ -92,7 +104,7 @@ async fn execute(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateCustomer {
     name: String,
@@ -107,7 +119,7 @@ async fn create_customer(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<CreateCustomer>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<CustomerState>, ApiError> {
     let profile = CustomerProfile {
         name: body.name,
         country: body.country.to_ascii_uppercase(),
@@ -126,10 +138,10 @@ async fn create_customer(
         command,
     )
     .await?;
-    Ok(respond(StatusCode::ACCEPTED, executed))
+    Ok(reply::<Customer, 202>(executed))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateCustomer {
     name: Option<String>,
@@ -145,7 +157,7 @@ async fn update_customer(
     issuer: Issuer,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateCustomer>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<CustomerState>, ApiError> {
     let id = parse_id(Customer::TYPE, &id)?;
     let changes = CustomerChanges {
         name: body.name,
@@ -156,21 +168,21 @@ async fn update_customer(
         internal_identifier: body.internal_identifier,
     };
     let executed = execute(&state, &issuer, id, CustomerCommand::Update(changes)).await?;
-    Ok(respond(StatusCode::OK, executed))
+    Ok(reply(executed))
 }
 
 async fn delete_customer(
     State(state): State<AppState>,
     issuer: Issuer,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<CustomerState>, ApiError> {
     let id = parse_id(Customer::TYPE, &id)?;
     issuer.caller.require(Permission::ManageAccounts)?;
     let live_subscriptions =
         policies::live_subscriptions_of(&state, &issuer.caller.tenant, id).await?;
     let command = CustomerCommand::Delete { live_subscriptions };
     let executed = execute(&state, &issuer, id, command).await?;
-    Ok(respond(StatusCode::OK, executed))
+    Ok(reply(executed))
 }
 
 async fn get_customer(
@@ -187,7 +199,7 @@ async fn get_customer(
         .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListCustomers {
     search: Option<String>,
@@ -228,15 +240,15 @@ async fn list_customers(
     Ok(Json(Page::from_rows(rows, limit, |r| r.id)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AddRelationship {
     provider_instance_id: String,
     reseller_id: Option<String>,
 }
 
-#[derive(Serialize)]
-struct RelationshipAdded {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct RelationshipAdded {
     id: String,
     customer_id: String,
     provider_instance_id: String,
@@ -250,7 +262,7 @@ async fn add_reseller_relationship(
     issuer: Issuer,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AddRelationship>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<RelationshipAdded>, ApiError> {
     let id = parse_id(Customer::TYPE, &id)?;
     let relationship_id = Uuid::now_v7().to_string();
     let command = CustomerCommand::AddResellerRelationship {
@@ -274,28 +286,18 @@ async fn add_reseller_relationship(
         position,
     };
     let location = format!("/v1/customers/{id}/reseller-relationships/{relationship_id}");
-    Ok(command_response(
-        StatusCode::CREATED,
-        position,
-        Some(location),
-        body,
-    ))
+    Ok(Created::new(position, body).at(location))
 }
 
 async fn remove_reseller_relationship(
     State(state): State<AppState>,
     issuer: Issuer,
     Path((id, relationship_id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<CustomerState>, ApiError> {
     let id = parse_id(Customer::TYPE, &id)?;
     let command = CustomerCommand::RemoveResellerRelationship { relationship_id };
     let executed = execute(&state, &issuer, id, command).await?;
-    Ok(respond(StatusCode::OK, executed))
-}
-
-#[derive(Serialize)]
-struct Items<T> {
-    items: Vec<T>,
+    Ok(reply(executed))
 }
 
 /// 404 unless the customer is the caller's (as the inventory knows it).
@@ -323,7 +325,7 @@ async fn list_reseller_relationships(
     Ok(Json(Items { items }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RecordLicense {
     provider_instance_id: String,
@@ -340,7 +342,7 @@ async fn record_license(
     issuer: Issuer,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RecordLicense>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<CustomerState>, ApiError> {
     let id = parse_id(Customer::TYPE, &id)?;
     let license = License {
         provider_instance_id: body.provider_instance_id,
@@ -351,10 +353,10 @@ async fn record_license(
         suspended: body.suspended,
     };
     let executed = execute(&state, &issuer, id, CustomerCommand::RecordLicense(license)).await?;
-    Ok(respond(StatusCode::OK, executed))
+    Ok(reply(executed))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListLicenses {
     provider_instance_id: Option<String>,

@@ -2,28 +2,41 @@
 //! Each event's SSE id is its stream position, so a reconnecting client resumes with
 //! `Last-Event-ID` and misses nothing.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
+use aide::axum::routing::get_with;
+use aide::axum::ApiRouter;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
-use axum::Router;
-use futures::{Stream, StreamExt};
+use axum::response::IntoResponse;
+use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::auth::Caller;
+use crate::docs::{summary, EventStream, Served};
 use crate::extract::ApiQuery;
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events/stream", get(stream_events))
-        .route("/event-schemas", get(event_schemas))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/events/stream",
+            get_with(
+                stream_events,
+                summary("The tenant's events as server-sent events (id = position; resume with Last-Event-ID)"),
+            ),
+        )
+        .api_route(
+            "/event-schemas",
+            get_with(
+                event_schemas,
+                summary("JSON Schema of the envelope and of every event type's payload"),
+            ),
+        )
+        .with_path_items(|item| item.tag("events"))
 }
-
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
     /// The first position to send; without it (and without `Last-Event-ID`), only new events.
@@ -37,7 +50,7 @@ async fn stream_events(
     caller: Caller,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<StreamQuery>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Served<EventStream>, ApiError> {
     let resume_after = match headers.get("last-event-id") {
         None => None,
         Some(value) => Some(
@@ -83,11 +96,13 @@ async fn stream_events(
                             .ok()
                     })?
                 });
-            futures::future::ready(event.map(Ok))
+            futures::future::ready(event.map(Ok::<_, std::convert::Infallible>))
         });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let events = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    Ok(Served::new(events.into_response()))
 }
 
-async fn event_schemas() -> axum::Json<serde_json::Value> {
-    axum::Json(fleet_events::schemas::catalog())
+/// Open to every role of the tenant, like any read.
+async fn event_schemas(_: Caller) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(fleet_events::schemas::catalog()))
 }

@@ -1,43 +1,97 @@
 //! `/v1/instances`: the fleet's deployed service instances.
 
-use axum::body::Bytes;
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use fleet_domain::instance::{Instance, InstanceCommand, InstanceSpec, InstanceStatus};
 use fleet_domain::Aggregate;
 use fleet_projections::inventory::{self, InstanceFilter, InstanceRow};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Permission};
+use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
+use crate::routes::commands::{
+    action, action_with, action_with_optional, reply, Accepted, Exposed, Reply,
+};
 use crate::routes::{
-    command_response, history_as_of, history_route, parse_id, refusal_of, run, wait_for_position,
-    AsOf, Issuer, Target,
+    history_as_of, history_route, parse_id, refusal_of, wait_for_position, AsOf, Issuer,
 };
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/instances", post(create_instance).get(list_instances))
-        .route("/instances/{id}", get(get_instance).delete(delete_instance))
-        .route("/instances/{id}/events", history_route::<Instance>())
-        .route("/instances/{id}/ready", post(mark_instance_ready))
-        .route("/instances/{id}/fail", post(fail_instance))
-        .route("/instances/{id}/stop", post(stop_instance))
-        .route("/instances/{id}/start", post(start_instance))
-        .route("/instances/{id}/restart", post(restart_instance))
-        .route("/instances/{id}/failover", post(fail_over_instance))
-        .route("/instances/{id}/capacity", post(change_instance_capacity))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/instances",
+            post_with(
+                create_instance,
+                summary("Create (deploy) an instance under an active subscription"),
+            )
+            .get_with(list_instances, summary("List instances")),
+        )
+        .api_route(
+            "/instances/{id}",
+            get_with(get_instance, summary("Get an instance from the inventory")).delete_with(
+                delete_instance,
+                summary("Delete an instance (any state but deleted)"),
+            ),
+        )
+        .api_route("/instances/{id}/events", history_route::<Instance>())
+        .api_route(
+            "/instances/{id}/ready",
+            action::<Instance>("Provisioning succeeded: deploying -> running", || {
+                InstanceCommand::MarkReady
+            }),
+        )
+        .api_route(
+            "/instances/{id}/fail",
+            action_with::<Instance, FailInstance>("Any live state -> failed", |body| {
+                Ok(InstanceCommand::Fail {
+                    reason: body.reason,
+                })
+            }),
+        )
+        .api_route(
+            "/instances/{id}/stop",
+            action::<Instance>("running -> stopped", || InstanceCommand::Stop),
+        )
+        .api_route(
+            "/instances/{id}/start",
+            action::<Instance>("stopped -> running", || InstanceCommand::Start),
+        )
+        .api_route(
+            "/instances/{id}/restart",
+            action::<Instance>("Restart a running instance (recorded)", || {
+                InstanceCommand::Restart
+            }),
+        )
+        .api_route(
+            "/instances/{id}/failover",
+            action_with_optional::<Instance, FailOver>(
+                "Fail over a running instance (recorded)",
+                |body| {
+                    Ok(InstanceCommand::Failover {
+                        replica_id: body.replica_id,
+                    })
+                },
+            ),
+        )
+        .api_route(
+            "/instances/{id}/capacity",
+            action_with::<Instance, ChangeCapacity>(
+                "Add or remove replicas; capacity stays at least 1",
+                |body| Ok(InstanceCommand::ChangeCapacity { delta: body.delta }),
+            ),
+        )
+        .with_path_items(|item| item.tag("instances"))
 }
 
 /// An instance as a command leaves it. Queries return the fuller read-model row.
-#[derive(Debug, Serialize)]
-struct InstanceState {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct InstanceState {
     id: String,
     status: InstanceStatus,
     capacity: i64,
@@ -49,41 +103,24 @@ struct InstanceState {
     event_type: String,
 }
 
-fn respond(status: StatusCode, executed: Executed<Instance>) -> Response {
-    let position = executed.event.sequence;
-    let id = executed.event.event.aggregate_id.clone();
-    let location = (status == StatusCode::ACCEPTED).then(|| format!("/v1/instances/{id}"));
-    let body = InstanceState {
-        id,
-        status: executed.state.status,
-        capacity: executed.state.capacity,
-        spec: executed.state.spec,
-        position,
-        event_type: executed.event.event.event_type,
-    };
-    command_response(status, position, location, body)
+impl Exposed for Instance {
+    type View = InstanceState;
+    const PERMISSION: Permission = Permission::OperateFleet;
+    const COLLECTION: &'static str = "/v1/instances";
+
+    fn view(executed: Executed<Instance>) -> InstanceState {
+        InstanceState {
+            id: executed.event.event.aggregate_id,
+            status: executed.state.status,
+            capacity: executed.state.capacity,
+            spec: executed.state.spec,
+            position: executed.event.sequence,
+            event_type: executed.event.event.event_type,
+        }
+    }
 }
 
-async fn execute(
-    state: &AppState,
-    issuer: Issuer,
-    id: &str,
-    command: InstanceCommand,
-) -> Result<Response, ApiError> {
-    let id = parse_id(Instance::TYPE, id)?;
-    let executed = run::<Instance>(
-        state,
-        &issuer,
-        Permission::OperateFleet,
-        id,
-        Target::Existing,
-        command,
-    )
-    .await?;
-    Ok(respond(StatusCode::OK, executed))
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateInstance {
     service_id: String,
@@ -103,7 +140,7 @@ async fn create_instance(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<CreateInstance>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<InstanceState>, ApiError> {
     issuer.caller.require(Permission::OperateFleet)?;
     let spec = InstanceSpec {
         name: body.name,
@@ -125,106 +162,38 @@ async fn create_instance(
         body.capacity,
     )
     .await?;
-    Ok(respond(StatusCode::ACCEPTED, executed))
+    Ok(reply(executed))
 }
 
-async fn mark_instance_ready(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::MarkReady).await
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FailInstance {
     reason: String,
 }
 
-async fn fail_instance(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<FailInstance>,
-) -> Result<Response, ApiError> {
-    let command = InstanceCommand::Fail {
-        reason: body.reason,
-    };
-    execute(&state, issuer, &id, command).await
-}
-
-async fn stop_instance(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::Stop).await
-}
-
-async fn start_instance(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::Start).await
-}
-
-async fn restart_instance(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, InstanceCommand::Restart).await
-}
-
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FailOver {
     replica_id: Option<String>,
 }
 
-async fn fail_over_instance(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    // The body is optional: an empty one fails over without naming a replica.
-    let body: FailOver = crate::extract::optional_json(&body)?;
-    let command = InstanceCommand::Failover {
-        replica_id: body.replica_id,
-    };
-    execute(&state, issuer, &id, command).await
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeCapacity {
     delta: i64,
-}
-
-async fn change_instance_capacity(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<ChangeCapacity>,
-) -> Result<Response, ApiError> {
-    let command = InstanceCommand::ChangeCapacity { delta: body.delta };
-    execute(&state, issuer, &id, command).await
 }
 
 async fn delete_instance(
     State(state): State<AppState>,
     issuer: Issuer,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<InstanceState>, ApiError> {
     issuer.caller.require(Permission::OperateFleet)?;
     let id = parse_id(Instance::TYPE, &id)?;
     let executed = fleet_app::instances::delete_instance(&state.bus, &issuer.meta, &id.to_string())
         .await
         .map_err(|e| refusal_of::<Instance>(e, &id.to_string()))?;
-    Ok(respond(StatusCode::OK, executed))
+    Ok(reply(executed))
 }
 
 /// The instance from the inventory; with `as_of`, as it was then, replayed from the stream.
@@ -251,7 +220,7 @@ async fn get_instance(
         .ok_or_else(|| ApiError::NotFound(format!("instance {id} not found")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListInstances {
     status: Option<String>,

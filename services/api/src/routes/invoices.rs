@@ -4,12 +4,14 @@
 //! One invoice is read from its own history in the stream, so it is current the moment a
 //! command returns and can be read `as_of` any past instant; lists come from the read model.
 
-use axum::body::Bytes;
+use aide::axum::routing::{get_with, post_with, ApiMethodRouter};
+use aide::axum::ApiRouter;
+use aide::generate::GenContext;
+use aide::openapi::{Operation, StatusCode as ApiStatus};
+use aide::OperationOutput;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use fleet_domain::invoice::{
     Invoice, InvoiceCommand, InvoiceDocument, InvoiceEvent, InvoiceStatus, Period,
@@ -20,35 +22,142 @@ use fleet_projections::invoices::{self, InvoiceFilter, InvoiceRow, NAME};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Permission};
-use crate::extract::{optional_json, ApiJson, ApiQuery, ReadPosition};
+use crate::docs::summary;
+use crate::extract::{ApiJson, ApiQuery, OptionalJson, ReadPosition};
 use crate::pagination::{self, Page};
+use crate::routes::commands::{Created, Reply};
 use crate::routes::customers;
 use crate::routes::{
-    command_response, history, history_as_of, history_route, parse_id, run, wait_for_position,
-    AsOf, Issuer, Target,
+    history, history_as_of, history_route, parse_id, run, wait_for_position, AsOf, Issuer, Target,
 };
 use crate::{ApiError, AppState};
 use fleet_app::invoicing::{generate_invoice, month};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/invoices", post(create_invoice).get(list_invoices))
-        .route("/invoices/{id}", get(get_invoice).delete(delete_invoice))
-        .route("/invoices/{id}/approve", post(approve_invoice))
-        .route("/invoices/{id}/pay", post(mark_invoice_paid))
-        .route(
-            "/invoices/{id}/mark-uncollectible",
-            post(mark_invoice_uncollectible),
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/invoices",
+            post_with(
+                create_invoice,
+                summary("Generate the customer's invoice for a period (201), or return the live one it has (200)"),
+            )
+            .get_with(list_invoices, summary("List invoices")),
         )
-        .route("/invoices/{id}/void", post(void_invoice))
-        .route("/invoices/{id}/resend", post(resend_invoice))
-        .route("/invoices/{id}/events", history_route::<Invoice>())
-        .route("/customers/{id}/invoices", get(list_customer_invoices))
-        .route("/customers/{id}/invoices/last", get(last_customer_invoice))
+        .api_route(
+            "/invoices/{id}",
+            get_with(
+                get_invoice,
+                summary("One invoice with its lines, from its history (as_of: as it was then)"),
+            )
+            .delete_with(
+                |State(state): State<AppState>, issuer: Issuer, Path(id): Path<String>| async move {
+                    transition(&state, &issuer, &id, InvoiceCommand::Delete).await
+                },
+                summary("Delete a draft invoice"),
+            ),
+        )
+        .api_route(
+            "/invoices/{id}/approve",
+            lifecycle("Approve: draft -> open", || InvoiceCommand::Approve),
+        )
+        .api_route(
+            "/invoices/{id}/pay",
+            lifecycle("Mark paid: open or uncollectible -> paid", || {
+                InvoiceCommand::MarkPaid
+            }),
+        )
+        .api_route(
+            "/invoices/{id}/mark-uncollectible",
+            lifecycle("Mark uncollectible: open -> uncollectible", || {
+                InvoiceCommand::MarkUncollectible
+            }),
+        )
+        .api_route(
+            "/invoices/{id}/void",
+            post_with(
+                void_invoice,
+                summary("Void: open or uncollectible -> void (never a paid invoice)"),
+            ),
+        )
+        .api_route(
+            "/invoices/{id}/resend",
+            lifecycle(
+                "Send again (open or paid); recorded and announced to subscribers",
+                || InvoiceCommand::Resend,
+            ),
+        )
+        .api_route("/invoices/{id}/events", history_route::<Invoice>())
+        .api_route(
+            "/customers/{id}/invoices",
+            get_with(list_customer_invoices, summary("All invoices of a customer")),
+        )
+        .api_route(
+            "/customers/{id}/invoices/last",
+            get_with(
+                last_customer_invoice,
+                summary("The customer's last invoice (latest period)"),
+            ),
+        )
+        .with_path_items(|item| item.tag("invoices"))
+}
+
+/// `POST /invoices/{id}/<step>`: a lifecycle command without a body.
+fn lifecycle(
+    summary_text: &'static str,
+    make: fn() -> InvoiceCommand,
+) -> ApiMethodRouter<AppState> {
+    post_with(
+        move |State(state): State<AppState>, issuer: Issuer, Path(id): Path<String>| async move {
+            transition(&state, &issuer, &id, make()).await
+        },
+        summary(summary_text),
+    )
+}
+
+/// What a lifecycle command answers: the invoice as it now stands, or that it is gone.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum InvoiceAnswer {
+    Invoice(Box<InvoiceView>),
+    /// A deleted draft: `status` is `deleted`.
+    Deleted {
+        id: String,
+        status: &'static str,
+    },
+}
+
+/// A generation's answer: a new draft (201) or the live invoice the period has (200).
+pub enum Generation {
+    Created(Created<InvoiceView>),
+    Existing(Reply<InvoiceView>),
+}
+
+impl IntoResponse for Generation {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Created(reply) => reply.into_response(),
+            Self::Existing(reply) => reply.into_response(),
+        }
+    }
+}
+
+impl OperationOutput for Generation {
+    type Inner = InvoiceView;
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<ApiStatus>, aide::openapi::Response)> {
+        [
+            Created::<InvoiceView>::inferred_responses(ctx, operation),
+            Reply::<InvoiceView>::inferred_responses(ctx, operation),
+        ]
+        .concat()
+    }
 }
 
 /// An invoice as the API shows it: its document, where it stands, and when each step was taken.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct InvoiceView {
     id: String,
     status: &'static str,
@@ -59,7 +168,7 @@ pub struct InvoiceView {
 }
 
 /// When each step of an invoice's life happened; its state is the aggregate's.
-#[derive(Default, Serialize)]
+#[derive(Default, Serialize, schemars::JsonSchema)]
 struct Timeline {
     #[serde(skip_serializing_if = "Option::is_none")]
     generated_at: Option<DateTime<Utc>>,
@@ -126,7 +235,7 @@ async fn read_invoice(
 /// Longest explicit billing period: a year, leap day included.
 const MAX_PERIOD_DAYS: i64 = 366;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GenerateInvoice {
     customer_id: String,
@@ -171,23 +280,18 @@ async fn create_invoice(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<GenerateInvoice>,
-) -> Result<Response, ApiError> {
+) -> Result<Generation, ApiError> {
     issuer.caller.require(Permission::ManageInvoices)?;
     let period = body.period()?;
     let generated = generate_invoice(&state, &issuer.meta, &body.customer_id, period).await?;
     let id = generated.id.to_string();
     let view = read_invoice(&state, &issuer.caller, &id, None).await?;
-    let status = if generated.created {
-        StatusCode::CREATED
+    let location = format!("/v1/invoices/{id}");
+    Ok(if generated.created {
+        Generation::Created(Created::new(generated.position, view).at(location))
     } else {
-        StatusCode::OK
-    };
-    Ok(command_response(
-        status,
-        generated.position,
-        Some(format!("/v1/invoices/{id}")),
-        view,
-    ))
+        Generation::Existing(Reply::new(generated.position, view).at(location))
+    })
 }
 
 async fn get_invoice(
@@ -205,7 +309,7 @@ async fn transition(
     issuer: &Issuer,
     id: &str,
     command: InvoiceCommand,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<InvoiceAnswer>, ApiError> {
     let uuid = parse_id(Invoice::TYPE, id)?;
     let executed = run::<Invoice>(
         state,
@@ -219,42 +323,14 @@ async fn transition(
     let position = executed.event.sequence;
     let id = uuid.to_string();
     if executed.state.status == InvoiceStatus::Deleted {
-        return Ok(command_response(
-            StatusCode::OK,
-            position,
-            None,
-            serde_json::json!({"id": id, "status": "deleted"}),
-        ));
+        let status = "deleted";
+        return Ok(Reply::new(position, InvoiceAnswer::Deleted { id, status }));
     }
     let view = read_invoice(state, &issuer.caller, &id, None).await?;
-    Ok(command_response(StatusCode::OK, position, None, view))
+    Ok(Reply::new(position, InvoiceAnswer::Invoice(Box::new(view))))
 }
 
-async fn approve_invoice(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    transition(&state, &issuer, &id, InvoiceCommand::Approve).await
-}
-
-async fn mark_invoice_paid(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    transition(&state, &issuer, &id, InvoiceCommand::MarkPaid).await
-}
-
-async fn mark_invoice_uncollectible(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    transition(&state, &issuer, &id, InvoiceCommand::MarkUncollectible).await
-}
-
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VoidInvoice {
     reason: Option<String>,
@@ -264,9 +340,8 @@ async fn void_invoice(
     State(state): State<AppState>,
     issuer: Issuer,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body: VoidInvoice = optional_json(&body)?;
+    OptionalJson(body): OptionalJson<VoidInvoice>,
+) -> Result<Reply<InvoiceAnswer>, ApiError> {
     if body
         .reason
         .as_ref()
@@ -283,23 +358,7 @@ async fn void_invoice(
     transition(&state, &issuer, &id, command).await
 }
 
-async fn delete_invoice(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    transition(&state, &issuer, &id, InvoiceCommand::Delete).await
-}
-
-async fn resend_invoice(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    transition(&state, &issuer, &id, InvoiceCommand::Resend).await
-}
-
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct ListQuery {
     /// Invoices whose period starts on or after this day. (000's invoice-api spells the

@@ -1,8 +1,9 @@
-//! One router per resource, and what they share: the command issuer, running a command, the
-//! command response, and read-your-writes.
+//! One router per resource, and what they share: the command issuer, running a command, an
+//! aggregate's history, and read-your-writes. How a command answers is in [`commands`].
 
 pub mod audit;
 pub mod billing_terms;
+pub mod commands;
 pub mod cost;
 pub mod customers;
 pub mod events;
@@ -20,15 +21,12 @@ pub mod users;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fleet_domain::Aggregate;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::extract::POSITION_HEADER;
 use crate::idempotency::IdempotencyKey;
 use crate::request_context::RequestMeta;
 use crate::{ApiError, AppState};
@@ -127,23 +125,8 @@ pub fn refusal_of<A: Aggregate>(e: CommandError, id: &str) -> ApiError {
     }
 }
 
-/// A command's response: the body, `X-Fleet-Position`, and `Location` for a creation (202).
-pub fn command_response(
-    status: StatusCode,
-    position: u64,
-    location: Option<String>,
-    body: impl Serialize,
-) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(POSITION_HEADER, HeaderValue::from(position));
-    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        headers.insert(header::LOCATION, location);
-    }
-    response
-}
-
-#[derive(Serialize)]
+/// An aggregate's events, oldest first, as the stream holds them.
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct History {
     pub items: Vec<fleet_events::EventEnvelope>,
 }
@@ -200,29 +183,34 @@ pub async fn history_as_of<A: Aggregate>(
 }
 
 /// `?as_of=TIME` on a single-resource query.
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AsOf {
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `GET …/events` for the one aggregate `A` of a tenant whose id is `id`.
-pub fn history_route_on<A: Aggregate>(id: &'static str) -> axum::routing::MethodRouter<AppState> {
-    axum::routing::get(
+pub fn history_route_on<A: Aggregate>(
+    id: &'static str,
+    summary: &'static str,
+) -> aide::axum::routing::ApiMethodRouter<AppState> {
+    aide::axum::routing::get_with(
         move |axum::extract::State(state): axum::extract::State<AppState>, caller: Caller| async move {
             history_of::<A>(&state, &caller, id).await
         },
+        crate::docs::summary(summary),
     )
 }
 
 /// `GET …/{id}/events` for aggregate `A`.
-pub fn history_route<A: Aggregate>() -> axum::routing::MethodRouter<AppState> {
-    axum::routing::get(
+pub fn history_route<A: Aggregate>() -> aide::axum::routing::ApiMethodRouter<AppState> {
+    aide::axum::routing::get_with(
         |axum::extract::State(state): axum::extract::State<AppState>,
          caller: Caller,
          axum::extract::Path(id): axum::extract::Path<String>| async move {
             history::<A>(&state, &caller, &id).await
         },
+        crate::docs::summary("History, read from the event stream"),
     )
 }
 

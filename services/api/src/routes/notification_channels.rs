@@ -1,10 +1,9 @@
 //! `/v1/notification-channels`: webhook targets, their delivery history, and replays.
 
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use fleet_domain::notification_channel::{NotificationChannel, NotificationChannelCommand};
 use fleet_domain::Aggregate;
 use fleet_projections::notifications::{self, ChannelRow, DeliveryRow};
@@ -13,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
+use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
-use crate::routes::{
-    command_response, history_route, parse_id, run, wait_for_position, Issuer, Target,
-};
+use crate::routes::commands::{removal, reply, Accepted, Exposed, Reply};
+use crate::routes::{history_route, parse_id, run, wait_for_position, Issuer, Target};
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
 use fleet_app::webhooks::fingerprint;
@@ -25,34 +24,44 @@ use fleet_app::webhooks::fingerprint;
 /// Most events one replay call enqueues.
 pub const MAX_REPLAY: usize = 10_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
             "/notification-channels",
-            post(create_channel).get(list_channels),
+            post_with(
+                create_channel,
+                summary("Create a webhook channel; its secret is shown once"),
+            )
+            .get_with(list_channels, summary("List channels")),
         )
-        .route(
+        .api_route(
             "/notification-channels/{id}",
-            get(get_channel)
-                .patch(update_channel)
-                .delete(delete_channel),
+            get_with(get_channel, summary("Get a channel"))
+                .patch_with(
+                    update_channel,
+                    summary("Change a channel (a new secret is shown once)"),
+                )
+                .merge(removal::<NotificationChannel>(
+                    "Delete a channel; pending deliveries are cancelled",
+                    || NotificationChannelCommand::Delete,
+                )),
         )
-        .route(
+        .api_route(
             "/notification-channels/{id}/events",
             history_route::<NotificationChannel>(),
         )
-        .route(
+        .api_route(
             "/notification-channels/{id}/deliveries",
-            get(list_deliveries),
+            get_with(list_deliveries, summary("Delivery history, newest first")),
         )
-        .route(
+        .api_route(
             "/notification-channels/{id}/replay",
-            post(replay_to_channel),
+            post_with(replay_to_channel, summary("Deliver past events again")),
         )
+        .with_path_items(|item| item.tag("notifications"))
 }
-
-#[derive(Serialize)]
-struct ChannelState {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ChannelState {
     id: String,
     status: &'static str,
     url: Option<String>,
@@ -64,33 +73,36 @@ struct ChannelState {
     event_type: String,
 }
 
-fn respond(
-    status: StatusCode,
+impl Exposed for NotificationChannel {
+    type View = ChannelState;
+    const PERMISSION: Permission = Permission::ManageNotifications;
+    const COLLECTION: &'static str = "/v1/notification-channels";
+
+    fn view(executed: Executed<NotificationChannel>) -> ChannelState {
+        ChannelState {
+            id: executed.event.event.aggregate_id,
+            status: executed.state.status(),
+            url: executed.state.url,
+            event_types: executed.state.event_types,
+            secret: None,
+            position: executed.event.sequence,
+            event_type: executed.event.event.event_type,
+        }
+    }
+}
+
+/// The answer that shows a channel's new secret: to this response only, never to a replay.
+fn showing_secret<const STATUS: u16>(
     executed: Executed<NotificationChannel>,
     secret: Option<String>,
-) -> Response {
-    let position = executed.event.sequence;
-    let id = executed.event.event.aggregate_id.clone();
-    let location =
-        (status == StatusCode::ACCEPTED).then(|| format!("/v1/notification-channels/{id}"));
-    let shows_secret = secret.is_some();
-    let body = ChannelState {
-        id,
-        status: executed.state.status(),
-        url: executed.state.url,
-        event_types: executed.state.event_types,
-        secret,
-        position,
-        event_type: executed.event.event.event_type,
-    };
-    let mut response = command_response(status, position, location, body);
-    if shows_secret {
-        // Shown to this response only: a replay of the request answers without it.
-        response
-            .extensions_mut()
-            .insert(crate::idempotency::SecretFields(&["secret"]));
+) -> Reply<ChannelState, STATUS> {
+    let shown = secret.is_some();
+    let mut answer = reply::<NotificationChannel, STATUS>(executed);
+    answer.body.secret = secret;
+    if shown {
+        answer = answer.with_secrets(&["secret"]);
     }
-    response
+    answer
 }
 
 fn new_secret(given: Option<String>) -> Result<String, ApiError> {
@@ -128,7 +140,7 @@ async fn store_secret(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateChannel {
     name: String,
@@ -142,7 +154,7 @@ async fn create_channel(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<CreateChannel>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ChannelState>, ApiError> {
     issuer.caller.require(Permission::ManageNotifications)?;
     let secret = new_secret(body.secret)?;
     let id = Uuid::now_v7();
@@ -164,10 +176,10 @@ async fn create_channel(
         command,
     )
     .await?;
-    Ok(respond(StatusCode::ACCEPTED, executed, Some(secret)))
+    Ok(showing_secret(executed, Some(secret)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateChannel {
     name: Option<String>,
@@ -181,7 +193,7 @@ async fn update_channel(
     issuer: Issuer,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateChannel>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<ChannelState>, ApiError> {
     issuer.caller.require(Permission::ManageNotifications)?;
     let id = parse_id(NotificationChannel::TYPE, &id)?;
     let secret = match body.secret {
@@ -207,25 +219,7 @@ async fn update_channel(
     if let Some(secret) = &secret {
         store_secret(&state, issuer.caller.tenant.as_str(), id, secret).await?;
     }
-    Ok(respond(StatusCode::OK, executed, secret))
-}
-
-async fn delete_channel(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = parse_id(NotificationChannel::TYPE, &id)?;
-    let executed = run::<NotificationChannel>(
-        &state,
-        &issuer,
-        Permission::ManageNotifications,
-        id,
-        Target::Existing,
-        NotificationChannelCommand::Delete,
-    )
-    .await?;
-    Ok(respond(StatusCode::OK, executed, None))
+    Ok(showing_secret(executed, secret))
 }
 
 async fn known_channel(
@@ -249,7 +243,7 @@ async fn get_channel(
     Ok(Json(known_channel(&state, &caller, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Paging {
     page_size: Option<i64>,
@@ -292,14 +286,14 @@ async fn list_deliveries(
     Ok(Json(Page::from_rows(rows, limit, |r| r.id)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Replay {
     from_position: u64,
     to_position: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Replayed {
     enqueued: usize,
     from_position: u64,

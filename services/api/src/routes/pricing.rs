@@ -1,10 +1,9 @@
 //! The price book: `/v1/currencies`, `/v1/products`, `/v1/cost-rates`.
 
+use aide::axum::routing::{get_with, post_with, put_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use fleet_domain::money::{decimal_str, decimal_str_opt, Currency};
 use fleet_domain::price_book::{PriceBook, PriceBookCommand, ID};
@@ -14,27 +13,86 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Permission};
+use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
-use crate::routes::{command_response, run_on, wait_for_position, Issuer, Target};
+use crate::pagination::Items;
+use crate::routes::commands::Reply;
+use crate::routes::{history_route_on, run_on, wait_for_position, Issuer, Target};
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/currencies", get(list_currencies).post(add_currency))
-        .route("/currencies/{code}/rate", put(set_exchange_rate))
-        .route("/products", get(list_products).post(create_product))
-        .route("/products/{code}", get(get_product))
-        .route("/products/{code}/prices", post(change_product_price))
-        .route("/products/{code}/quote", get(quote_product))
-        .route("/cost-rates", get(list_cost_rates).put(set_cost_rate))
-        .route(
-            "/price-book/events",
-            crate::routes::history_route_on::<PriceBook>(ID),
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/currencies",
+            get_with(
+                list_currencies,
+                summary("Currencies with the exchange rate in force and any scheduled one"),
+            )
+            .post_with(
+                add_currency,
+                summary("Add a currency: the first is the main one; the others need a rate to it"),
+            ),
         )
+        .api_route(
+            "/currencies/{code}/rate",
+            put_with(
+                set_exchange_rate,
+                summary("Change an exchange rate from now or a later instant"),
+            ),
+        )
+        .api_route(
+            "/products",
+            get_with(
+                list_products,
+                summary("Products with the price in force now"),
+            )
+            .post_with(
+                create_product,
+                summary("Create a product with a flat or tiered price"),
+            ),
+        )
+        .api_route(
+            "/products/{code}",
+            get_with(get_product, summary("A product and its price history")),
+        )
+        .api_route(
+            "/products/{code}/prices",
+            post_with(
+                change_product_price,
+                summary("Change a price from now or a later instant; the past is never rewritten"),
+            ),
+        )
+        .api_route(
+            "/products/{code}/quote",
+            get_with(
+                quote_product,
+                summary("Rate a quantity with the price in force at an instant"),
+            ),
+        )
+        .api_route(
+            "/cost-rates",
+            get_with(
+                list_cost_rates,
+                summary("What an hour of an instance type costs the provider"),
+            )
+            .put_with(
+                set_cost_rate,
+                summary("Set the hourly cost of an instance type in a cloud provider's region"),
+            ),
+        )
+        .api_route(
+            "/price-book/events",
+            history_route_on::<PriceBook>(
+                ID,
+                "The price book's history, read from the event stream",
+            ),
+        )
+        .with_path_items(|item| item.tag("prices"))
 }
 
-#[derive(Serialize)]
-struct Recorded {
+/// A change of the price book: the event it became.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Recorded {
     event_type: String,
     position: u64,
 }
@@ -43,7 +101,7 @@ async fn execute(
     state: &AppState,
     issuer: &Issuer,
     command: PriceBookCommand,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Recorded>, ApiError> {
     let executed = run_on::<PriceBook>(
         state,
         issuer,
@@ -58,21 +116,17 @@ async fn execute(
         event_type: executed.event.event.event_type,
         position,
     };
-    Ok(command_response(StatusCode::OK, position, None, body))
+    Ok(Reply::new(position, body))
 }
 
-#[derive(Serialize)]
-struct Items<T> {
-    items: Vec<T>,
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AddCurrency {
     code: String,
     #[serde(default)]
     main: bool,
     #[serde(default, deserialize_with = "decimal_str_opt")]
+    #[schemars(with = "Option<fleet_events::schemas::DecimalString>")]
     rate: Option<Decimal>,
 }
 
@@ -80,7 +134,7 @@ async fn add_currency(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<AddCurrency>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Recorded>, ApiError> {
     let command = PriceBookCommand::AddCurrency {
         code: body.code.to_ascii_uppercase(),
         main: body.main,
@@ -89,10 +143,11 @@ async fn add_currency(
     execute(&state, &issuer, command).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SetRate {
     #[serde(deserialize_with = "decimal_str")]
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     rate: Decimal,
     effective_from: Option<DateTime<Utc>>,
 }
@@ -102,7 +157,7 @@ async fn set_exchange_rate(
     issuer: Issuer,
     Path(code): Path<String>,
     ApiJson(body): ApiJson<SetRate>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Recorded>, ApiError> {
     let command = PriceBookCommand::SetExchangeRate {
         code: code.to_ascii_uppercase(),
         rate: body.rate,
@@ -123,7 +178,7 @@ async fn list_currencies(
 }
 
 // No `deny_unknown_fields`: serde cannot combine it with `flatten`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct CreateProduct {
     code: String,
     name: String,
@@ -139,7 +194,7 @@ async fn create_product(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<CreateProduct>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Recorded>, ApiError> {
     let command = PriceBookCommand::CreateProduct {
         code: body.code,
         name: body.name,
@@ -153,7 +208,7 @@ async fn create_product(
     execute(&state, &issuer, command).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ChangePrice {
     #[serde(flatten)]
     pricing: Pricing,
@@ -165,7 +220,7 @@ async fn change_product_price(
     issuer: Issuer,
     Path(code): Path<String>,
     ApiJson(body): ApiJson<ChangePrice>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Recorded>, ApiError> {
     let command = PriceBookCommand::ChangeProductPrice {
         code,
         pricing: body.pricing,
@@ -185,7 +240,7 @@ async fn list_products(
     Ok(Json(Items { items }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct ProductDetail {
     #[serde(flatten)]
     product: ProductRow,
@@ -207,30 +262,37 @@ async fn get_product(
     Ok(Json(ProductDetail { product, prices }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct QuoteQuery {
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     quantity: Decimal,
     at: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Quote {
     product: String,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     quantity: Decimal,
     at: DateTime<Utc>,
     currency: String,
     /// Rounded to the currency's minor unit, half away from zero.
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     amount: Decimal,
     /// Full precision.
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     exact_amount: Decimal,
     tiers: Vec<QuoteTier>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct QuoteTier {
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     quantity: Decimal,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     unit_price: Decimal,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     amount: Decimal,
 }
 
@@ -275,13 +337,14 @@ async fn quote_product(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SetCostRate {
     cloud_provider: String,
     region: String,
     instance_type: String,
     #[serde(deserialize_with = "decimal_str")]
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     hourly: Decimal,
     currency: String,
     effective_from: Option<DateTime<Utc>>,
@@ -291,7 +354,7 @@ async fn set_cost_rate(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<SetCostRate>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Recorded>, ApiError> {
     let command = PriceBookCommand::SetCostRate {
         cloud_provider: body.cloud_provider.to_ascii_lowercase(),
         region: body.region,

@@ -9,12 +9,12 @@
 //! local. Without `show_all_resellers` (admin only) the report holds the provider's own
 //! customers, not those sold through a reseller.
 
+use aide::axum::routing::get_with;
+use aide::axum::ApiRouter;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::response::IntoResponse;
 use chrono::{NaiveDate, Utc};
 use fleet_domain::invoice::Period;
 use fleet_projections::invoices::{self, ReportRow, ReportScope};
@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::{Caller, Permission};
+use crate::docs::{summary, Csv, Served};
 use crate::extract::{ApiQuery, ReadPosition};
 use crate::routes::wait_for_position;
 use crate::streaming::{body_channel, csv_field, csv_text, send_rows};
@@ -63,11 +64,18 @@ const DETAIL_COLUMNS: [&str; 11] = [
     "item_total",
 ];
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/reports/billing.csv", get(billing_report))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/reports/billing.csv",
+            get_with(
+                billing_report,
+                summary("001's billing report: one row per invoice (17 columns), streamed as CSV"),
+            ),
+        )
+        .with_path_items(|item| item.tag("invoices"))
 }
-
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReportQuery {
     start_date: Option<NaiveDate>,
@@ -181,7 +189,7 @@ async fn billing_report(
     caller: Caller,
     ReadPosition(position): ReadPosition,
     ApiQuery(query): ApiQuery<ReportQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Served<Csv>, ApiError> {
     let start = query
         .start_date
         .ok_or_else(|| ApiError::bad_request("start_date", "is required"))?;
@@ -219,15 +227,17 @@ async fn billing_report(
         })
         .await;
     });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"billing.csv\"",
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok(Served::new(
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"billing.csv\"",
+                ),
+            ],
+            Body::from_stream(body),
+        )
+            .into_response(),
+    ))
 }

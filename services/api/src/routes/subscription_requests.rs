@@ -1,12 +1,10 @@
 //! `/v1/subscription-requests`: customers ask for subscriptions; the provider approves (which
 //! creates the subscription), denies, or the customer cancels.
 
-use axum::body::Bytes;
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use fleet_domain::subscription_request::{SubscriptionRequest, SubscriptionRequestCommand};
 use fleet_domain::Aggregate;
 use fleet_projections::inventory::requests::{self, RequestRow};
@@ -15,41 +13,65 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::extract::{ApiJson, ApiQuery, ReadPosition};
+use crate::docs::summary;
+use crate::extract::{ApiJson, ApiQuery, OptionalJson, ReadPosition};
 use crate::pagination::{self, Page};
+use crate::routes::commands::{action, action_with, command, reply, Accepted, Exposed, Reply};
 use crate::routes::subscriptions::GrantedTerms;
-use crate::routes::{command_response, parse_id, run, wait_for_position, Issuer, Target};
+use crate::routes::{history_route, parse_id, run, wait_for_position, Issuer, Target};
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
 use fleet_app::policies;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
             "/subscription-requests/{id}/events",
-            crate::routes::history_route::<SubscriptionRequest>(),
+            history_route::<SubscriptionRequest>(),
         )
-        .route(
+        .api_route(
             "/subscription-requests",
-            post(create_subscription_request).get(list_subscription_requests),
+            post_with(
+                create_subscription_request,
+                summary("Request a subscription"),
+            )
+            .get_with(
+                list_subscription_requests,
+                summary("List subscription requests"),
+            ),
         )
-        .route("/subscription-requests/{id}", get(get_subscription_request))
-        .route(
+        .api_route(
+            "/subscription-requests/{id}",
+            get_with(
+                get_subscription_request,
+                summary("Get a subscription request"),
+            ),
+        )
+        .api_route(
             "/subscription-requests/{id}/approve",
-            post(approve_subscription_request),
+            post_with(
+                approve_subscription_request,
+                summary("pending -> approved; the subscription is created exactly once"),
+            ),
         )
-        .route(
+        .api_route(
             "/subscription-requests/{id}/deny",
-            post(deny_subscription_request),
+            action_with::<SubscriptionRequest, Deny>("pending -> denied", |body| {
+                Ok(SubscriptionRequestCommand::Deny {
+                    reason: body.reason,
+                })
+            }),
         )
-        .route(
+        .api_route(
             "/subscription-requests/{id}/cancel",
-            post(cancel_subscription_request),
+            action::<SubscriptionRequest>("pending -> cancelled", || {
+                SubscriptionRequestCommand::Cancel
+            }),
         )
+        .with_path_items(|item| item.tag("subscription requests"))
 }
-
-#[derive(Serialize)]
-struct RequestState {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct RequestState {
     id: String,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,40 +80,23 @@ struct RequestState {
     event_type: String,
 }
 
-fn respond(status: StatusCode, executed: Executed<SubscriptionRequest>) -> Response {
-    let position = executed.event.sequence;
-    let id = executed.event.event.aggregate_id.clone();
-    let location =
-        (status == StatusCode::ACCEPTED).then(|| format!("/v1/subscription-requests/{id}"));
-    let body = RequestState {
-        id,
-        status: executed.state.status,
-        subscription_id: executed.state.subscription_id,
-        position,
-        event_type: executed.event.event.event_type,
-    };
-    command_response(status, position, location, body)
+impl Exposed for SubscriptionRequest {
+    type View = RequestState;
+    const PERMISSION: Permission = Permission::ManageAccounts;
+    const COLLECTION: &'static str = "/v1/subscription-requests";
+
+    fn view(executed: Executed<SubscriptionRequest>) -> RequestState {
+        RequestState {
+            id: executed.event.event.aggregate_id,
+            status: executed.state.status,
+            subscription_id: executed.state.subscription_id,
+            position: executed.event.sequence,
+            event_type: executed.event.event.event_type,
+        }
+    }
 }
 
-async fn execute(
-    state: &AppState,
-    issuer: &Issuer,
-    id: Uuid,
-    command: SubscriptionRequestCommand,
-) -> Result<Response, ApiError> {
-    let executed = run::<SubscriptionRequest>(
-        state,
-        issuer,
-        Permission::ManageAccounts,
-        id,
-        Target::Existing,
-        command,
-    )
-    .await?;
-    Ok(respond(StatusCode::OK, executed))
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     customer_id: String,
@@ -104,7 +109,7 @@ async fn create_subscription_request(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<CreateRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<RequestState>, ApiError> {
     issuer.caller.require(Permission::ManageAccounts)?;
     let tenant = &issuer.caller.tenant;
     let customer =
@@ -138,7 +143,7 @@ async fn create_subscription_request(
         command,
     )
     .await?;
-    Ok(respond(StatusCode::ACCEPTED, executed))
+    Ok(reply::<SubscriptionRequest, 202>(executed))
 }
 
 /// Approves with the terms in the body (all optional: a trial by default). The subscription
@@ -147,11 +152,10 @@ async fn approve_subscription_request(
     State(state): State<AppState>,
     issuer: Issuer,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+    OptionalJson(granted): OptionalJson<GrantedTerms>,
+) -> Result<Reply<RequestState>, ApiError> {
     issuer.caller.require(Permission::ManageAccounts)?;
     let uuid = parse_id(SubscriptionRequest::TYPE, &id)?;
-    let granted = GrantedTerms::from_body(&body)?;
     let request =
         policies::load::<SubscriptionRequest>(&state, &issuer.caller.tenant, &uuid.to_string())
             .await?;
@@ -165,39 +169,17 @@ async fn approve_subscription_request(
         requested.service_id,
         requested.plan_id,
     )?;
-    let command = SubscriptionRequestCommand::Approve {
+    let approve = SubscriptionRequestCommand::Approve {
         subscription_id: Uuid::now_v7().to_string(),
         subscription,
     };
-    execute(&state, &issuer, uuid, command).await
+    command::<SubscriptionRequest>(&state, &issuer, &uuid.to_string(), approve).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Deny {
     reason: String,
-}
-
-async fn deny_subscription_request(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<Deny>,
-) -> Result<Response, ApiError> {
-    let uuid = parse_id(SubscriptionRequest::TYPE, &id)?;
-    let command = SubscriptionRequestCommand::Deny {
-        reason: body.reason,
-    };
-    execute(&state, &issuer, uuid, command).await
-}
-
-async fn cancel_subscription_request(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let uuid = parse_id(SubscriptionRequest::TYPE, &id)?;
-    execute(&state, &issuer, uuid, SubscriptionRequestCommand::Cancel).await
 }
 
 async fn get_subscription_request(
@@ -214,7 +196,7 @@ async fn get_subscription_request(
         .ok_or_else(|| ApiError::NotFound(format!("subscription request {id} not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListRequests {
     status: Option<String>,

@@ -1,11 +1,9 @@
 //! `/v1/subscriptions`: on which terms customers consume services.
 
-use axum::body::Bytes;
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use fleet_domain::subscription::{
     NewSubscription, Subscription, SubscriptionChanges, SubscriptionCommand, SubscriptionTerms,
@@ -17,10 +15,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
-use crate::extract::{optional_json, ApiJson, ApiQuery, ReadPosition};
+use crate::docs::summary;
+use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
+use crate::routes::commands::{
+    action, action_with_optional, patch_action, reply, Accepted, Exposed, Reply,
+};
 use crate::routes::{
-    command_response, history_as_of, parse_id, run, wait_for_position, AsOf, Issuer, Target,
+    history_as_of, history_route, parse_id, run, wait_for_position, AsOf, Issuer, Target,
 };
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
@@ -28,39 +30,91 @@ use fleet_app::policies;
 
 pub const MAX_BULK: usize = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
             "/subscriptions/{id}/events",
-            crate::routes::history_route::<Subscription>(),
+            history_route::<Subscription>(),
         )
-        .route(
+        .api_route(
             "/subscriptions",
-            post(create_subscription).get(list_subscriptions),
+            post_with(
+                create_subscription,
+                summary("Create a subscription on behalf of a customer"),
+            )
+            .get_with(list_subscriptions, summary("List subscriptions")),
         )
-        .route(
+        .api_route(
             "/subscriptions/bulk-update",
-            post(bulk_update_subscriptions),
+            post_with(
+                bulk_update_subscriptions,
+                summary("Apply one change to many subscriptions, one event each"),
+            ),
         )
-        .route(
+        .api_route(
             "/subscriptions/{id}",
-            get(get_subscription).patch(update_subscription),
+            get_with(
+                get_subscription,
+                summary("Get a subscription with its live instance count"),
+            )
+            .merge(patch_action::<Subscription, UpdateSubscription>(
+                "Change plan, limits, payer or payment profile",
+                |body| Ok(SubscriptionCommand::Update(body.into())),
+            )),
         )
-        .route(
+        .api_route(
             "/subscriptions/{id}/convert-to-paid",
-            post(convert_subscription_to_paid),
+            action_with_optional::<Subscription, ConvertToPaid>(
+                "trial -> paid (needs a payment profile); resumes an expired trial",
+                |body| {
+                    Ok(SubscriptionCommand::ConvertToPaid {
+                        payment_profile_id: body.payment_profile_id,
+                    })
+                },
+            ),
         )
-        .route("/subscriptions/{id}/suspend", post(suspend_subscription))
-        .route("/subscriptions/{id}/resume", post(resume_subscription))
-        .route(
+        .api_route(
+            "/subscriptions/{id}/suspend",
+            action_with_optional::<Subscription, Reason>("active -> suspended", |body| {
+                Ok(SubscriptionCommand::Suspend {
+                    reason: body
+                        .reason
+                        .unwrap_or_else(|| "suspended by the provider".into()),
+                })
+            }),
+        )
+        .api_route(
+            "/subscriptions/{id}/resume",
+            action::<Subscription>("suspended -> active (not after a trial expired)", || {
+                SubscriptionCommand::Resume
+            }),
+        )
+        .api_route(
             "/subscriptions/{id}/terminate",
-            post(terminate_subscription),
+            action_with_optional::<Subscription, Reason>(
+                "Provider ends it; its live instances are deleted",
+                |body| {
+                    Ok(SubscriptionCommand::Terminate {
+                        reason: body.reason,
+                    })
+                },
+            ),
         )
-        .route("/subscriptions/{id}/cancel", post(cancel_subscription))
+        .api_route(
+            "/subscriptions/{id}/cancel",
+            action_with_optional::<Subscription, Reason>(
+                "Customer ends it; its live instances are deleted",
+                |body| {
+                    Ok(SubscriptionCommand::Cancel {
+                        reason: body.reason,
+                    })
+                },
+            ),
+        )
+        .with_path_items(|item| item.tag("subscriptions"))
 }
-
-#[derive(Serialize)]
-struct SubscriptionState {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct SubscriptionState {
     id: String,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,46 +125,33 @@ struct SubscriptionState {
     event_type: String,
 }
 
-fn body_of(executed: Executed<Subscription>) -> SubscriptionState {
-    SubscriptionState {
-        id: executed.event.event.aggregate_id.clone(),
-        status: executed.state.status.as_str(),
-        suspension_reason: executed.state.suspension_reason,
-        terms: executed.state.terms,
-        position: executed.event.sequence,
-        event_type: executed.event.event.event_type,
+impl Exposed for Subscription {
+    type View = SubscriptionState;
+    const PERMISSION: Permission = Permission::ManageAccounts;
+    const COLLECTION: &'static str = "/v1/subscriptions";
+
+    fn view(executed: Executed<Subscription>) -> SubscriptionState {
+        SubscriptionState {
+            id: executed.event.event.aggregate_id,
+            status: executed.state.status.as_str(),
+            suspension_reason: executed.state.suspension_reason,
+            terms: executed.state.terms,
+            position: executed.event.sequence,
+            event_type: executed.event.event.event_type,
+        }
     }
 }
 
-fn respond(status: StatusCode, executed: Executed<Subscription>) -> Response {
-    let position = executed.event.sequence;
-    let body = body_of(executed);
-    let location =
-        (status == StatusCode::ACCEPTED).then(|| format!("/v1/subscriptions/{}", body.id));
-    command_response(status, position, location, body)
-}
-
-async fn execute(
-    state: &AppState,
-    issuer: Issuer,
-    id: &str,
-    command: SubscriptionCommand,
-) -> Result<Response, ApiError> {
-    let id = parse_id(Subscription::TYPE, id)?;
-    let executed = run::<Subscription>(
-        state,
-        &issuer,
-        Permission::ManageAccounts,
-        id,
-        Target::Existing,
-        command,
-    )
-    .await?;
-    Ok(respond(StatusCode::OK, executed))
+/// A subscription as the inventory has it, or (with `as_of`) as its history had it then.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum SubscriptionAnswer {
+    Current(SubscriptionRow),
+    AsOf(SubscriptionState),
 }
 
 /// The terms a subscription is created or approved with; shared with subscription requests.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantedTerms {
     terms: Option<String>,
@@ -142,13 +183,9 @@ impl GrantedTerms {
         };
         Ok(new.terms(Utc::now())?)
     }
-
-    pub fn from_body(body: &[u8]) -> Result<Self, ApiError> {
-        optional_json(body)
-    }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateSubscription {
     customer_id: String,
@@ -166,7 +203,7 @@ async fn create_subscription(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<CreateSubscription>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<SubscriptionState>, ApiError> {
     issuer.caller.require(Permission::ManageAccounts)?;
     let customer = policies::active_customer(
         &state,
@@ -197,10 +234,10 @@ async fn create_subscription(
         command,
     )
     .await?;
-    Ok(respond(StatusCode::ACCEPTED, executed))
+    Ok(reply::<Subscription, 202>(executed))
 }
 
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateSubscription {
     plan_id: Option<String>,
@@ -220,29 +257,20 @@ impl From<UpdateSubscription> for SubscriptionChanges {
     }
 }
 
-async fn update_subscription(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<UpdateSubscription>,
-) -> Result<Response, ApiError> {
-    execute(
-        &state,
-        issuer,
-        &id,
-        SubscriptionCommand::Update(body.into()),
-    )
-    .await
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BulkUpdate {
     subscription_ids: Vec<String>,
     changes: UpdateSubscription,
 }
 
-#[derive(Serialize)]
+/// Each subscription's own result: 200 with its position, or the refusal.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct BulkResults {
+    results: Vec<BulkResult>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
 struct BulkResult {
     id: String,
     status: u16,
@@ -258,7 +286,7 @@ async fn bulk_update_subscriptions(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(body): ApiJson<BulkUpdate>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<BulkResults>, ApiError> {
     issuer.caller.require(Permission::ManageAccounts)?;
     if body.subscription_ids.is_empty() || body.subscription_ids.len() > MAX_BULK {
         return Err(ApiError::unprocessable(
@@ -322,90 +350,19 @@ async fn bulk_update_subscriptions(
             },
         });
     }
-    #[derive(Serialize)]
-    struct Results {
-        results: Vec<BulkResult>,
-    }
-    Ok(command_response(
-        StatusCode::OK,
-        last_position,
-        None,
-        Results { results },
-    ))
+    Ok(Reply::new(last_position, BulkResults { results }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConvertToPaid {
     payment_profile_id: Option<String>,
 }
 
-async fn convert_subscription_to_paid(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body: ConvertToPaid = optional_json(&body)?;
-    let command = SubscriptionCommand::ConvertToPaid {
-        payment_profile_id: body.payment_profile_id,
-    };
-    execute(&state, issuer, &id, command).await
-}
-
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Reason {
     reason: Option<String>,
-}
-
-async fn suspend_subscription(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body: Reason = optional_json(&body)?;
-    let command = SubscriptionCommand::Suspend {
-        reason: body
-            .reason
-            .unwrap_or_else(|| "suspended by the provider".into()),
-    };
-    execute(&state, issuer, &id, command).await
-}
-
-async fn resume_subscription(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, SubscriptionCommand::Resume).await
-}
-
-async fn terminate_subscription(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body: Reason = optional_json(&body)?;
-    let command = SubscriptionCommand::Terminate {
-        reason: body.reason,
-    };
-    execute(&state, issuer, &id, command).await
-}
-
-async fn cancel_subscription(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body: Reason = optional_json(&body)?;
-    let command = SubscriptionCommand::Cancel {
-        reason: body.reason,
-    };
-    execute(&state, issuer, &id, command).await
 }
 
 /// The subscription from the inventory; with `as_of`, its state then, replayed from the stream.
@@ -415,7 +372,7 @@ async fn get_subscription(
     ReadPosition(position): ReadPosition,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<AsOf>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<SubscriptionAnswer>, ApiError> {
     let uuid = parse_id(Subscription::TYPE, &id)?;
     if let Some(as_of) = query.as_of {
         let events = history_as_of::<Subscription>(&state, &caller, &id, as_of).await?;
@@ -435,16 +392,16 @@ async fn get_subscription(
             position: last.sequence,
             event_type: last.event.event_type.clone(),
         };
-        return Ok(Json(body).into_response());
+        return Ok(Json(SubscriptionAnswer::AsOf(body)));
     }
     wait_for_position(&state, INVENTORY, position).await?;
     subscriptions::get(&state.pool, caller.tenant.as_str(), uuid)
         .await?
-        .map(|row| Json(row).into_response())
+        .map(|row| Json(SubscriptionAnswer::Current(row)))
         .ok_or_else(|| ApiError::NotFound(format!("subscription {id} not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListSubscriptions {
     customer_id: Option<String>,

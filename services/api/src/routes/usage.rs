@@ -3,11 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use fleet_events::usage::{UsageRecord, INSTANCE_HOURS};
 use fleet_projections::usage::{self, DailyTotal, Total};
@@ -16,32 +15,56 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::{Caller, Permission};
+use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
-use crate::routes::{command_response, parse_id, wait_for_latest, wait_for_position_in, Issuer};
+use crate::pagination::Items;
+use crate::routes::commands::{Accepted, Reply};
+use crate::routes::{parse_id, wait_for_latest, wait_for_position_in, Issuer};
 use crate::{ApiError, AppState};
 use fleet_app::rater::{rated_at, Rater};
 
 pub const MAX_BATCH: usize = 10_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/usage", post(record_usage))
-        .route("/subscriptions/{id}/usage", get(subscription_usage))
-        .route(
-            "/subscriptions/{id}/usage/daily",
-            get(subscription_daily_usage),
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/usage",
+            post_with(
+                record_usage,
+                summary("Record a batch of up to 10,000 usage records; each id counts once, ever"),
+            ),
         )
-        .route("/customers/{id}/usage", get(customer_usage))
+        .api_route(
+            "/subscriptions/{id}/usage",
+            get_with(
+                subscription_usage,
+                summary("Usage totals per product over a window of days (open uptime included)"),
+            ),
+        )
+        .api_route(
+            "/subscriptions/{id}/usage/daily",
+            get_with(
+                subscription_daily_usage,
+                summary("Usage per day per product"),
+            ),
+        )
+        .api_route(
+            "/customers/{id}/usage",
+            get_with(
+                customer_usage,
+                summary("A customer's usage per provider, project and product, rated"),
+            ),
+        )
+        .with_path_items(|item| item.tag("usage"))
 }
-
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Batch {
     records: Vec<Value>,
 }
 
 /// One record as sent; checked field by field so that one bad record fails alone.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Incoming {
     id: String,
@@ -49,6 +72,7 @@ struct Incoming {
     product: Option<String>,
     dimension: Option<String>,
     #[serde(deserialize_with = "fleet_domain::money::decimal_str")]
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     quantity: Decimal,
     occurred_at: DateTime<Utc>,
     instance_id: Option<String>,
@@ -56,7 +80,7 @@ struct Incoming {
     provider_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Rejected {
     index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,8 +89,8 @@ struct Rejected {
     reason: String,
 }
 
-#[derive(Serialize)]
-struct Recorded {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Recorded {
     accepted: usize,
     /// Ids counted before (by an earlier batch) or repeated in this one: they add nothing.
     duplicates: Vec<String>,
@@ -90,7 +114,7 @@ async fn record_usage(
     State(state): State<AppState>,
     issuer: Issuer,
     ApiJson(batch): ApiJson<Batch>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<Recorded>, ApiError> {
     issuer.caller.require(Permission::OperateFleet)?;
     if batch.records.is_empty() || batch.records.len() > MAX_BATCH {
         return Err(ApiError::unprocessable(
@@ -241,7 +265,7 @@ async fn record_usage(
         rejected,
         position,
     };
-    Ok(command_response(StatusCode::ACCEPTED, position, None, body))
+    Ok(Reply::new(position, body))
 }
 
 async fn publish(
@@ -260,7 +284,7 @@ async fn publish(
     Ok(position)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Window {
     /// First day (YYYY-MM-DD), inclusive; the first of this month by default.
@@ -302,7 +326,7 @@ async fn known_subscription(
         .ok_or_else(|| ApiError::NotFound(format!("subscription {id} not found")))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct SubscriptionUsage {
     subscription_id: String,
     start: NaiveDate,
@@ -374,11 +398,6 @@ async fn open_instance_hours(
         .sum())
 }
 
-#[derive(Serialize)]
-struct Items<T> {
-    items: Vec<T>,
-}
-
 async fn subscription_daily_usage(
     State(state): State<AppState>,
     caller: Caller,
@@ -394,30 +413,35 @@ async fn subscription_daily_usage(
     Ok(Json(Items { items }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RatedLine {
     provider_id: String,
     project_id: String,
     product: String,
     unit: Option<String>,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     quantity: Decimal,
     rate_system: Option<String>,
     /// The price, as the price book states it (a flat unit price, or the tiers).
     rate: Option<Value>,
     /// In the report currency, rounded to its minor unit.
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     total: Decimal,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct CustomerUsage {
     customer_id: String,
     start: NaiveDate,
     end: NaiveDate,
     currency: Option<String>,
     lines: Vec<RatedLine>,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     subtotal: Decimal,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     discount: Decimal,
     taxes: Vec<Value>,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     total: Decimal,
     /// How the amounts were reached.
     rating: &'static str,

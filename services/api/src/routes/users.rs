@@ -1,10 +1,9 @@
 //! Users of customers: `/v1/customers/{id}/users` and `/v1/users/{id}`.
 
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use fleet_domain::user::{User, UserCommand};
 use fleet_domain::Aggregate;
 use fleet_projections::inventory::users::{self, UserRow};
@@ -13,26 +12,46 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
+use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
+use crate::routes::commands::{action, action_with_optional, removal, reply, Accepted, Exposed};
 use crate::routes::{
-    command_response, parse_id, run, wait_for_latest, wait_for_position, Issuer, Target,
+    history_route, parse_id, run, wait_for_latest, wait_for_position, Issuer, Target,
 };
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
 use fleet_app::policies;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users/{id}/events", crate::routes::history_route::<User>())
-        .route("/customers/{id}/users", post(create_user).get(list_users))
-        .route("/users/{id}", get(get_user).delete(delete_user))
-        .route("/users/{id}/suspend", post(suspend_user))
-        .route("/users/{id}/unsuspend", post(unsuspend_user))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route("/users/{id}/events", history_route::<User>())
+        .api_route(
+            "/customers/{id}/users",
+            post_with(create_user, summary("Create a user of a customer"))
+                .get_with(list_users, summary("List a customer's users")),
+        )
+        .api_route(
+            "/users/{id}",
+            get_with(get_user, summary("Get a user"))
+                .merge(removal::<User>("Delete a user", || UserCommand::Delete)),
+        )
+        .api_route(
+            "/users/{id}/suspend",
+            action_with_optional::<User, SuspendUser>("active -> suspended", |body| {
+                Ok(UserCommand::Suspend {
+                    reason: body.reason,
+                })
+            }),
+        )
+        .api_route(
+            "/users/{id}/unsuspend",
+            action::<User>("suspended -> active", || UserCommand::Unsuspend),
+        )
+        .with_path_items(|item| item.tag("users"))
 }
-
-#[derive(Serialize)]
-struct UserState {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct UserState {
     id: String,
     customer_id: Option<String>,
     status: &'static str,
@@ -40,40 +59,23 @@ struct UserState {
     event_type: String,
 }
 
-fn respond(status: StatusCode, executed: Executed<User>) -> Response {
-    let position = executed.event.sequence;
-    let id = executed.event.event.aggregate_id.clone();
-    let location = (status == StatusCode::ACCEPTED).then(|| format!("/v1/users/{id}"));
-    let body = UserState {
-        id,
-        customer_id: executed.state.customer_id,
-        status: executed.state.status.as_str(),
-        position,
-        event_type: executed.event.event.event_type,
-    };
-    command_response(status, position, location, body)
+impl Exposed for User {
+    type View = UserState;
+    const PERMISSION: Permission = Permission::ManageAccounts;
+    const COLLECTION: &'static str = "/v1/users";
+
+    fn view(executed: Executed<User>) -> UserState {
+        UserState {
+            id: executed.event.event.aggregate_id,
+            customer_id: executed.state.customer_id,
+            status: executed.state.status.as_str(),
+            position: executed.event.sequence,
+            event_type: executed.event.event.event_type,
+        }
+    }
 }
 
-async fn execute(
-    state: &AppState,
-    issuer: Issuer,
-    id: &str,
-    command: UserCommand,
-) -> Result<Response, ApiError> {
-    let id = parse_id(User::TYPE, id)?;
-    let executed = run::<User>(
-        state,
-        &issuer,
-        Permission::ManageAccounts,
-        id,
-        Target::Existing,
-        command,
-    )
-    .await?;
-    Ok(respond(StatusCode::OK, executed))
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
     email: String,
@@ -91,7 +93,7 @@ async fn create_user(
     issuer: Issuer,
     Path(customer_id): Path<String>,
     ApiJson(body): ApiJson<CreateUser>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<UserState>, ApiError> {
     issuer.caller.require(Permission::ManageAccounts)?;
     let tenant = &issuer.caller.tenant;
     let customer = parse_id("customer", &customer_id)?;
@@ -134,47 +136,13 @@ async fn create_user(
         command,
     )
     .await?;
-    Ok(respond(StatusCode::ACCEPTED, executed))
+    Ok(reply::<User, 202>(executed))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SuspendUser {
     reason: Option<String>,
-}
-
-async fn suspend_user(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let body: SuspendUser = crate::extract::optional_json(&body)?;
-    execute(
-        &state,
-        issuer,
-        &id,
-        UserCommand::Suspend {
-            reason: body.reason,
-        },
-    )
-    .await
-}
-
-async fn unsuspend_user(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, UserCommand::Unsuspend).await
-}
-
-async fn delete_user(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    execute(&state, issuer, &id, UserCommand::Delete).await
 }
 
 async fn get_user(
@@ -191,7 +159,7 @@ async fn get_user(
         .ok_or_else(|| ApiError::NotFound(format!("user {id} not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListUsers {
     status: Option<String>,
