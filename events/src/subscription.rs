@@ -40,6 +40,11 @@ pub struct SubscriptionChanges {
     pub external_payer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_profile_id: Option<String>,
+    /// When a cap is set on a subscription that had none: its live instances then, which
+    /// count towards the cap from now on (instances of an uncapped subscription take no
+    /// place, so that creating them under one subscription is not serialised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_instances: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

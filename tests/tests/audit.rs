@@ -38,13 +38,8 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .body;
     assert_eq!(
         actions(&page),
-        [
-            "InstanceStopped",
-            "InstanceProvisioned",
-            "InstanceCreated",
-            "SubscriptionInstanceAdmitted"
-        ],
-        "newest first, with the admission that let it be created"
+        ["InstanceStopped", "InstanceProvisioned", "InstanceCreated"],
+        "newest first"
     );
     let stopped = &page["items"][0];
     assert_eq!(stopped["correlation_id"], "ticket-981");
@@ -77,7 +72,7 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .get(&format!("/v1/audit-events?customer_id={}", app.customer_id))
         .await
         .body;
-    assert_eq!(by_customer["items"].as_array().unwrap().len(), 6);
+    assert_eq!(by_customer["items"].as_array().unwrap().len(), 5);
     let future = app
         .get("/v1/audit-events?start=2100-01-01T00:00:00Z")
         .await
@@ -108,7 +103,7 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
             None => break,
         }
     }
-    assert_eq!(seen, [6, 5, 4, 3, 2, 1]);
+    assert_eq!(seen, [5, 4, 3, 2, 1]);
 
     let jsonl = app
         .request(
@@ -125,7 +120,7 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 5);
     assert_eq!(
         lines[0]["action"], "CustomerCreated",
         "exports run oldest first"
@@ -147,11 +142,7 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .next()
         .unwrap()
         .starts_with("sequence,occurred_at,recorded_at,tenant,actor_id"));
-    assert_eq!(
-        rows.count(),
-        4,
-        "the instance's three events and its admission"
-    );
+    assert_eq!(rows.count(), 3);
     app.get("/v1/audit-events/export?format=xml")
         .await
         .expect(400);
@@ -180,8 +171,7 @@ async fn verify_audit_names_an_edited_or_deleted_row() {
     app.caught_up("audit").await;
     let (ok, out, _) = app.fleetd_result(&["verify", "audit"]).await;
     assert!(ok, "{out}");
-    // A customer, a subscription, and three instances of an admission and two events each.
-    assert!(out.contains("11 rows verified"), "{out}");
+    assert!(out.contains("8 rows verified"), "{out}");
 
     let pool = app.pool().await;
     sqlx::query("UPDATE audit.events SET payload = '{\"capacity\": 99}' WHERE sequence = 5")

@@ -579,3 +579,42 @@ async fn an_admitted_instance_is_created_once_even_when_its_creator_died_first()
         ]
     );
 }
+
+#[tokio::test]
+async fn a_cap_set_later_counts_the_instances_live_then() {
+    let app = TestApp::spawn().await;
+    let open = app.create_subscription(json!({"max_instances": -1})).await;
+    let mut body = app.instance_body();
+    body["subscription_id"] = json!(open);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let reply = app.post("/v1/instances", body.clone()).await.expect(202);
+        ids.push(reply.body["id"].as_str().unwrap().to_owned());
+    }
+    app.delete(&format!("/v1/instances/{}", ids[0]))
+        .await
+        .expect(200);
+    app.request(
+        Some(&app.key),
+        Method::PATCH,
+        &format!("/v1/subscriptions/{open}"),
+        Some(json!({"max_instances": 2})),
+        &[],
+    )
+    .await
+    .expect(200);
+    let refused = app.post("/v1/instances", body.clone()).await.expect(409);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2 live instances (max_instances) and has 2"),
+        "{:#}",
+        refused.body
+    );
+    app.delete(&format!("/v1/instances/{}", ids[1]))
+        .await
+        .expect(200);
+    app.post("/v1/instances", body.clone()).await.expect(202);
+    app.post("/v1/instances", body).await.expect(409);
+}

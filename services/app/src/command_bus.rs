@@ -150,13 +150,22 @@ impl CommandBus {
     /// the cached state if the stream confirms it is still the latest (one round trip for the
     /// subject's last sequence, whichever process changed it), else loaded and cached.
     pub async fn state<A: Aggregate>(&self, tenant: &Tenant, id: &str) -> Result<A, LogError> {
+        Ok(self.state_and_version::<A>(tenant, id).await?.0)
+    }
+
+    /// [`CommandBus::state`] with the sequence of the aggregate's last event.
+    pub async fn state_and_version<A: Aggregate>(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(A, u64), LogError> {
         let subject = self.subject::<A>(tenant, id);
         let slot = self.slot(&subject);
         let mut cached = slot.lock().await;
         if let Some(Loaded { state, version }) = cached.as_ref() {
             if let Some(state) = state.downcast_ref::<A>() {
                 if self.log.last_sequence_of(&subject).await? == *version {
-                    return Ok(state.clone());
+                    return Ok((state.clone(), *version));
                 }
             }
         }
@@ -165,7 +174,7 @@ impl CommandBus {
             state: Box::new(state.clone()),
             version,
         });
-        Ok(state)
+        Ok((state, version))
     }
 
     pub async fn execute<A: Aggregate>(

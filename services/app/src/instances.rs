@@ -1,16 +1,20 @@
 //! The instance commands that involve its subscription: creation, which takes a place under
 //! the subscription's `max_instances`, and deletion, which frees it.
 //!
-//! Creation is two appends, each decided against its own aggregate's history with an expected
-//! sequence: the subscription admits the instance (the cap is decided there, so concurrent
+//! Under a capped subscription, creation is two appends, each decided against its own
+//! aggregate's history with an expected sequence: the subscription admits the instance (the cap is decided there, so concurrent
 //! creations in any number of processes are ordered by the stream and never exceed it), then
 //! the instance is created from the admission, under a message id derived from it. Should the
 //! process die between the two, the admissions process manager creates it from the admission
 //! event, which carries the whole instance: a place is never taken by an instance that does
-//! not come to exist. No read model is consulted and no lock is taken.
+//! not come to exist. No read model is consulted and no lock is taken. Under an uncapped
+//! subscription the instance is created alone, so that creations are not serialised on the
+//! subscription; a cap set later counts the instances live then.
 
 use fleet_domain::instance::{Instance, InstanceCommand, InstanceEvent, InstanceSpec};
-use fleet_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
+use fleet_domain::subscription::{
+    Subscription, SubscriptionCommand, SubscriptionEvent, SubscriptionStatus,
+};
 use fleet_domain::{Aggregate, DomainError};
 use fleet_events::{EventEnvelope, LogError};
 use uuid::Uuid;
@@ -54,8 +58,33 @@ pub async fn create_instance(
     else {
         return Err(AppError::Internal("a create decided another event".into()));
     };
+    let instance_id = Uuid::now_v7().to_string();
+    let (subscription, version) = match bus
+        .state_and_version::<Subscription>(&meta.tenant, &subscription_id)
+        .await?
+    {
+        (subscription, _) if !subscription.exists() => return Err(unknown()),
+        found => found,
+    };
+    if subscription
+        .terms
+        .as_ref()
+        .is_some_and(|t| t.max_instances < 0)
+    {
+        return create_uncounted(
+            bus,
+            meta,
+            &subscription_id,
+            subscription,
+            version,
+            instance_id,
+            spec,
+            capacity,
+        )
+        .await;
+    }
     let admit = SubscriptionCommand::AdmitInstance {
-        instance_id: Uuid::now_v7().to_string(),
+        instance_id,
         spec: Box::new(spec),
         capacity,
     };
@@ -75,6 +104,83 @@ pub async fn create_instance(
         &admitted.event,
     )
     .await?)
+}
+
+/// An instance of an uncapped subscription takes no place, so creations under one
+/// subscription run side by side. Should a cap have been set meanwhile (the subscription moved
+/// on while this one was created), the instance is admitted after all, and removed again if
+/// there is no room for it.
+#[allow(clippy::too_many_arguments)]
+async fn create_uncounted(
+    bus: &CommandBus,
+    meta: &CommandMeta,
+    subscription_id: &str,
+    subscription: Subscription,
+    version: u64,
+    instance_id: String,
+    spec: InstanceSpec,
+    capacity: i64,
+) -> Result<Executed<Instance>, AppError> {
+    if subscription.status != SubscriptionStatus::Active {
+        return Err(DomainError::InvalidState {
+            aggregate: Subscription::TYPE,
+            action: "create an instance under",
+            state: subscription.status.as_str().into(),
+        }
+        .into());
+    }
+    let customer = subscription.terms.as_ref().map(|t| t.customer_id.clone());
+    if spec.customer_id.is_some() && spec.customer_id != customer {
+        return Err(AppError::unprocessable(
+            "customer_id",
+            format!(
+                "must be the subscription's customer, {}",
+                customer.unwrap_or_default()
+            ),
+        ));
+    }
+    let spec = InstanceSpec {
+        customer_id: customer,
+        ..spec
+    };
+    let create = InstanceCommand::Create {
+        spec: Box::new(spec.clone()),
+        capacity,
+    };
+    let created = bus
+        .execute_on_new::<Instance>(meta, &instance_id, create)
+        .await?;
+    let subject = bus.subject::<Subscription>(&meta.tenant, subscription_id);
+    if created.duplicate || bus.log().last_sequence_of(&subject).await? == version {
+        return Ok(created);
+    }
+    let (now, _) = bus
+        .state_and_version::<Subscription>(&meta.tenant, subscription_id)
+        .await?;
+    let capped = now.terms.as_ref().is_some_and(|t| t.max_instances >= 0);
+    let id = created.event.event.aggregate_id.clone();
+    if !capped || now.instances.contains(&id) {
+        return Ok(created);
+    }
+    let admit = SubscriptionCommand::AdmitInstance {
+        instance_id: id.clone(),
+        spec: Box::new(spec),
+        capacity,
+    };
+    let key = creation_key(&created.event);
+    match bus
+        .execute::<Subscription>(&meta.following(key), subscription_id, admit)
+        .await
+    {
+        Ok(_) => Ok(created),
+        Err(refusal @ CommandError::Domain(_)) => {
+            let undo = meta.following(format!("unadmitted:{}", created.event.event.event_id));
+            bus.execute::<Instance>(&undo, &id, InstanceCommand::Delete)
+                .await?;
+            Err(refusal.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The instance an admission names, and the command that creates it.

@@ -24,6 +24,7 @@ pub mod positions;
 pub mod process_managers;
 pub mod rater;
 pub mod scheduler;
+pub mod subscriptions;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -17,8 +17,8 @@ use crate::{Aggregate, DomainError};
 
 /// The largest capacity (replicas) one instance may have.
 pub const MAX_CAPACITY: i64 = 10_000;
-pub const CLOUD_PROVIDERS: &[&str] = &["aws", "azure", "gcp", "oci", "onprem"];
-pub const ENVIRONMENT_TYPES: &[&str] = &["DEV", "QA", "STAGING", "CANARY", "PROD", "PRIVATE"];
+pub const CLOUD_PROVIDERS: &[&str] = crate::vocabulary::CloudProvider::WORDS;
+pub const ENVIRONMENT_TYPES: &[&str] = crate::vocabulary::EnvironmentType::WORDS;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,

@@ -14,6 +14,7 @@ pub mod subscription;
 pub mod subscription_request;
 pub mod user;
 pub mod validate;
+pub mod vocabulary;
 
 use fleet_events::DomainEvent;
 

@@ -10,10 +10,11 @@
 //! A trial whose end passes is suspended by the system; converting it to paid before then keeps
 //! it active, and converting it after resumes it.
 //!
-//! Instances are admitted under an active subscription one by one, each taking a place until
-//! it is released on deletion: `max_instances` is decided here, from the subscription's own
-//! history, so concurrent creations (in any number of processes) are ordered by the stream's
-//! expected sequence and never exceed it.
+//! Instances of a capped subscription are admitted one by one, each taking a place until it is
+//! released on deletion: `max_instances` is decided here, from the subscription's own history,
+//! so concurrent creations (in any number of processes) are ordered by the stream's expected
+//! sequence and never exceed it. An uncapped subscription admits nothing (its creations are
+//! not serialised); a cap set on it later counts the instances live then.
 
 use std::collections::BTreeSet;
 
@@ -23,8 +24,8 @@ pub use fleet_events::subscription::{SubscriptionChanges, SubscriptionEvent, Sub
 
 use crate::{validate, Aggregate, DomainError};
 
-pub const TERMS: &[&str] = &["trial", "paid"];
-pub const MARKETPLACES: &[&str] = &["direct", "aws", "azure", "gcp", "netapp"];
+pub const TERMS: &[&str] = crate::vocabulary::Terms::WORDS;
+pub const MARKETPLACES: &[&str] = crate::vocabulary::Marketplace::WORDS;
 pub const DEFAULT_TRIAL_DAYS: i64 = 30;
 pub const TRIAL_EXPIRED: &str = "trial_expired";
 
@@ -144,7 +145,18 @@ pub enum SubscriptionCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
     #[default]
     Active,
@@ -303,9 +315,20 @@ impl Aggregate for Subscription {
                     changes.external_payer_id.as_deref(),
                     255,
                 )?;
-                SubscriptionEvent::SubscriptionUpdated {
-                    changes: changes.clone(),
+                // The instances live when a cap is first set are counted from then on; at any
+                // other time the count is the subscription's own.
+                let mut changes = changes.clone();
+                let capping =
+                    terms.max_instances < 0 && changes.max_instances.is_some_and(|m| m >= 0);
+                if !capping {
+                    changes.counted_instances = None;
+                } else if changes.counted_instances.is_none() {
+                    return Err(DomainError::invalid(
+                        "max_instances",
+                        "a cap on an uncapped subscription needs its live instances counted",
+                    ));
                 }
+                SubscriptionEvent::SubscriptionUpdated { changes }
             }
             C::ConvertToPaid { payment_profile_id } => {
                 if !live {
@@ -406,6 +429,9 @@ impl Aggregate for Subscription {
             E::SubscriptionUpdated { changes } => {
                 if let Some(terms) = self.terms.as_mut() {
                     Self::apply_changes(terms, changes);
+                }
+                if let Some(counted) = &changes.counted_instances {
+                    self.instances = counted.iter().cloned().collect();
                 }
             }
             E::SubscriptionConvertedToPaid {
@@ -627,7 +653,7 @@ mod tests {
             max_instances: Some(5),
             ..Default::default()
         });
-        let (state, last) = run(vec![create("trial"), change.clone()]);
+        let (state, last) = run(vec![capped(2), change.clone()]);
         assert!(last.is_ok());
         assert_eq!(state.terms.unwrap().max_instances, 5);
         let (_, last) = run(vec![create("trial"), C::Cancel { reason: None }, change]);
@@ -691,9 +717,26 @@ mod tests {
         assert!(last.is_ok());
         let ids: Vec<_> = state.instances.iter().map(String::as_str).collect();
         assert_eq!(ids, ["i-2", "i-3"]);
-        // An uncapped subscription still counts its instances, for a cap set later.
-        let (state, _) = run(vec![capped(-1), admit("i-1"), admit("i-2")]);
-        assert_eq!(state.instances.len(), 2);
+        // A cap set on an uncapped subscription counts the instances live then.
+        let cap = |counted: Option<Vec<String>>| {
+            C::Update(SubscriptionChanges {
+                max_instances: Some(1),
+                counted_instances: counted,
+                ..Default::default()
+            })
+        };
+        let (_, last) = run(vec![capped(-1), cap(None)]);
+        assert!(matches!(last, Err(DomainError::Invalid { .. })));
+        let (state, last) = run(vec![
+            capped(-1),
+            cap(Some(vec!["i-1".into()])),
+            admit("i-2"),
+        ]);
+        assert!(matches!(last, Err(DomainError::LimitReached { .. })));
+        assert_eq!(state.instances.len(), 1);
+        // Once capped, a count given with a change is not the subscription's to take.
+        let (state, _) = run(vec![capped(2), admit("i-1"), cap(Some(Vec::new()))]);
+        assert_eq!(state.instances.len(), 1);
     }
 
     #[test]

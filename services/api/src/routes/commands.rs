@@ -7,7 +7,7 @@
 //! the event's stream position.
 
 use aide::axum::routing::ApiMethodRouter;
-use aide::axum::routing::{delete_with, patch_with, post_with};
+use aide::axum::routing::{delete_with, post_with};
 use aide::generate::GenContext;
 use aide::openapi::{Operation, Response, StatusCode as ApiStatus};
 use aide::OperationOutput;
@@ -181,22 +181,6 @@ pub fn action_with<A: Exposed, B: DeserializeOwned + JsonSchema + Send + 'static
     make: fn(B) -> Result<A::Command, ApiError>,
 ) -> ApiMethodRouter<AppState> {
     post_with(
-        move |State(state): State<AppState>,
-              issuer: Issuer,
-              Path(id): Path<String>,
-              ApiJson(body): ApiJson<B>| async move {
-            command::<A>(&state, &issuer, &id, make(body)?).await
-        },
-        docs::summary(summary),
-    )
-}
-
-/// `PATCH …/{id}` whose JSON body becomes the command.
-pub fn patch_action<A: Exposed, B: DeserializeOwned + JsonSchema + Send + 'static>(
-    summary: &'static str,
-    make: fn(B) -> Result<A::Command, ApiError>,
-) -> ApiMethodRouter<AppState> {
-    patch_with(
         move |State(state): State<AppState>,
               issuer: Issuer,
               Path(id): Path<String>,

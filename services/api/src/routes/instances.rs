@@ -5,6 +5,7 @@ use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
 use axum::Json;
 use fleet_domain::instance::{Instance, InstanceCommand, InstanceSpec, InstanceStatus};
+use fleet_domain::vocabulary::{CloudProvider, EnvironmentType};
 use fleet_domain::Aggregate;
 use fleet_projections::inventory::{self, InstanceFilter, InstanceRow};
 use serde::{Deserialize, Serialize};
@@ -125,12 +126,12 @@ impl Exposed for Instance {
 struct CreateInstance {
     service_id: String,
     plan_id: String,
-    cloud_provider: String,
+    cloud_provider: CloudProvider,
     region: String,
     deployment_cell: String,
     instance_type: String,
     capacity: i64,
-    environment_type: String,
+    environment_type: EnvironmentType,
     name: Option<String>,
     customer_id: Option<String>,
     subscription_id: String,
@@ -146,11 +147,11 @@ async fn create_instance(
         name: body.name,
         service_id: body.service_id,
         plan_id: body.plan_id,
-        cloud_provider: body.cloud_provider,
+        cloud_provider: body.cloud_provider.as_str().into(),
         region: body.region,
         deployment_cell: body.deployment_cell,
         instance_type: body.instance_type,
-        environment_type: body.environment_type,
+        environment_type: body.environment_type.as_str().into(),
         customer_id: body.customer_id,
         subscription_id: None,
     };
@@ -223,8 +224,8 @@ async fn get_instance(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListInstances {
-    status: Option<String>,
-    cloud_provider: Option<String>,
+    status: Option<InstanceStatus>,
+    cloud_provider: Option<CloudProvider>,
     region: Option<String>,
     deployment_cell: Option<String>,
     customer_id: Option<String>,
@@ -239,20 +240,12 @@ async fn list_instances(
     ReadPosition(position): ReadPosition,
     ApiQuery(query): ApiQuery<ListInstances>,
 ) -> Result<Json<Page<InstanceRow>>, ApiError> {
-    if let Some(status) = &query.status {
-        if InstanceStatus::parse(status).is_none() {
-            return Err(ApiError::bad_request(
-                "status",
-                "must be one of deploying, running, stopped, failed, deleted",
-            ));
-        }
-    }
     let limit = pagination::page_size(query.page_size)?;
     let after = pagination::decode_token(query.page_token.as_deref())?;
     wait_for_position(&state, inventory::NAME, position).await?;
     let filter = InstanceFilter {
-        status: query.status,
-        cloud_provider: query.cloud_provider.map(|p| p.to_ascii_lowercase()),
+        status: query.status.map(|s| s.as_str().to_owned()),
+        cloud_provider: query.cloud_provider.map(|p| p.as_str().to_owned()),
         region: query.region,
         deployment_cell: query.deployment_cell,
         customer_id: query.customer_id,

@@ -5,9 +5,11 @@ use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::Utc;
+use fleet_domain::subscription::SubscriptionStatus;
 use fleet_domain::subscription::{
     NewSubscription, Subscription, SubscriptionChanges, SubscriptionCommand, SubscriptionTerms,
 };
+use fleet_domain::vocabulary::{Marketplace, Terms};
 use fleet_domain::Aggregate;
 use fleet_projections::inventory::subscriptions::{self, SubscriptionFilter, SubscriptionRow};
 use fleet_projections::inventory::NAME as INVENTORY;
@@ -18,15 +20,15 @@ use crate::auth::{Caller, Permission};
 use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
-use crate::routes::commands::{
-    action, action_with_optional, patch_action, reply, Accepted, Exposed, Reply,
-};
+use crate::routes::commands::{action, action_with_optional, reply, Accepted, Exposed, Reply};
 use crate::routes::{
     history_as_of, history_route, parse_id, run, wait_for_position, AsOf, Issuer, Target,
 };
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
 use fleet_app::policies;
+use fleet_app::subscriptions::update_subscription;
+use fleet_app::AppError;
 
 pub const MAX_BULK: usize = 500;
 
@@ -57,10 +59,10 @@ pub fn router() -> ApiRouter<AppState> {
                 get_subscription,
                 summary("Get a subscription with its live instance count"),
             )
-            .merge(patch_action::<Subscription, UpdateSubscription>(
-                "Change plan, limits, payer or payment profile",
-                |body| Ok(SubscriptionCommand::Update(body.into())),
-            )),
+            .patch_with(
+                patch_subscription,
+                summary("Change plan, limits, payer or payment profile"),
+            ),
         )
         .api_route(
             "/subscriptions/{id}/convert-to-paid",
@@ -116,7 +118,7 @@ pub fn router() -> ApiRouter<AppState> {
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct SubscriptionState {
     id: String,
-    status: &'static str,
+    status: SubscriptionStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     suspension_reason: Option<String>,
     #[serde(flatten)]
@@ -133,7 +135,7 @@ impl Exposed for Subscription {
     fn view(executed: Executed<Subscription>) -> SubscriptionState {
         SubscriptionState {
             id: executed.event.event.aggregate_id,
-            status: executed.state.status.as_str(),
+            status: executed.state.status,
             suspension_reason: executed.state.suspension_reason,
             terms: executed.state.terms,
             position: executed.event.sequence,
@@ -154,8 +156,8 @@ pub enum SubscriptionAnswer {
 #[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantedTerms {
-    terms: Option<String>,
-    marketplace: Option<String>,
+    terms: Option<Terms>,
+    marketplace: Option<Marketplace>,
     max_instances: Option<i64>,
     trial_days: Option<i64>,
     external_payer_id: Option<String>,
@@ -174,8 +176,12 @@ impl GrantedTerms {
             customer_id,
             service_id,
             plan_id,
-            terms: self.terms.unwrap_or_else(|| "trial".into()),
-            marketplace: self.marketplace.unwrap_or_else(|| "direct".into()),
+            terms: self.terms.unwrap_or(Terms::Trial).as_str().into(),
+            marketplace: self
+                .marketplace
+                .unwrap_or(Marketplace::Direct)
+                .as_str()
+                .into(),
             max_instances: self.max_instances.unwrap_or(-1),
             trial_days: self.trial_days,
             external_payer_id: self.external_payer_id,
@@ -191,8 +197,8 @@ struct CreateSubscription {
     customer_id: String,
     service_id: String,
     plan_id: String,
-    terms: Option<String>,
-    marketplace: Option<String>,
+    terms: Option<Terms>,
+    marketplace: Option<Marketplace>,
     max_instances: Option<i64>,
     trial_days: Option<i64>,
     external_payer_id: Option<String>,
@@ -253,8 +259,26 @@ impl From<UpdateSubscription> for SubscriptionChanges {
             max_instances: u.max_instances,
             external_payer_id: u.external_payer_id,
             payment_profile_id: u.payment_profile_id,
+            counted_instances: None,
         }
     }
+}
+
+async fn patch_subscription(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateSubscription>,
+) -> Result<Reply<SubscriptionState>, ApiError> {
+    issuer.caller.require(Permission::ManageAccounts)?;
+    let uuid = parse_id(Subscription::TYPE, &id)?;
+    let executed = update_subscription(&state, &issuer.meta, &uuid.to_string(), body.into())
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => ApiError::NotFound(format!("subscription {id} not found")),
+            other => other.into(),
+        })?;
+    Ok(reply(executed))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -316,19 +340,11 @@ async fn bulk_update_subscriptions(
             .idempotency_key
             .as_ref()
             .map(|k| format!("{k}:{id}"));
-        let command = SubscriptionCommand::Update(body.changes.clone().into());
+        let changes = body.changes.clone().into();
         let outcome = match parse_id(Subscription::TYPE, id) {
-            Ok(uuid) => {
-                run::<Subscription>(
-                    &state,
-                    &item,
-                    Permission::ManageAccounts,
-                    uuid,
-                    Target::Existing,
-                    command,
-                )
+            Ok(uuid) => update_subscription(&state, &item.meta, &uuid.to_string(), changes)
                 .await
-            }
+                .map_err(ApiError::from),
             Err(e) => Err(e),
         };
         results.push(match outcome {
@@ -386,7 +402,7 @@ async fn get_subscription(
         let last = events.last().expect("history_as_of is never empty");
         let body = SubscriptionState {
             id: uuid.to_string(),
-            status: subscription.status.as_str(),
+            status: subscription.status,
             suspension_reason: subscription.suspension_reason,
             terms: subscription.terms,
             position: last.sequence,
@@ -405,11 +421,11 @@ async fn get_subscription(
 #[serde(deny_unknown_fields)]
 struct ListSubscriptions {
     customer_id: Option<String>,
-    status: Option<String>,
+    status: Option<SubscriptionStatus>,
     plan_id: Option<String>,
     service_id: Option<String>,
-    terms: Option<String>,
-    marketplace: Option<String>,
+    terms: Option<Terms>,
+    marketplace: Option<Marketplace>,
     page_size: Option<i64>,
     page_token: Option<String>,
 }
@@ -420,27 +436,16 @@ async fn list_subscriptions(
     ReadPosition(position): ReadPosition,
     ApiQuery(query): ApiQuery<ListSubscriptions>,
 ) -> Result<Json<Page<SubscriptionRow>>, ApiError> {
-    let statuses = ["active", "suspended", "terminated", "cancelled"];
-    if query
-        .status
-        .as_ref()
-        .is_some_and(|s| !statuses.contains(&s.as_str()))
-    {
-        return Err(ApiError::bad_request(
-            "status",
-            format!("must be one of {}", statuses.join(", ")),
-        ));
-    }
     let limit = pagination::page_size(query.page_size)?;
     let after = pagination::decode_token(query.page_token.as_deref())?;
     wait_for_position(&state, INVENTORY, position).await?;
     let filter = SubscriptionFilter {
         customer_id: query.customer_id,
-        status: query.status,
+        status: query.status.map(|s| s.as_str().to_owned()),
         plan_id: query.plan_id,
         service_id: query.service_id,
-        terms: query.terms,
-        marketplace: query.marketplace,
+        terms: query.terms.map(|t| t.as_str().to_owned()),
+        marketplace: query.marketplace.map(|m| m.as_str().to_owned()),
     };
     let rows = subscriptions::list(
         &state.pool,

@@ -23,6 +23,9 @@ use super::{caused_by, settle};
 use crate::command_bus::CommandBus;
 use crate::instances::{self, creation_key, release_key};
 
+/// Its checkpoint, and the schema of its table.
+pub const NAME: &str = "ended_subscriptions";
+
 pub struct SubscriptionInstances {
     pub bus: CommandBus,
 }
@@ -39,7 +42,7 @@ CREATE INDEX IF NOT EXISTS live_instances_by_subscription ON live_instances (ten
 #[async_trait]
 impl Projection for SubscriptionInstances {
     fn name(&self) -> &'static str {
-        "ended_subscriptions"
+        NAME
     }
 
     fn ddl(&self) -> Vec<&'static str> {
