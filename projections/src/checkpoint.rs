@@ -53,18 +53,18 @@ pub async fn store(
     projection: &str,
     position: u64,
 ) -> Result<(), sqlx::Error> {
+    // One round trip: the update and its announcement, sent when the transaction commits.
     sqlx::query(
-        "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE projection = $1",
+        "WITH stored AS (
+             UPDATE projection_checkpoints SET position = $2, updated_at = now()
+              WHERE projection = $1 RETURNING projection, position)
+         SELECT pg_notify($3, projection || ' ' || position) FROM stored",
     )
     .bind(projection)
     .bind(position as i64)
+    .bind(CHANNEL)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(format!("{projection} {position}"))
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

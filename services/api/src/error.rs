@@ -48,25 +48,11 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(field: &str, reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        Self::BadRequest {
-            detail: format!("{field}: {reason}"),
-            errors: vec![FieldError {
-                field: field.to_owned(),
-                reason,
-            }],
-        }
+        AppError::bad_request(field, reason).into()
     }
 
     pub fn unprocessable(field: &str, reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        Self::Unprocessable {
-            detail: format!("{field}: {reason}"),
-            errors: vec![FieldError {
-                field: field.to_owned(),
-                reason,
-            }],
-        }
+        AppError::unprocessable(field, reason).into()
     }
 
     pub fn status(&self) -> StatusCode {
