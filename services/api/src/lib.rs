@@ -1,7 +1,8 @@
-//! The HTTP face of Fleetledger: `/v1` commands and queries, health, metrics, OpenAPI.
+//! The native HTTP face of Fleetledger: `/v1` commands and queries, health, metrics, and the
+//! OpenAPI document generated from the routers ([`docs`]).
 //!
-//! Handlers only translate: HTTP into a command for the [`command_bus::CommandBus`] or a query
-//! on a read model, and the result back into HTTP.
+//! Handlers only translate: HTTP into a command or query of the application layer
+//! ([`fleet_app`]), and its answer back into HTTP.
 
 pub mod auth;
 pub mod docs;
