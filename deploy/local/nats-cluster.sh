@@ -142,7 +142,7 @@ case "$cmd" in
         for n in "${nodes[@]}"; do
             port="431$(node_index "$n")"
             until port_open "$port"; do
-                [ -n "$(node_pid "$n")" ] || die "$n exited; see $dir/$n.log"
+                [ -n "$(node_pid "$n")" ] || { tail -n 20 "$dir/$n.log" >&2 2>/dev/null; die "$n exited; see $dir/$n.log"; }
                 [ $SECONDS -lt $deadline ] || die "$n not accepting connections on $port after ${START_WAIT_SECS}s; see $dir/$n.log"
                 sleep 0.1
             done

@@ -245,16 +245,27 @@ impl CommandBus {
         // Creates the series at 0, so that dashboards see "no conflicts" rather than nothing.
         drop(self.metrics.append_conflicts.get_or_create(&label));
         for attempt in 1..=MAX_ATTEMPTS {
-            let (mut state, version) = match cached.take() {
+            let (mut state, version, from_cache) = match cached.take() {
                 Some(Loaded { state, version }) => match state.downcast::<A>() {
-                    Ok(state) => (*state, version),
-                    Err(_) => self.load::<A>(&subject).await?,
+                    Ok(state) => (*state, version, true),
+                    Err(_) => {
+                        let (state, version) = self.load::<A>(&subject).await?;
+                        (state, version, false)
+                    }
                 },
-                None => self.load::<A>(&subject).await?,
+                None => {
+                    let (state, version) = self.load::<A>(&subject).await?;
+                    (state, version, false)
+                }
             };
             let event = match state.decide(command) {
                 Ok(event) => event,
                 Err(refusal) => {
+                    // A cached state may be behind another process's change: a refusal is
+                    // only given once the stream confirms the state it was decided on.
+                    if from_cache && self.log.last_sequence_of(&subject).await? != version {
+                        continue;
+                    }
                     *cached = Some(Loaded {
                         state: Box::new(state),
                         version,
@@ -482,6 +493,31 @@ mod tests {
             .unwrap();
         let after = here.state::<Instance>(&tenant, "i-1").await.unwrap();
         assert_eq!(after.status, InstanceStatus::Running);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_never_decided_on_a_state_another_process_moved_past() {
+        let log: Arc<dyn EventLog> = Arc::new(InMemoryLog::default());
+        let metrics = Metrics::register(&mut Registry::default());
+        let ns = Namespace::parse("test").unwrap();
+        let here = CommandBus::new(log.clone(), ns.clone(), metrics.clone());
+        let elsewhere = CommandBus::new(log, ns, metrics);
+        here.execute::<Instance>(&meta(None), "i-1", create())
+            .await
+            .unwrap();
+        here.execute::<Instance>(&meta(None), "i-1", InstanceCommand::MarkReady)
+            .await
+            .unwrap();
+        elsewhere
+            .execute::<Instance>(&meta(None), "i-1", InstanceCommand::Stop)
+            .await
+            .unwrap();
+        // Here the cache still says running, where a start is refused.
+        let started = here
+            .execute::<Instance>(&meta(None), "i-1", InstanceCommand::Start)
+            .await
+            .unwrap();
+        assert_eq!(started.state.status, InstanceStatus::Running);
     }
 
     #[tokio::test]
