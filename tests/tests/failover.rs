@@ -15,22 +15,13 @@ fn script() -> PathBuf {
 }
 
 fn cluster(action: &str, dir: &str, nodes: &[&str]) {
-    // A node can lose a race for its port with a socket still closing from a run before;
-    // starting is retried a few times (the script prints the node's log when one exits).
-    let attempts = if action == "start" { 3 } else { 1 };
-    for attempt in 1..=attempts {
-        let status = Command::new("bash")
-            .arg(script())
-            .args([action, dir])
-            .args(nodes)
-            .status()
-            .expect("run nats-cluster.sh");
-        if status.success() {
-            return;
-        }
-        assert!(attempt < attempts, "nats-cluster.sh {action} failed");
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    let status = Command::new("bash")
+        .arg(script())
+        .args([action, dir])
+        .args(nodes)
+        .status()
+        .expect("run nats-cluster.sh");
+    assert!(status.success(), "nats-cluster.sh {action} failed");
 }
 
 /// Stops the cluster however the test ends.

@@ -1,6 +1,6 @@
 //! Extractors that turn bad input into problem+json errors naming the field.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -14,26 +14,65 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                let (field, reason) = split_serde_message(&e.body_text());
-                Err(ApiError::unprocessable(&field, reason))
-            }
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::TooLarge {
-                    limit: crate::idempotency::MAX_BODY,
-                })
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::bad_request(
+        let is_json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|essence| {
+                let essence = essence.trim().to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::bad_request(
                 "Content-Type",
                 "must be application/json",
-            )),
-            Err(e) => Err(ApiError::bad_request("body", e.body_text())),
+            ));
         }
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| ApiError::TooLarge {
+                limit: crate::idempotency::MAX_BODY,
+            })?;
+        parse_json(&body).map(Self)
     }
+}
+
+/// Reads a JSON document into `T`; a value that does not fit names its field by its path
+/// (`records[2].quantity`), as serde_path_to_error tracks it.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde_json ends its messages with the position, which says nothing to a caller
+        // who is told the field.
+        let reason = message
+            .split_once(" at line ")
+            .map_or(message.as_str(), |(reason, _)| reason)
+            .to_owned();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." {
+                    // A missing or unknown field is named in the message only.
+                    reason
+                        .split('`')
+                        .nth(1)
+                        .map_or_else(|| "body".to_owned(), str::to_owned)
+                } else {
+                    path
+                };
+                ApiError::unprocessable(&field, reason)
+            }
+            _ => ApiError::bad_request("body", format!("is not a JSON document: {reason}")),
+        }
+    })?;
+    reader
+        .end()
+        .map_err(|_| ApiError::bad_request("body", "has more after the JSON document"))?;
+    Ok(value)
 }
 
 /// `axum::extract::Query` with errors that say which parameter is wrong.
@@ -95,14 +134,7 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let message = e.to_string();
-        let field = message
-            .split('`')
-            .nth(1)
-            .map_or_else(|| "body".to_owned(), str::to_owned);
-        ApiError::unprocessable(&field, message)
-    })
+    parse_json(body)
 }
 
 /// `X-Fleet-Position`: the stream position a query must reflect (read your writes).
@@ -133,18 +165,56 @@ impl<S: Send + Sync> FromRequestParts<S> for ReadPosition {
 
 #[cfg(test)]
 mod tests {
-    use super::split_serde_message;
+    use super::{parse_json, split_serde_message};
+    use crate::error::ApiError;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Line {
+        quantity: i64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Batch {
+        region: String,
+        lines: Vec<Line>,
+    }
+
+    fn field_of(body: &str) -> (u16, String) {
+        match parse_json::<Batch>(body.as_bytes()) {
+            Err(e @ (ApiError::Unprocessable { .. } | ApiError::BadRequest { .. })) => {
+                let status = e.status().as_u16();
+                match e {
+                    ApiError::Unprocessable { errors, .. }
+                    | ApiError::BadRequest { errors, .. } => (status, errors[0].field.clone()),
+                    _ => unreachable!(),
+                }
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
 
     #[test]
-    fn finds_the_field_in_serde_messages() {
+    fn a_bad_value_is_named_by_its_path() {
+        let nested = r#"{"region": "r", "lines": [{"quantity": 1}, {"quantity": "x"}]}"#;
+        assert_eq!(field_of(nested), (422, "lines[1].quantity".into()));
+        assert_eq!(field_of(r#"{"lines": []}"#), (422, "region".into()));
         assert_eq!(
-            split_serde_message("Failed to deserialize the JSON body into the target type: capacity: invalid type: string \"x\", expected i64 at line 1 column 15").0,
-            "capacity"
+            field_of(r#"{"region": "r", "lines": [], "x": 1}"#),
+            (422, "x".into())
         );
+        assert_eq!(field_of(r#"{"region": "r""#), (400, "body".into()));
         assert_eq!(
-            split_serde_message("Failed to deserialize the JSON body into the target type: missing field `region` at line 1 column 2").0,
-            "region"
+            field_of(r#"{"region": "r", "lines": []} []"#),
+            (400, "body".into())
         );
+    }
+
+    #[test]
+    fn finds_the_field_in_query_messages() {
         assert_eq!(
             split_serde_message(
                 "Failed to deserialize query string: page_size: invalid digit found in string"
