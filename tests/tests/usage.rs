@@ -351,3 +351,57 @@ async fn kill_9_in_the_middle_of_ingestion_then_retrying_everything_counts_each_
     let usage = app.get(&path).await.body;
     assert_eq!(usage["totals"][0]["quantity"], "10000", "and not one more");
 }
+
+/// Uptime is recorded through the same write path as any fact: caused by the event that
+/// closed the interval, in its correlation, by the system.
+#[tokio::test]
+async fn uptime_facts_name_the_event_that_caused_them() {
+    let app = TestApp::spawn().await;
+    let (id, _) = app.running_instance().await;
+    app.request(
+        Some(&app.key),
+        reqwest::Method::POST,
+        &format!("/v1/instances/{id}/stop"),
+        None,
+        &[("x-correlation-id", "stop-77")],
+    )
+    .await
+    .expect(200);
+    let history = app.history(&format!("/v1/instances/{id}")).await;
+    let stop = history.last().unwrap().clone();
+    assert_eq!(stop["event_type"], "InstanceStopped");
+
+    let client = async_nats::connect(fleet_tests::nats_url()).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(
+            fleet_events::Namespace::parse(&app.namespace)
+                .unwrap()
+                .usage_stream(),
+        )
+        .await
+        .unwrap();
+    let facts: Vec<Value> = app
+        .eventually("the uptime and its cost to be recorded", || {
+            let mut stream = stream.clone();
+            async move {
+                let last = stream.info().await.ok()?.state.last_sequence;
+                let mut facts = Vec::new();
+                for sequence in 1..=last {
+                    let message = stream.get_raw_message(sequence).await.ok()?;
+                    facts.push(serde_json::from_slice::<Value>(&message.payload).ok()?);
+                }
+                (facts.len() >= 2).then_some(facts)
+            }
+        })
+        .await;
+    let types: Vec<&str> = facts
+        .iter()
+        .map(|f| f["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["UsageRecorded", "CostRecorded"]);
+    for fact in &facts {
+        assert_eq!(fact["causation_id"], stop["event_id"], "{fact:#}");
+        assert_eq!(fact["correlation_id"], "stop-77", "{fact:#}");
+        assert_eq!(fact["actor"]["role"], "system", "{fact:#}");
+    }
+}
