@@ -5,8 +5,8 @@ use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    cost, customer, instance, invoice, notification_channel, price_book, subscription,
-    subscription_request, usage, user, DomainEvent, EventEnvelope,
+    cost, customer, instance, invoice, notification_channel, offering, order, price_book, project,
+    resource, subscription, subscription_request, usage, user, DomainEvent, EventEnvelope,
 };
 
 /// Every event type there is.
@@ -75,6 +75,10 @@ pub fn catalog() -> Value {
     events_of::<usage::UsageEvent>(usage::AGGREGATE_TYPE, &mut events);
     events_of::<cost::CostEvent>(cost::AGGREGATE_TYPE, &mut events);
     events_of::<invoice::InvoiceEvent>(invoice::AGGREGATE_TYPE, &mut events);
+    events_of::<project::ProjectEvent>(project::AGGREGATE_TYPE, &mut events);
+    events_of::<offering::OfferingEvent>(offering::AGGREGATE_TYPE, &mut events);
+    events_of::<order::OrderEvent>(order::AGGREGATE_TYPE, &mut events);
+    events_of::<resource::ResourceEvent>(resource::AGGREGATE_TYPE, &mut events);
     json!({
         "description": "Every message on the domain stream is one event: the envelope as JSON, \
             its payload shaped by the schema of its event_type. Headers Fleet-Event-Type, \

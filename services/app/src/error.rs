@@ -86,6 +86,7 @@ impl From<DomainError> for AppError {
             },
             DomainError::Invalid { field, reason } => Self::unprocessable(field, reason),
             DomainError::LimitReached { detail, .. } => Self::conflict(detail),
+            DomainError::Unchanged { detail } => Self::conflict(detail),
         }
     }
 }

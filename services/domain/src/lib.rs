@@ -8,8 +8,12 @@ pub mod instance;
 pub mod invoice;
 pub mod money;
 pub mod notification_channel;
+pub mod offering;
+pub mod order;
 pub mod price_book;
+pub mod project;
 pub mod rating;
+pub mod resource;
 pub mod subscription;
 pub mod subscription_request;
 pub mod user;
@@ -57,6 +61,10 @@ pub enum DomainError {
     /// succeed later, once there is room.
     #[error("{detail}")]
     LimitReached { limit: &'static str, detail: String },
+    /// The command asks for what already is (the same slug, an order step already applied):
+    /// nothing is recorded. Callers that retry (agents, process managers) treat it as done.
+    #[error("{detail}")]
+    Unchanged { detail: String },
 }
 
 impl DomainError {
