@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fleetledger
 export NATS_URL ?= nats://127.0.0.1:4222
 
-.PHONY: run test services build bench lint fmt
+.PHONY: run test services build venv bench lint fmt
 
 services:
 	@deploy/local/up.sh
@@ -18,9 +18,17 @@ run: services build
 	./target/debug/fleetd migrate
 	./target/debug/fleetd serve
 
+## The Python environment of the dialect tests: the real clients, pinned.
+VENV := target/venv-waldur
+venv: $(VENV)/.installed
+$(VENV)/.installed: tests/waldur/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/waldur/requirements.txt
+	touch $@
+
 ## The whole test suite against real NATS and PostgreSQL. The end-to-end tests start the
 ## fleetd binary, so it is built first.
-test: services build
+test: services build venv
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast; \
 	else \

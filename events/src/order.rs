@@ -54,7 +54,9 @@ pub enum OrderEvent {
     /// pending-provider -> executing.
     OrderApprovedByProvider {},
     /// A pending order refused, by `consumer` or `provider`: -> rejected.
-    OrderRejected { by: String },
+    OrderRejected {
+        by: String,
+    },
     /// pending-provider or erred -> executing, by the provider's agent.
     OrderExecutionStarted {},
     /// executing -> done.
@@ -68,7 +70,9 @@ pub enum OrderEvent {
     },
     /// A pending order withdrawn by the consumer: -> canceled.
     OrderCanceled {},
-    OrderBackendIdSet { backend_id: String },
+    OrderBackendIdSet {
+        backend_id: String,
+    },
 }
 
 impl DomainEvent for OrderEvent {}

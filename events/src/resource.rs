@@ -55,10 +55,29 @@ pub enum ResourceEvent {
         #[serde(default)]
         limits: BTreeMap<String, i64>,
     },
-    /// An Update or Terminate order was placed for the resource: it is its order in progress.
-    ResourceOrderOpened { order_id: String, kind: String },
+    /// An Update or Terminate order is placed for the resource: it is its order in progress.
+    /// The event holds the whole request, so that the order is placed from it exactly once.
+    ResourceOrderOpened {
+        order_id: String,
+        kind: String,
+        #[serde(default)]
+        attributes: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limits: Option<BTreeMap<String, i64>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        options: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_comment: Option<String>,
+        /// The order waits for the consumer's review first.
+        #[serde(default)]
+        consumer_review: bool,
+    },
     /// The order in progress began executing: Updating or Terminating.
-    ResourceOrderStarted { order_id: String },
+    ResourceOrderStarted {
+        order_id: String,
+    },
     /// The order in progress is done: a Create or Update leaves the resource OK (an Update
     /// with its new limits, options or plan), a Terminate leaves it Terminated.
     ResourceOrderCompleted {
@@ -72,7 +91,10 @@ pub enum ResourceEvent {
     },
     /// The order in progress was rejected or canceled: nothing changes, except that a
     /// resource whose creation was refused is Terminated.
-    ResourceOrderAbandoned { order_id: String, outcome: String },
+    ResourceOrderAbandoned {
+        order_id: String,
+        outcome: String,
+    },
     /// -> Erred, by the provider or because the order in progress failed.
     ResourceErred {
         #[serde(default)]
@@ -100,20 +122,37 @@ pub enum ResourceEvent {
         by: String,
         requested_by: String,
     },
-    ResourceBackendIdSet { backend_id: String },
+    ResourceBackendIdSet {
+        backend_id: String,
+    },
     /// Replaces the backend metadata as a whole.
-    ResourceBackendMetadataSet { backend_metadata: Value },
+    ResourceBackendMetadataSet {
+        backend_metadata: Value,
+    },
     /// Flags as set; only the one that changed.
-    ResourceFlagSet { flag: String, value: bool },
-    ResourceSlugSet { slug: String },
+    ResourceFlagSet {
+        flag: String,
+        value: bool,
+    },
+    ResourceSlugSet {
+        slug: String,
+    },
     /// Replaces the report as a whole.
-    ResourceReportSubmitted { report: Vec<ReportSection> },
+    ResourceReportSubmitted {
+        report: Vec<ReportSection>,
+    },
     /// Set directly by the provider, bypassing orders.
-    ResourceLimitsSet { limits: BTreeMap<String, i64> },
+    ResourceLimitsSet {
+        limits: BTreeMap<String, i64>,
+    },
     /// Set directly (merged into the resource's options).
-    ResourceOptionsSet { options: Value },
+    ResourceOptionsSet {
+        options: Value,
+    },
     /// The provider's agent saw the resource in its backend.
-    ResourceSynced { at: DateTime<Utc> },
+    ResourceSynced {
+        at: DateTime<Utc>,
+    },
     /// A pull from the backend was asked for; the provider's agent answers with the setters.
     ResourcePullRequested {},
     ResourceMoved {
@@ -122,12 +161,17 @@ pub enum ResourceEvent {
         previous_project_id: String,
     },
     /// Removed from every view without touching the backend (history stays in the stream).
-    ResourceUnlinked { previous_state: String },
+    ResourceUnlinked {
+        previous_state: String,
+    },
     /// Usage per component for the billing period starting on `period` (a month's first
     /// day), replacing what the period had: the usage stream gets `amount - previous`.
     ResourceUsageReported {
         period: NaiveDate,
         occurred_at: DateTime<Utc>,
+        /// Whose usage it is: the customer and project holding the resource when reported.
+        customer_id: String,
+        project_id: String,
         usages: Vec<ComponentUsage>,
     },
 }

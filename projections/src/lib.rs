@@ -16,6 +16,7 @@ pub mod cost;
 pub mod engine;
 pub mod inventory;
 pub mod invoices;
+pub mod marketplace;
 pub mod metrics;
 pub mod notifications;
 pub mod pricing;
@@ -109,6 +110,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(usage::Usage),
         Arc::new(cost::Cost),
         Arc::new(invoices::Invoices),
+        Arc::new(marketplace::Marketplace),
     ]
 }
 

@@ -27,7 +27,7 @@ pub fn summary(text: &'static str) -> impl FnOnce(TransformOperation) -> Transfo
     move |op| op.summary(text)
 }
 
-fn media(content_type: &str, schema: schemars::Schema) -> (String, MediaType) {
+pub fn media(content_type: &str, schema: schemars::Schema) -> (String, MediaType) {
     (
         content_type.to_owned(),
         MediaType {

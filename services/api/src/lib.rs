@@ -45,12 +45,26 @@ impl Deref for AppState {
 
 /// The native API: `/v1` behind authentication and idempotency, and the operations routes.
 pub fn router(state: AppState) -> Router {
-    let (router, _) = router_and_document(state);
+    router_with(state, Router::new())
+}
+
+/// The native API with the dialects' routes beside it, under the same request context
+/// (correlation id, tracing span, metrics). The dialects answer their own unknown paths; the
+/// rest falls back to the native 404.
+pub fn router_with(state: AppState, dialects: Router<AppState>) -> Router {
+    let (router, _) = router_and_document_with(state, dialects);
     router
 }
 
 /// The router and the OpenAPI document generated from it.
 pub fn router_and_document(state: AppState) -> (Router, Arc<serde_json::Value>) {
+    router_and_document_with(state, Router::new())
+}
+
+fn router_and_document_with(
+    state: AppState,
+    dialects: Router<AppState>,
+) -> (Router, Arc<serde_json::Value>) {
     aide::generate::on_error(|error| tracing::warn!(%error, "documenting the API"));
     aide::generate::extract_schemas(true);
     let v1 = ApiRouter::new()
@@ -69,6 +83,7 @@ pub fn router_and_document(state: AppState) -> (Router, Arc<serde_json::Value>) 
         .merge(routes::reports::router())
         .merge(routes::usage::router())
         .merge(routes::cost::router())
+        .merge(routes::marketplace::router())
         // Layers run outside-in: auth first, then idempotency (which needs the caller).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -86,6 +101,7 @@ pub fn router_and_document(state: AppState) -> (Router, Arc<serde_json::Value>) 
     docs::declare_path_parameters(&mut api);
     let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
     let router = router
+        .merge(dialects)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::Extension(document.clone()))
         .layer(axum::middleware::from_fn_with_state(

@@ -18,6 +18,7 @@ pub mod facts;
 pub mod idempotency;
 pub mod instances;
 pub mod invoicing;
+pub mod marketplace;
 pub mod metrics;
 pub mod policies;
 pub mod positions;

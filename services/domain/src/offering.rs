@@ -95,7 +95,10 @@ impl Aggregate for Offering {
             if !is_slug(&component.kind) {
                 return Err(DomainError::invalid(
                     "components",
-                    format!("type {:?} may hold only letters, digits, '.', '-' and '_'", component.kind),
+                    format!(
+                        "type {:?} may hold only letters, digits, '.', '-' and '_'",
+                        component.kind
+                    ),
                 ));
             }
             if !kinds.insert(component.kind.as_str()) {
@@ -187,14 +190,25 @@ mod tests {
     #[test]
     fn components_are_distinct_and_of_a_known_billing_type() {
         let offering = Offering::default();
-        assert!(offering.decide(&create(vec![component("cpu", "usage")])).is_ok());
+        assert!(offering
+            .decide(&create(vec![component("cpu", "usage")]))
+            .is_ok());
         assert!(matches!(
-            offering.decide(&create(vec![component("cpu", "usage"), component("cpu", "limit")])),
-            Err(DomainError::Invalid { field: "components", .. })
+            offering.decide(&create(vec![
+                component("cpu", "usage"),
+                component("cpu", "limit")
+            ])),
+            Err(DomainError::Invalid {
+                field: "components",
+                ..
+            })
         ));
         assert!(matches!(
             offering.decide(&create(vec![component("cpu", "metered")])),
-            Err(DomainError::Invalid { field: "components", .. })
+            Err(DomainError::Invalid {
+                field: "components",
+                ..
+            })
         ));
     }
 }

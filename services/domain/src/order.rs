@@ -62,7 +62,10 @@ pub struct Order {
 }
 
 fn state_named(name: &str) -> &'static str {
-    STATES.into_iter().find(|s| *s == name).unwrap_or(PENDING_PROVIDER)
+    STATES
+        .into_iter()
+        .find(|s| *s == name)
+        .unwrap_or(PENDING_PROVIDER)
 }
 
 impl Order {
@@ -151,7 +154,10 @@ impl Aggregate for Order {
                 error_message,
                 error_traceback,
             } => {
-                self.require("set as erred", &[PENDING_CONSUMER, PENDING_PROVIDER, EXECUTING])?;
+                self.require(
+                    "set as erred",
+                    &[PENDING_CONSUMER, PENDING_PROVIDER, EXECUTING],
+                )?;
                 OrderEvent::OrderFailed {
                     error_message: error_message.clone(),
                     error_traceback: error_traceback.clone(),
@@ -268,7 +274,11 @@ mod tests {
             (C::RejectByProvider, &[PENDING_PROVIDER], REJECTED),
             (C::StartExecution, &[PENDING_PROVIDER], EXECUTING),
             (C::Complete, &[EXECUTING], DONE),
-            (fail, &[PENDING_CONSUMER, PENDING_PROVIDER, EXECUTING], ERRED),
+            (
+                fail,
+                &[PENDING_CONSUMER, PENDING_PROVIDER, EXECUTING],
+                ERRED,
+            ),
             (C::Cancel, &[PENDING_CONSUMER, PENDING_PROVIDER], CANCELED),
         ];
         for (command, allowed, target) in cases {
@@ -281,7 +291,9 @@ mod tests {
                         next.evolve(&event);
                         assert_eq!(next.state, target, "{command:?} from {state}");
                     }
-                    Err(DomainError::InvalidState { state: s, .. }) if !allowed.contains(&state) => {
+                    Err(DomainError::InvalidState { state: s, .. })
+                        if !allowed.contains(&state) =>
+                    {
                         assert_eq!(s, state)
                     }
                     other => panic!("{command:?} from {state}: {other:?}"),

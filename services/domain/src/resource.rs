@@ -100,6 +100,12 @@ pub enum ResourceCommand {
     OpenOrder {
         order_id: String,
         kind: String,
+        attributes: Value,
+        limits: Option<BTreeMap<String, i64>>,
+        options: Option<Value>,
+        plan_id: Option<String>,
+        request_comment: Option<String>,
+        consumer_review: bool,
     },
     StartOrder {
         order_id: String,
@@ -361,7 +367,16 @@ impl Aggregate for Resource {
         }
         Ok(match command {
             C::Request { .. } => unreachable!("handled above"),
-            C::OpenOrder { order_id, kind } => {
+            C::OpenOrder {
+                order_id,
+                kind,
+                attributes,
+                limits,
+                options,
+                plan_id,
+                request_comment,
+                consumer_review,
+            } => {
                 let allowed = match kind.as_str() {
                     TERMINATE => matches!(self.state, S::Ok | S::Erred),
                     UPDATE => self.state == S::Ok,
@@ -381,9 +396,24 @@ impl Aggregate for Resource {
                         state: format!("{} with order {pending} in progress", self.state.as_str()),
                     });
                 }
+                if let Some(limits) = limits {
+                    check_limits(limits)?;
+                    if *limits == self.limits {
+                        return Err(DomainError::invalid(
+                            "limits",
+                            "are the resource's limits already",
+                        ));
+                    }
+                }
                 ResourceEvent::ResourceOrderOpened {
                     order_id: order_id.clone(),
                     kind: kind.clone(),
+                    attributes: attributes.clone(),
+                    limits: limits.clone(),
+                    options: options.clone(),
+                    plan_id: plan_id.clone(),
+                    request_comment: request_comment.clone(),
+                    consumer_review: *consumer_review,
                 }
             }
             C::StartOrder { .. }
@@ -408,7 +438,10 @@ impl Aggregate for Resource {
                 }
             }
             C::MarkOk => {
-                if !matches!(self.state, S::Erred | S::Creating | S::Updating | S::Terminating) {
+                if !matches!(
+                    self.state,
+                    S::Erred | S::Creating | S::Updating | S::Terminating
+                ) {
                     return Err(self.refuse("set as OK"));
                 }
                 ResourceEvent::ResourceMarkedOk {}
@@ -489,7 +522,10 @@ impl Aggregate for Resource {
             C::SetBackendMetadata(metadata) => {
                 self.live("set the backend metadata of")?;
                 if !metadata.is_object() {
-                    return Err(DomainError::invalid("backend_metadata", "must be an object"));
+                    return Err(DomainError::invalid(
+                        "backend_metadata",
+                        "must be an object",
+                    ));
                 }
                 if *metadata == self.backend_metadata {
                     return Err(unchanged("The backend metadata is not changed"));
@@ -596,13 +632,19 @@ impl Aggregate for Resource {
                     return Err(self.refuse("report usage of"));
                 }
                 if usages.is_empty() {
-                    return Err(DomainError::invalid("usages", "must hold at least one component"));
+                    return Err(DomainError::invalid(
+                        "usages",
+                        "must hold at least one component",
+                    ));
                 }
                 let period = billing_period(*occurred_at);
                 let mut reported = Vec::new();
                 for (component, amount, description, recurring) in usages {
                     if amount.is_sign_negative() {
-                        return Err(DomainError::invalid("usages", format!("{component}: amount must not be negative")));
+                        return Err(DomainError::invalid(
+                            "usages",
+                            format!("{component}: amount must not be negative"),
+                        ));
                     }
                     let previous = self
                         .usage
@@ -626,6 +668,8 @@ impl Aggregate for Resource {
                 ResourceEvent::ResourceUsageReported {
                     period,
                     occurred_at: *occurred_at,
+                    customer_id: self.customer_id.clone(),
+                    project_id: self.project_id.clone(),
                     usages: reported,
                 }
             }
@@ -661,7 +705,7 @@ impl Aggregate for Resource {
                 self.creation_order = Some(order_id.clone());
                 self.order_in_progress = Some((order_id.clone(), CREATE.into()));
             }
-            E::ResourceOrderOpened { order_id, kind } => {
+            E::ResourceOrderOpened { order_id, kind, .. } => {
                 self.order_in_progress = Some((order_id.clone(), kind.clone()));
             }
             E::ResourceOrderStarted { order_id } => match self.in_progress(order_id) {
@@ -801,6 +845,12 @@ mod tests {
         ResourceCommand::OpenOrder {
             order_id: order_id.into(),
             kind: kind.into(),
+            attributes: Value::Null,
+            limits: None,
+            options: None,
+            plan_id: None,
+            request_comment: None,
+            consumer_review: false,
         }
     }
 
@@ -871,8 +921,12 @@ mod tests {
         };
         let (r, _) = run_commands::<Resource>(&[request(), abandon("o1")]);
         assert_eq!(r.state, ResourceState::Terminated);
-        let (r, _) =
-            run_commands::<Resource>(&[request(), done("o1"), open("o2", TERMINATE), abandon("o2")]);
+        let (r, _) = run_commands::<Resource>(&[
+            request(),
+            done("o1"),
+            open("o2", TERMINATE),
+            abandon("o2"),
+        ]);
         assert_eq!(r.state, ResourceState::Ok);
         assert_eq!(r.order_in_progress, None);
     }
@@ -882,10 +936,16 @@ mod tests {
         use ResourceState as S;
         // (command, the states that allow it)
         let cases: Vec<(ResourceCommand, Vec<S>)> = vec![
-            (ResourceCommand::MarkOk, vec![S::Erred, S::Creating, S::Updating, S::Terminating]),
+            (
+                ResourceCommand::MarkOk,
+                vec![S::Erred, S::Creating, S::Updating, S::Terminating],
+            ),
             (open("o9", TERMINATE), vec![S::Ok, S::Erred]),
             (open("o9", UPDATE), vec![S::Ok]),
-            (erred(), vec![S::Creating, S::Ok, S::Erred, S::Updating, S::Terminating]),
+            (
+                erred(),
+                vec![S::Creating, S::Ok, S::Erred, S::Updating, S::Terminating],
+            ),
             (
                 ResourceCommand::SetSlug("new-slug".into()),
                 vec![S::Creating, S::Ok, S::Erred, S::Updating, S::Terminating],
@@ -934,13 +994,19 @@ mod tests {
             open("o2", TERMINATE),
             open("o3", TERMINATE),
         ]);
-        assert!(matches!(last, Err(DomainError::InvalidState { .. })), "{last:?}");
+        assert!(
+            matches!(last, Err(DomainError::InvalidState { .. })),
+            "{last:?}"
+        );
     }
 
     #[test]
     fn a_step_applied_twice_records_nothing_the_second_time() {
         let (r, _) = run_commands::<Resource>(&[request(), done("o1")]);
-        assert!(matches!(r.decide(&done("o1")), Err(DomainError::Unchanged { .. })));
+        assert!(matches!(
+            r.decide(&done("o1")),
+            Err(DomainError::Unchanged { .. })
+        ));
         assert!(matches!(
             r.decide(&ResourceCommand::SetSlug(String::new())),
             Err(DomainError::Invalid { .. })
@@ -963,16 +1029,25 @@ mod tests {
             .with_timezone(&Utc);
         let report = |amount: &str| ResourceCommand::ReportUsage {
             occurred_at: at,
-            usages: vec![("cpu".into(), Decimal::from_str(amount).unwrap(), String::new(), false)],
+            usages: vec![(
+                "cpu".into(),
+                Decimal::from_str(amount).unwrap(),
+                String::new(),
+                false,
+            )],
         };
-        let (r, last) = run_commands::<Resource>(&[request(), done("o1"), report("10"), report("12.5")]);
+        let (r, last) =
+            run_commands::<Resource>(&[request(), done("o1"), report("10"), report("12.5")]);
         let Ok(ResourceEvent::ResourceUsageReported { period, usages, .. }) = last else {
             panic!("{last:?}");
         };
         assert_eq!(period, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
         assert_eq!(usages[0].previous, Decimal::from(10));
         assert_eq!(usages[0].amount, Decimal::from_str("12.5").unwrap());
-        assert!(matches!(r.decide(&report("12.5")), Err(DomainError::Unchanged { .. })));
+        assert!(matches!(
+            r.decide(&report("12.5")),
+            Err(DomainError::Unchanged { .. })
+        ));
     }
 
     #[test]
@@ -985,9 +1060,18 @@ mod tests {
             requested_by: "k".into(),
             today,
         };
-        assert!(matches!(r.decide(&set(3, "provider")), Err(DomainError::Invalid { field: "end_date", .. })));
+        assert!(matches!(
+            r.decide(&set(3, "provider")),
+            Err(DomainError::Invalid {
+                field: "end_date",
+                ..
+            })
+        ));
         assert!(r.decide(&set(7, "provider")).is_ok());
         assert!(r.decide(&set(3, "staff")).is_ok());
-        assert!(matches!(r.decide(&set(-1, "staff")), Err(DomainError::Invalid { .. })));
+        assert!(matches!(
+            r.decide(&set(-1, "staff")),
+            Err(DomainError::Invalid { .. })
+        ));
     }
 }

@@ -126,7 +126,9 @@ pub async fn start(
         keys: Default::default(),
         registry: Arc::new(registry),
     };
-    let app = fleet_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let dialects = fleet_compat::router(state.clone());
+    let app =
+        fleet_api::router_with(state, dialects).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = shutdown_rx;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

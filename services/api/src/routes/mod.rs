@@ -10,6 +10,7 @@ pub mod events;
 pub mod instances;
 pub mod inventory;
 pub mod invoices;
+pub mod marketplace;
 pub mod notification_channels;
 pub mod ops;
 pub mod pricing;

@@ -4,6 +4,7 @@
 //! it, so a batch replayed after a crash never acts twice.
 
 pub mod approved_requests;
+pub mod marketplace_orders;
 pub mod subscription_instances;
 pub mod uptime;
 
@@ -19,6 +20,10 @@ pub fn all(bus: &CommandBus, usage_log: &JetStreamLog) -> Vec<Arc<dyn Projection
     vec![
         Arc::new(approved_requests::ProvisionApprovedSubscriptions { bus: bus.clone() }),
         Arc::new(subscription_instances::SubscriptionInstances { bus: bus.clone() }),
+        Arc::new(marketplace_orders::MarketplaceOrders {
+            bus: bus.clone(),
+            usage_log: usage_log.clone(),
+        }),
         Arc::new(uptime::RecordUptime {
             usage_log: usage_log.clone(),
             namespace: bus.namespace().clone(),

@@ -1,0 +1,15 @@
+//! The source systems' APIs, each in its own dialect: its paths, auth header, field names,
+//! error bodies and paging, translated onto the same application functions as the native API
+//! (never onto its handlers), so that each system's existing clients work unchanged.
+//!
+//! - [`waldur`]: Waldur's marketplace provider resources, orders and component usages (002).
+
+pub mod waldur;
+
+use axum::Router;
+use fleet_api::AppState;
+
+/// Every dialect's routes, to serve beside the native API.
+pub fn router(state: AppState) -> Router<AppState> {
+    waldur::router(state)
+}

@@ -1,0 +1,194 @@
+//! Waldur's marketplace API (002): `/api/marketplace-provider-resources/` with every operation
+//! of the seed and HEAD for the count, and what a provider's site agent calls besides:
+//! `/api/marketplace-orders/` and `/api/marketplace-component-usages/`.
+//!
+//! - Auth: `Authorization: Token <key>`, the same API keys as the native API. The tenant is the
+//!   service provider. An `admin` key is Waldur's staff; an `operator` key is the provider's
+//!   service manager (every provider action that is not staff-only); the other roles read,
+//!   as Waldur's support users do.
+//! - Lists: `page` and `page_size` (10, at most 300), a bare array with `Link` and
+//!   `X-Result-Count`, `o=` ordering and `field=` selection; multi-values repeated or
+//!   comma-separated.
+//! - Errors: DRF's bodies; a state conflict is a 409 with `detail`; an unknown uuid, or
+//!   another provider's, is a 404.
+//! - Reads see every write already acknowledged: Waldur's clients send no position, so a read
+//!   waits for the marketplace read model to catch up with the tenant's marketplace subjects.
+
+mod body;
+mod errors;
+mod orders;
+mod params;
+mod resources;
+mod shapes;
+mod usages;
+
+use std::sync::Arc;
+
+use aide::axum::ApiRouter;
+use aide::openapi::OpenApi;
+use aide::OperationInput;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json, Router};
+use fleet_api::auth::{Caller, Role};
+use fleet_api::routes::Issuer;
+use fleet_api::AppState;
+use fleet_events::Tenant;
+use fleet_projections::marketplace::NAME;
+
+pub use errors::DrfError;
+
+/// The dialect's routes under `/api`, with its own document at `/api/openapi.json`.
+pub fn router(state: AppState) -> Router<AppState> {
+    aide::generate::extract_schemas(true);
+    let mut api = OpenApi {
+        info: aide::openapi::Info {
+            title: "Fleetledger: Waldur marketplace dialect".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: Some(
+                "Waldur's marketplace provider resources, orders and component usages, served \
+                 over Fleetledger. Authenticate with `Authorization: Token <api key>`."
+                    .into(),
+            ),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let routes = ApiRouter::new()
+        .merge(resources::router())
+        .merge(orders::router())
+        .merge(usages::router())
+        .layer(axum::middleware::from_fn_with_state(state, authenticate));
+    let routes = ApiRouter::new().nest("/api", routes).finish_api(&mut api);
+    let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
+    Router::new()
+        .route("/api/openapi.json", axum::routing::get(document_route))
+        .layer(Extension(document))
+        .merge(routes)
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(|| async { DrfError::NotFound }),
+        )
+}
+
+async fn document_route(Extension(document): Extension<Arc<serde_json::Value>>) -> Response {
+    Json(document.as_ref().clone()).into_response()
+}
+
+/// `Authorization: Token <key>` onto the same keys as the native API.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let header = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(header) = header else {
+        return DrfError::Unauthorized("Authentication credentials were not provided.")
+            .into_response();
+    };
+    let Some(key) = header
+        .strip_prefix("Token ")
+        .map(str::trim)
+        .filter(|k| k.starts_with(fleet_app::access::KEY_PREFIX) && k.len() < 200)
+        .map(str::to_owned)
+    else {
+        return DrfError::Unauthorized("Invalid token.").into_response();
+    };
+    match state.keys.resolve(&state.pool, &key).await {
+        Ok(Some(principal)) => {
+            request.extensions_mut().insert(Caller(principal));
+            next.run(request).await
+        }
+        Ok(None) => DrfError::Unauthorized("Invalid token.").into_response(),
+        Err(e) => DrfError::from(e).into_response(),
+    }
+}
+
+/// Who Waldur would say the caller is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Staff,
+    ServiceProvider,
+    Support,
+}
+
+/// The authenticated caller with the envelope metadata of the commands it issues.
+pub struct Agent {
+    pub issuer: Issuer,
+    pub standing: Standing,
+}
+
+impl Agent {
+    pub fn tenant(&self) -> &Tenant {
+        &self.issuer.caller.tenant
+    }
+
+    /// A provider action: staff or the provider's service managers.
+    pub fn require_provider(&self) -> Result<(), DrfError> {
+        match self.standing {
+            Standing::Staff | Standing::ServiceProvider => Ok(()),
+            Standing::Support => Err(DrfError::Forbidden),
+        }
+    }
+
+    pub fn require_staff(&self) -> Result<(), DrfError> {
+        match self.standing {
+            Standing::Staff => Ok(()),
+            _ => Err(DrfError::Forbidden),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Agent {
+    type Rejection = DrfError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, DrfError> {
+        let issuer = Issuer::from_request_parts(parts, state)
+            .await
+            .map_err(|_| DrfError::Unauthorized("Invalid token."))?;
+        let standing = match issuer.caller.role {
+            Role::Admin => Standing::Staff,
+            Role::Operator => Standing::ServiceProvider,
+            Role::Billing | Role::Auditor | Role::Viewer => Standing::Support,
+        };
+        Ok(Self { issuer, standing })
+    }
+}
+
+impl OperationInput for Agent {}
+
+/// Waits until the marketplace read model holds every marketplace write of the tenant
+/// acknowledged so far.
+pub async fn fresh(state: &AppState, tenant: &Tenant) -> Result<(), DrfError> {
+    use fleet_events::{offering, order, project, resource};
+    for aggregate_type in [
+        resource::AGGREGATE_TYPE,
+        order::AGGREGATE_TYPE,
+        offering::AGGREGATE_TYPE,
+        project::AGGREGATE_TYPE,
+    ] {
+        state.caught_up_on(tenant, aggregate_type, NAME).await?;
+    }
+    Ok(())
+}
+
+/// Waits until the marketplace read model has applied `position` (a command's).
+pub async fn applied(state: &AppState, position: u64) -> Result<(), DrfError> {
+    if position > 0 {
+        fleet_api::routes::wait_for_position(state, NAME, Some(position)).await?;
+    }
+    Ok(())
+}
+
+/// `{"status": "..."}`, the answer of Waldur's setters.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Status {
+    pub status: String,
+}
+
+pub fn status(text: impl Into<String>) -> Json<Status> {
+    Json(Status {
+        status: text.into(),
+    })
+}
