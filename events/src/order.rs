@@ -42,6 +42,7 @@ pub struct OrderRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
+#[allow(clippy::large_enum_variant)] // one order per message; boxing buys nothing here
 pub enum OrderEvent {
     /// Placed in `pending-consumer` or `pending-provider` (`state`).
     OrderPlaced {

@@ -34,6 +34,7 @@ pub const STATES: [&str; 7] = [
 ];
 
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum OrderCommand {
     /// `consumer_review`: the offering wants the consumer to approve first.
     Place {
