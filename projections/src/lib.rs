@@ -127,3 +127,18 @@ pub(crate) fn uuid_of(event: &EventEnvelope) -> Result<uuid::Uuid, ApplyError> {
         ))
     })
 }
+
+/// The row an event must change does not exist: the event cannot be applied (it is parked).
+pub(crate) fn expect_row(
+    result: sqlx::postgres::PgQueryResult,
+    event: &EventEnvelope,
+) -> Result<(), ApplyError> {
+    if result.rows_affected() == 0 {
+        Err(ApplyError::Unapplicable(format!(
+            "{} for {} {}, which the read model does not know",
+            event.event.event_type, event.event.aggregate_type, event.event.aggregate_id
+        )))
+    } else {
+        Ok(())
+    }
+}

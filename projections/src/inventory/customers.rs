@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::expect_row;
+use crate::expect_row;
 use crate::uuid_of;
 use crate::ApplyError;
 

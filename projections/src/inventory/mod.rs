@@ -99,18 +99,3 @@ pub async fn summary(pool: &PgPool, tenant: &str) -> Result<InventorySummary, sq
         subscriptions: subscriptions::summary(pool, tenant).await?,
     })
 }
-
-/// The row an event must change does not exist: the event cannot be applied.
-pub(crate) fn expect_row(
-    result: sqlx::postgres::PgQueryResult,
-    event: &EventEnvelope,
-) -> Result<(), ApplyError> {
-    if result.rows_affected() == 0 {
-        Err(ApplyError::Unapplicable(format!(
-            "{} for {} {}, which the inventory does not know",
-            event.event.event_type, event.event.aggregate_type, event.event.aggregate_id
-        )))
-    } else {
-        Ok(())
-    }
-}

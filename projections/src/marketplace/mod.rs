@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use fleet_events::EventEnvelope;
 use sqlx::PgConnection;
 
-pub use usages::{list_usages, UsageFilter, UsageView};
+pub use usages::{count_usages, list_usages, UsageFilter, UsageView};
 
 use crate::{ApplyError, Projection};
 
@@ -67,21 +67,6 @@ impl Projection for Marketplace {
                 _ => {}
             }
         }
-        Ok(())
-    }
-}
-
-/// The row an event must change does not exist: the event cannot be applied.
-pub(crate) fn expect_row(
-    result: sqlx::postgres::PgQueryResult,
-    event: &EventEnvelope,
-) -> Result<(), ApplyError> {
-    if result.rows_affected() == 0 {
-        Err(ApplyError::Unapplicable(format!(
-            "{} for {} {}, which the marketplace does not know",
-            event.event.event_type, event.event.aggregate_type, event.event.aggregate_id
-        )))
-    } else {
         Ok(())
     }
 }

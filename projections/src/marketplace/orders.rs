@@ -8,7 +8,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::expect_row;
+use crate::expect_row;
 use crate::{uuid_of, ApplyError};
 
 pub(super) const DDL: &str = r#"
@@ -280,17 +280,21 @@ fn push_filter(q: &mut QueryBuilder<'_, Postgres>, tenant: &str, f: &OrderFilter
     }
 }
 
-/// One page of orders and the count of all that match.
+/// How many orders match.
+pub async fn count(pool: &PgPool, tenant: &str, filter: &OrderFilter) -> Result<i64, sqlx::Error> {
+    let mut q = QueryBuilder::new("SELECT count(*) FROM marketplace.orders o");
+    push_filter(&mut q, tenant, filter);
+    q.build_query_scalar().fetch_one(pool).await
+}
+
+/// One page of orders.
 pub async fn list(
     pool: &PgPool,
     tenant: &str,
     filter: &OrderFilter,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<OrderView>, i64), sqlx::Error> {
-    let mut count = QueryBuilder::new("SELECT count(*) FROM marketplace.orders o");
-    push_filter(&mut count, tenant, filter);
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+) -> Result<Vec<OrderView>, sqlx::Error> {
     let mut q = QueryBuilder::new(SELECT);
     push_filter(&mut q, tenant, filter);
     q.push(if filter.newest_first {
@@ -302,8 +306,7 @@ pub async fn list(
         .push_bind(limit)
         .push(" OFFSET ")
         .push_bind(offset);
-    let rows = q.build_query_as().fetch_all(pool).await?;
-    Ok((rows, total))
+    q.build_query_as().fetch_all(pool).await
 }
 
 pub async fn get(pool: &PgPool, tenant: &str, id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {

@@ -9,7 +9,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::{expect_row, usages};
+use super::usages;
+use crate::expect_row;
 use crate::{uuid_of, ApplyError};
 
 pub(super) const DDL: &str = r#"

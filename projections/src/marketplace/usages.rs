@@ -99,6 +99,7 @@ pub struct UsageView {
 
 #[derive(Debug, Default, Clone)]
 pub struct UsageFilter {
+    pub id: Option<Uuid>,
     pub resource_id: Option<Uuid>,
     pub offering_id: Option<Uuid>,
     pub project_id: Option<Uuid>,
@@ -110,7 +111,12 @@ pub struct UsageFilter {
 }
 
 fn push_filter(q: &mut QueryBuilder<'_, Postgres>, tenant: &str, f: &UsageFilter) {
-    q.push(" WHERE u.tenant = ").push_bind(tenant.to_owned());
+    q.push(" WHERE u.tenant = ")
+        .push_bind(tenant.to_owned())
+        .push(" AND NOT r.unlinked");
+    if let Some(id) = f.id {
+        q.push(" AND u.id = ").push_bind(id);
+    }
     if let Some(id) = f.resource_id {
         q.push(" AND u.resource_id = ").push_bind(id);
     }
@@ -137,23 +143,31 @@ fn push_filter(q: &mut QueryBuilder<'_, Postgres>, tenant: &str, f: &UsageFilter
     }
 }
 
-/// One page of component usages, newest period first, and the count of all that match.
+const FROM: &str = " FROM marketplace.component_usages u
+    JOIN marketplace.resources r ON r.id = u.resource_id
+    JOIN marketplace.offerings f ON f.id = r.offering_id
+    JOIN marketplace.projects p ON p.id = r.project_id
+    LEFT JOIN inventory.customers c ON c.id::text = r.customer_id";
+
+/// How many component usages match.
+pub async fn count_usages(
+    pool: &PgPool,
+    tenant: &str,
+    filter: &UsageFilter,
+) -> Result<i64, sqlx::Error> {
+    let mut q = QueryBuilder::new(format!("SELECT count(*){FROM}"));
+    push_filter(&mut q, tenant, filter);
+    q.build_query_scalar().fetch_one(pool).await
+}
+
+/// One page of component usages, newest period first.
 pub async fn list_usages(
     pool: &PgPool,
     tenant: &str,
     filter: &UsageFilter,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<UsageView>, i64), sqlx::Error> {
-    const FROM: &str = " FROM marketplace.component_usages u
-        JOIN marketplace.resources r ON r.id = u.resource_id
-        JOIN marketplace.offerings f ON f.id = r.offering_id
-        JOIN marketplace.projects p ON p.id = r.project_id
-        LEFT JOIN inventory.customers c ON c.id::text = r.customer_id";
-    let mut count = QueryBuilder::new(format!("SELECT count(*){FROM}"));
-    push_filter(&mut count, tenant, filter);
-    count.push(" AND NOT r.unlinked");
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+) -> Result<Vec<UsageView>, sqlx::Error> {
     let mut q = QueryBuilder::new(format!(
         "SELECT u.id, u.resource_id, r.name AS resource_name, r.offering_id,
              f.name AS offering_name, r.project_id, p.name AS project_name, r.customer_id,
@@ -166,10 +180,10 @@ pub async fn list_usages(
              u.modified_by{FROM}"
     ));
     push_filter(&mut q, tenant, filter);
-    q.push(" AND NOT r.unlinked ORDER BY u.period DESC, u.resource_id, u.component");
+    q.push(" ORDER BY u.period DESC, u.resource_id, u.component");
     q.push(" LIMIT ")
         .push_bind(limit)
         .push(" OFFSET ")
         .push_bind(offset);
-    Ok((q.build_query_as().fetch_all(pool).await?, total))
+    q.build_query_as().fetch_all(pool).await
 }

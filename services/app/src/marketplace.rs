@@ -418,7 +418,7 @@ pub async fn report_usage(
         &app.bus,
         &app.usage_log,
         meta,
-        &executed.state,
+        (&resource.offering_id, &offering),
         &executed.event,
     )
     .await?;
@@ -650,17 +650,16 @@ pub fn usage_records(
         .collect()
 }
 
-/// Appends the usage records of a usage report; the usage stream's position.
+/// Appends the usage records of a usage report of a resource of `offering`; the usage
+/// stream's position.
 pub async fn record_reported_usage(
     bus: &CommandBus,
     usage_log: &JetStreamLog,
     meta: &CommandMeta,
-    resource: &Resource,
+    (offering_id, offering): (&str, &Offering),
     event: &EventEnvelope,
 ) -> Result<u64, CommandError> {
-    let subject = bus.subject::<Offering>(&meta.tenant, &resource.offering_id);
-    let (offering, _) = bus.load::<Offering>(&subject).await?;
-    let records = usage_records(&resource.offering_id, &offering, event);
+    let records = usage_records(offering_id, offering, event);
     if records.is_empty() {
         return Ok(0);
     }

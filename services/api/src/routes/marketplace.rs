@@ -274,6 +274,19 @@ struct ResourceQuery {
     offset: Option<i64>,
 }
 
+/// `offset` and `limit` of a list: 100 rows from the first by default, at most 1000.
+fn window(offset: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit", "must be between 1 and 1000"));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::bad_request("offset", "must not be negative"));
+    }
+    Ok((offset, limit))
+}
+
 async fn list_resources(
     State(state): State<AppState>,
     caller: Caller,
@@ -281,14 +294,7 @@ async fn list_resources(
     ApiQuery(query): ApiQuery<ResourceQuery>,
 ) -> Result<Json<Items<ResourceView>>, ApiError> {
     wait_for_position(&state, NAME, position).await?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "must be between 1 and 1000"));
-    }
-    let offset = query.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::bad_request("offset", "must not be negative"));
-    }
+    let (offset, limit) = window(query.offset, query.limit)?;
     let filter = ResourceFilter {
         states: query.state.into_iter().collect(),
         project_id: query.project_id,
@@ -331,21 +337,14 @@ async fn list_orders(
     ApiQuery(query): ApiQuery<OrderQuery>,
 ) -> Result<Json<Items<OrderView>>, ApiError> {
     wait_for_position(&state, NAME, position).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let (offset, limit) = window(query.offset, query.limit)?;
     let filter = OrderFilter {
         states: query.state.into_iter().collect(),
         resource_id: query.resource_id,
         newest_first: true,
         ..Default::default()
     };
-    let (items, _) = orders::list(
-        &state.pool,
-        caller.tenant.as_str(),
-        &filter,
-        query.offset.unwrap_or(0).max(0),
-        limit,
-    )
-    .await?;
+    let items = orders::list(&state.pool, caller.tenant.as_str(), &filter, offset, limit).await?;
     Ok(Json(Items { items }))
 }
 

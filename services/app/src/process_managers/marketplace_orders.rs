@@ -7,6 +7,7 @@
 //! that causes it and is refused or deduplicated the second time.
 
 use async_trait::async_trait;
+use fleet_domain::offering::Offering;
 use fleet_domain::order::Order;
 use fleet_domain::resource::{Resource, ResourceEvent};
 use fleet_events::jetstream::JetStreamLog;
@@ -68,7 +69,18 @@ impl Projection for MarketplaceOrders {
             let result = if let ResourceEvent::ResourceOrderOpened { .. } = decoded {
                 place_opened_order(&self.bus, &meta, &resource, event).await
             } else {
-                record_reported_usage(&self.bus, &self.usage_log, &meta, &resource, event).await
+                match self
+                    .bus
+                    .state::<Offering>(&meta.tenant, &resource.offering_id)
+                    .await
+                {
+                    Ok(offering) => {
+                        let offering = (resource.offering_id.as_str(), &offering);
+                        record_reported_usage(&self.bus, &self.usage_log, &meta, offering, event)
+                            .await
+                    }
+                    Err(e) => Err(e.into()),
+                }
             };
             settle(result.map(|_| ()), "following a resource's event")?;
         }

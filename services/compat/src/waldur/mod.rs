@@ -181,6 +181,14 @@ pub async fn applied(state: &AppState, position: u64) -> Result<(), DrfError> {
     Ok(())
 }
 
+/// An operation's summary, under its group's tag.
+fn operation(
+    tag: &'static str,
+    summary: &'static str,
+) -> impl FnOnce(aide::transform::TransformOperation) -> aide::transform::TransformOperation {
+    move |op| op.summary(summary).tag(tag)
+}
+
 /// `{"status": "..."}`, the answer of Waldur's setters.
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct Status {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
+use aide::transform::TransformOperation;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -26,10 +27,8 @@ use super::{applied, fresh, status, Agent, DrfError, Status};
 
 const PATH: &str = "/marketplace-orders";
 
-fn op(
-    summary: &'static str,
-) -> impl FnOnce(aide::transform::TransformOperation) -> aide::transform::TransformOperation {
-    move |op| op.summary(summary).tag("marketplace-orders")
+fn op(summary: &'static str) -> impl FnOnce(TransformOperation) -> TransformOperation {
+    super::operation("marketplace-orders", summary)
 }
 
 pub fn router() -> ApiRouter<AppState> {
@@ -161,14 +160,17 @@ async fn list(
         .is_some_and(|p| p != provider_uuid(tenant.as_str()));
     let page = q.page()?;
     fresh(&state, &tenant).await?;
-    let (rows, total) = if foreign {
-        (Vec::new(), 0)
+    let total = if foreign {
+        0
     } else {
-        let (_, total) = orders::list(&state.pool, tenant.as_str(), &filter, 0, 0).await?;
-        let offset = page.offset(total)?;
-        orders::list(&state.pool, tenant.as_str(), &filter, offset, page.size).await?
+        orders::count(&state.pool, tenant.as_str(), &filter).await?
     };
     let offset = page.offset(total)?;
+    let rows = if foreign {
+        Vec::new()
+    } else {
+        orders::list(&state.pool, tenant.as_str(), &filter, offset, page.size).await?
+    };
     let fields = q.all("field");
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {

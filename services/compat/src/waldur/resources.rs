@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
+use aide::transform::TransformOperation;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use fleet_api::AppState;
 use fleet_app::marketplace::{self, Outcome, PlaceOrder};
 use fleet_domain::resource::{ReportSection, ResourceCommand, ResourceState, TERMINATE, UPDATE};
@@ -26,10 +27,8 @@ use super::{applied, fresh, status, Agent, DrfError, Status};
 
 const PATH: &str = "/marketplace-provider-resources";
 
-fn op(
-    summary: &'static str,
-) -> impl FnOnce(aide::transform::TransformOperation) -> aide::transform::TransformOperation {
-    move |op| op.summary(summary).tag("marketplace-provider-resources")
+fn op(summary: &'static str) -> impl FnOnce(TransformOperation) -> TransformOperation {
+    super::operation("marketplace-provider-resources", summary)
 }
 
 pub fn router() -> ApiRouter<AppState> {
@@ -728,7 +727,7 @@ async fn plan_periods(
         resource_id: Some(view.id),
         ..Default::default()
     };
-    let (usages, _) = fleet_projections::marketplace::list_usages(
+    let usages = fleet_projections::marketplace::list_usages(
         &state.pool,
         agent.tenant().as_str(),
         &filter,
@@ -751,8 +750,6 @@ async fn plan_periods(
         components,
     }]))
 }
-
-use chrono::Datelike;
 
 #[derive(Serialize, schemars::JsonSchema)]
 struct ProjectUser {

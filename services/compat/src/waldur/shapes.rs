@@ -42,9 +42,9 @@ pub fn category_uuid(tenant: &str, offering_type: &str) -> Uuid {
     )
 }
 
-/// A resource as the provider API shows it: the 76 fields of Waldur's `Resource`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Resource {
+/// What a resource and an order say about their offering, its provider and their plan.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct OfferingFields {
     pub offering: String,
     pub offering_name: String,
     pub offering_uuid: String,
@@ -66,6 +66,66 @@ pub struct Resource {
     pub plan_name: Option<String>,
     pub plan_uuid: Option<String>,
     pub plan_description: Option<String>,
+}
+
+/// The offering as the read models hold it.
+pub struct Offered<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub offering_type: &'a str,
+    pub shared: bool,
+    pub billable: bool,
+    pub plugin_options: Option<&'a Value>,
+    /// Its plans (the `plans` column), to name the plan.
+    pub plans: Option<&'a Value>,
+}
+
+fn offering_fields(
+    base: &Base,
+    tenant: &str,
+    o: Offered<'_>,
+    plan_id: Option<&str>,
+) -> OfferingFields {
+    let plan = o.plans.and_then(|p| plan_of(p, plan_id));
+    let text = |key: &str| plan.and_then(|p| p[key].as_str()).map(str::to_owned);
+    OfferingFields {
+        offering: base.url(&format!(
+            "/api/marketplace-provider-offerings/{}/",
+            hex(o.id)
+        )),
+        offering_name: o.name.to_owned(),
+        offering_uuid: hex(o.id),
+        offering_description: o.description.to_owned(),
+        offering_image: None,
+        offering_thumbnail: None,
+        offering_type: o.offering_type.to_owned(),
+        offering_shared: o.shared,
+        offering_billable: o.billable,
+        offering_plugin_options: o
+            .plugin_options
+            .filter(|v| v.is_object())
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
+        provider_name: tenant.to_owned(),
+        provider_uuid: hex(provider_uuid(tenant)),
+        provider_slug: tenant.to_owned(),
+        category_title: o.offering_type.to_owned(),
+        category_uuid: hex(category_uuid(tenant, o.offering_type)),
+        category_icon: None,
+        plan: plan_id.map(|id| base.url(&format!("/api/marketplace-public-plans/{}/", hex_of(id)))),
+        plan_unit: text("unit"),
+        plan_name: text("name"),
+        plan_uuid: plan_id.map(hex_of),
+        plan_description: text("description"),
+    }
+}
+
+/// A resource as the provider API shows it: the 76 fields of Waldur's `Resource`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Resource {
+    #[serde(flatten)]
+    pub offered: OfferingFields,
     pub attributes: Value,
     /// Component type -> allocated amount.
     pub limits: BTreeMap<String, i64>,
@@ -189,7 +249,6 @@ pub fn resource(
 ) -> Resource {
     let components = components_of(view);
     let count = |t: &str| components.iter().filter(|c| c["billing_type"] == t).count();
-    let plan = plan_of(&view.offering_plans.0, view.plan_id.as_deref());
     let state = ResourceState::parse(&view.state).unwrap_or_default();
     let can_terminate = matches!(state, ResourceState::Ok | ResourceState::Erred)
         && view.order_in_progress_id.is_none();
@@ -221,39 +280,22 @@ pub fn resource(
             )
         })
         .unwrap_or_else(|| Value::Object(Map::new()));
-    let provider = hex(provider_uuid(tenant));
     Resource {
-        offering: base.url(&format!(
-            "/api/marketplace-provider-offerings/{}/",
-            hex(view.offering_id)
-        )),
-        offering_name: view.offering_name.clone(),
-        offering_uuid: hex(view.offering_id),
-        offering_description: view.offering_description.clone(),
-        offering_image: None,
-        offering_thumbnail: None,
-        offering_type: view.offering_type.clone(),
-        offering_shared: view.offering_shared,
-        offering_billable: view.offering_billable,
-        offering_plugin_options: match &view.offering_plugin_options.0 {
-            Value::Object(_) => view.offering_plugin_options.0.clone(),
-            _ => Value::Object(Map::new()),
-        },
-        provider_name: tenant.to_owned(),
-        provider_uuid: provider.clone(),
-        provider_slug: tenant.to_owned(),
-        category_title: view.offering_type.clone(),
-        category_uuid: hex(category_uuid(tenant, &view.offering_type)),
-        category_icon: None,
-        plan: plan
-            .and_then(|p| p["id"].as_str())
-            .map(|id| base.url(&format!("/api/marketplace-public-plans/{}/", hex_of(id)))),
-        plan_unit: plan.and_then(|p| p["unit"].as_str()).map(str::to_owned),
-        plan_name: plan.and_then(|p| p["name"].as_str()).map(str::to_owned),
-        plan_uuid: plan.and_then(|p| p["id"].as_str()).map(hex_of),
-        plan_description: plan
-            .and_then(|p| p["description"].as_str())
-            .map(str::to_owned),
+        offered: offering_fields(
+            base,
+            tenant,
+            Offered {
+                id: view.offering_id,
+                name: &view.offering_name,
+                description: &view.offering_description,
+                offering_type: &view.offering_type,
+                shared: view.offering_shared,
+                billable: view.offering_billable,
+                plugin_options: Some(&view.offering_plugin_options.0),
+                plans: Some(&view.offering_plans.0),
+            },
+            view.plan_id.as_deref(),
+        ),
         attributes: view.attributes.0.clone(),
         limits: limits_of(&view.limits.0),
         uuid: hex(view.id),
@@ -331,27 +373,8 @@ pub struct Order {
     #[serde(rename = "type")]
     pub kind: String,
     pub state: String,
-    pub offering: String,
-    pub offering_name: String,
-    pub offering_uuid: String,
-    pub offering_description: String,
-    pub offering_image: Option<String>,
-    pub offering_thumbnail: Option<String>,
-    pub offering_type: String,
-    pub offering_shared: bool,
-    pub offering_billable: bool,
-    pub offering_plugin_options: Value,
-    pub provider_name: String,
-    pub provider_uuid: String,
-    pub provider_slug: String,
-    pub category_title: String,
-    pub category_uuid: String,
-    pub category_icon: Option<String>,
-    pub plan: Option<String>,
-    pub plan_unit: Option<String>,
-    pub plan_name: Option<String>,
-    pub plan_uuid: Option<String>,
-    pub plan_description: Option<String>,
+    #[serde(flatten)]
+    pub offered: OfferingFields,
     pub attributes: Value,
     pub limits: BTreeMap<String, i64>,
     pub created: DateTime<Utc>,
@@ -403,42 +426,27 @@ fn username(actor: &str) -> String {
 }
 
 pub fn order(base: &Base, tenant: &str, view: &OrderView, plans: Option<&Value>) -> Order {
-    let plan = plans.and_then(|p| plan_of(p, view.plan_id.as_deref()));
     let user_url = |actor: &str| base.url(&format!("/api/users/{}/", username(actor)));
     Order {
         uuid: hex(view.id),
         url: base.url(&format!("/api/marketplace-orders/{}/", hex(view.id))),
         kind: view.kind.clone(),
         state: view.state.clone(),
-        offering: base.url(&format!(
-            "/api/marketplace-provider-offerings/{}/",
-            hex(view.offering_id)
-        )),
-        offering_name: view.offering_name.clone(),
-        offering_uuid: hex(view.offering_id),
-        offering_description: view.offering_description.clone(),
-        offering_image: None,
-        offering_thumbnail: None,
-        offering_type: view.offering_type.clone(),
-        offering_shared: view.offering_shared,
-        offering_billable: view.offering_billable,
-        offering_plugin_options: Value::Object(Map::new()),
-        provider_name: tenant.to_owned(),
-        provider_uuid: hex(provider_uuid(tenant)),
-        provider_slug: tenant.to_owned(),
-        category_title: view.offering_type.clone(),
-        category_uuid: hex(category_uuid(tenant, &view.offering_type)),
-        category_icon: None,
-        plan: view
-            .plan_id
-            .as_deref()
-            .map(|id| base.url(&format!("/api/marketplace-public-plans/{}/", hex_of(id)))),
-        plan_unit: plan.and_then(|p| p["unit"].as_str()).map(str::to_owned),
-        plan_name: plan.and_then(|p| p["name"].as_str()).map(str::to_owned),
-        plan_uuid: view.plan_id.as_deref().map(hex_of),
-        plan_description: plan
-            .and_then(|p| p["description"].as_str())
-            .map(str::to_owned),
+        offered: offering_fields(
+            base,
+            tenant,
+            Offered {
+                id: view.offering_id,
+                name: &view.offering_name,
+                description: &view.offering_description,
+                offering_type: &view.offering_type,
+                shared: view.offering_shared,
+                billable: view.offering_billable,
+                plugin_options: None,
+                plans,
+            },
+            view.plan_id.as_deref(),
+        ),
         attributes: view.attributes.0.clone(),
         limits: view
             .limits

@@ -3,13 +3,14 @@
 
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
+use aide::transform::TransformOperation;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use fleet_api::AppState;
 use fleet_app::marketplace::{self, ReportedUsage};
-use fleet_projections::marketplace::{list_usages, UsageFilter};
+use fleet_projections::marketplace::{count_usages, list_usages, UsageFilter};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,10 +23,8 @@ use super::{applied, fresh, Agent, DrfError};
 
 const PATH: &str = "/marketplace-component-usages";
 
-fn op(
-    summary: &'static str,
-) -> impl FnOnce(aide::transform::TransformOperation) -> aide::transform::TransformOperation {
-    move |op| op.summary(summary).tag("marketplace-component-usages")
+fn op(summary: &'static str) -> impl FnOnce(TransformOperation) -> TransformOperation {
+    super::operation("marketplace-component-usages", summary)
 }
 
 pub fn router() -> ApiRouter<AppState> {
@@ -73,6 +72,7 @@ async fn list(
         })
         .transpose()?;
     let filter = UsageFilter {
+        id: None,
         resource_id: q.uuid("resource_uuid")?.or(q.url_uuid("resource")?),
         offering_id: q.uuid("offering_uuid")?,
         project_id: q.uuid("project_uuid")?,
@@ -84,10 +84,9 @@ async fn list(
     };
     let page = q.page()?;
     fresh(&state, &tenant).await?;
-    let (_, total) = list_usages(&state.pool, tenant.as_str(), &filter, 0, 0).await?;
+    let total = count_usages(&state.pool, tenant.as_str(), &filter).await?;
     let offset = page.offset(total)?;
-    let (rows, total) =
-        list_usages(&state.pool, tenant.as_str(), &filter, offset, page.size).await?;
+    let rows = list_usages(&state.pool, tenant.as_str(), &filter, offset, page.size).await?;
     let fields = q.all("field");
     let items = rows
         .iter()
@@ -107,17 +106,12 @@ async fn retrieve(
 ) -> Result<Json<shapes::ComponentUsage>, DrfError> {
     let id = Uuid::parse_str(&uuid).map_err(|_| DrfError::NotFound)?;
     fresh(&state, agent.tenant()).await?;
-    // Usages are few per resource: find it among the tenant's by id.
-    let (rows, _) = list_usages(
-        &state.pool,
-        agent.tenant().as_str(),
-        &UsageFilter::default(),
-        0,
-        i64::MAX,
-    )
-    .await?;
-    rows.iter()
-        .find(|u| u.id == id)
+    let filter = UsageFilter {
+        id: Some(id),
+        ..Default::default()
+    };
+    let rows = list_usages(&state.pool, agent.tenant().as_str(), &filter, 0, 1).await?;
+    rows.first()
         .map(|u| Json(shapes::component_usage(u)))
         .ok_or(DrfError::NotFound)
 }
