@@ -49,6 +49,10 @@ pub enum InstanceEvent {
     InstanceFailedOver {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replica_id: Option<String>,
+        /// What is done with the failed replica: `FAILOVER_ONLY` (the default),
+        /// `FAILOVER_AND_RESTART` or `FAILOVER_AND_RECREATE`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
     },
     InstanceCapacityChanged {
         delta: i64,

@@ -16,7 +16,7 @@ pub struct SubscriptionTerms {
     pub customer_id: String,
     pub service_id: String,
     pub plan_id: String,
-    /// `trial` or `paid`.
+    /// `trial`, `paid` or `none`.
     pub terms: String,
     /// Where payments are recorded: `direct`, `aws`, `azure`, `gcp`, `netapp`.
     pub marketplace: String,
@@ -28,6 +28,9 @@ pub struct SubscriptionTerms {
     pub external_payer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_profile_id: Option<String>,
+    /// The customer's user the subscription was created for (Omnistrate's root user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -270,6 +270,8 @@ pub struct InstanceFilter {
     pub deployment_cell: Option<String>,
     pub customer_id: Option<String>,
     pub subscription_id: Option<String>,
+    pub service_id: Option<String>,
+    pub plan_id: Option<String>,
 }
 
 /// Instances in id order (UUIDv7: creation order), after the cursor `after`.
@@ -290,6 +292,8 @@ pub async fn list_instances(
            AND ($6::text IS NULL OR customer_id = $6)
            AND ($7::text IS NULL OR subscription_id = $7)
            AND ($8::uuid IS NULL OR id > $8)
+           AND ($10::text IS NULL OR service_id = $10)
+           AND ($11::text IS NULL OR plan_id = $11)
          ORDER BY id
          LIMIT $9"
     ))
@@ -302,6 +306,8 @@ pub async fn list_instances(
     .bind(&filter.subscription_id)
     .bind(after)
     .bind(limit)
+    .bind(&filter.service_id)
+    .bind(&filter.plan_id)
     .fetch_all(pool)
     .await
 }

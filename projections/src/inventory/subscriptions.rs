@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     ended_at           timestamptz,
     version            bigint NOT NULL
 );
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS owner_user_id text;
 CREATE INDEX IF NOT EXISTS subscriptions_by_customer ON subscriptions (tenant, customer_id, id);
 -- The scheduler's question: which trials are due?
 CREATE INDEX IF NOT EXISTS subscriptions_trials_due ON subscriptions (trial_ends_at)
@@ -50,8 +51,10 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
                 sqlx::query(
                 "INSERT INTO subscriptions (id, tenant, customer_id, service_id, plan_id, terms,
                      marketplace, max_instances, trial_ends_at, external_payer_id,
-                     payment_profile_id, status, request_id, created_at, updated_at, version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $13, $13, $14)
+                     payment_profile_id, status, request_id, created_at, updated_at, version,
+                     owner_user_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $13, $13, $14,
+                     $15)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(id)
@@ -68,6 +71,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
             .bind(&request_id)
             .bind(at)
             .bind(version)
+            .bind(&terms.owner_user_id)
             .execute(&mut *tx)
             .await?;
                 return Ok(());
@@ -158,6 +162,7 @@ pub struct SubscriptionRow {
     pub status: String,
     pub suspension_reason: Option<String>,
     pub request_id: Option<String>,
+    pub owner_user_id: Option<String>,
     /// Instances of the subscription that are not deleted.
     pub live_instances: i64,
     pub created_at: DateTime<Utc>,
@@ -168,7 +173,7 @@ pub struct SubscriptionRow {
 
 const SELECT: &str = "SELECT s.id, s.customer_id, s.service_id, s.plan_id, s.terms, s.marketplace,
         s.max_instances, s.trial_ends_at, s.external_payer_id, s.payment_profile_id, s.status,
-        s.suspension_reason, s.request_id,
+        s.suspension_reason, s.request_id, s.owner_user_id,
         (SELECT count(*) FROM inventory.instances i
           WHERE i.tenant = s.tenant AND i.subscription_id = s.id::text
             AND i.status <> 'deleted') AS live_instances,

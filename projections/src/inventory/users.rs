@@ -146,3 +146,34 @@ pub async fn live_user_with_email(
     .fetch_optional(pool)
     .await
 }
+
+/// Users of the tenant that are not deleted, in id order; with `service_id`, only those whose
+/// customer holds a live subscription to that service (that subscription, with
+/// `subscription_id`).
+pub async fn list_of_tenant(
+    pool: &PgPool,
+    tenant: &str,
+    service_id: Option<&str>,
+    subscription_id: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM inventory.users u
+         WHERE tenant = $1 AND status <> 'deleted'
+           AND ($2::text IS NULL OR EXISTS (
+               SELECT 1 FROM inventory.subscriptions s
+                WHERE s.tenant = u.tenant AND s.customer_id = u.customer_id
+                  AND s.service_id = $2 AND ($3::uuid IS NULL OR s.id = $3)
+                  AND s.status IN ('active', 'suspended')))
+           AND ($4::uuid IS NULL OR id > $4)
+         ORDER BY id LIMIT $5"
+    ))
+    .bind(tenant)
+    .bind(service_id)
+    .bind(subscription_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

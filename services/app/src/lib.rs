@@ -12,7 +12,9 @@
 //! - [`access`]: API keys, roles and permissions.
 
 pub mod access;
+pub mod accounts;
 pub mod command_bus;
+pub mod cost;
 pub mod error;
 pub mod facts;
 pub mod idempotency;

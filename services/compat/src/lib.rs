@@ -2,8 +2,11 @@
 //! error bodies and paging, translated onto the same application functions as the native API
 //! (never onto its handlers), so that each system's existing clients work unchanged.
 //!
+//! - [`omnistrate`]: Omnistrate's Fleet API (000) at `/2022-09-01-00/fleet`.
 //! - [`waldur`]: Waldur's marketplace provider resources, orders and component usages (002).
 
+pub mod json;
+pub mod omnistrate;
 pub mod waldur;
 
 use axum::Router;
@@ -11,5 +14,5 @@ use fleet_api::AppState;
 
 /// Every dialect's routes, to serve beside the native API.
 pub fn router(state: AppState) -> Router<AppState> {
-    waldur::router(state)
+    waldur::router(state.clone()).merge(omnistrate::router(state))
 }

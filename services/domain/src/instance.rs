@@ -18,6 +18,12 @@ use crate::{Aggregate, DomainError};
 /// The largest capacity (replicas) one instance may have.
 pub const MAX_CAPACITY: i64 = 10_000;
 pub const CLOUD_PROVIDERS: &[&str] = crate::vocabulary::CloudProvider::WORDS;
+/// What a failover does with the failed replica.
+pub const FAILOVER_ACTIONS: &[&str] = &[
+    "FAILOVER_ONLY",
+    "FAILOVER_AND_RESTART",
+    "FAILOVER_AND_RECREATE",
+];
 pub const ENVIRONMENT_TYPES: &[&str] = crate::vocabulary::EnvironmentType::WORDS;
 
 #[derive(
@@ -78,6 +84,8 @@ pub enum InstanceCommand {
     Restart,
     Failover {
         replica_id: Option<String>,
+        /// One of [`FAILOVER_ACTIONS`].
+        action: Option<String>,
     },
     ChangeCapacity {
         delta: i64,
@@ -203,9 +211,15 @@ impl Aggregate for Instance {
             (C::Stop, S::Running) => InstanceEvent::InstanceStopped {},
             (C::Start, S::Stopped) => InstanceEvent::InstanceStarted {},
             (C::Restart, S::Running) => InstanceEvent::InstanceRestarted {},
-            (C::Failover { replica_id }, S::Running) => InstanceEvent::InstanceFailedOver {
-                replica_id: replica_id.clone(),
-            },
+            (C::Failover { replica_id, action }, S::Running) => {
+                if let Some(action) = action {
+                    crate::validate::one_of("failedReplicaAction", action, FAILOVER_ACTIONS)?;
+                }
+                InstanceEvent::InstanceFailedOver {
+                    replica_id: replica_id.clone(),
+                    action: action.clone(),
+                }
+            }
             (C::ChangeCapacity { delta }, S::Running) => {
                 if *delta == 0 {
                     return Err(DomainError::invalid("delta", "must not be zero"));
@@ -306,7 +320,10 @@ mod tests {
             C::Stop,
             C::Start,
             C::Restart,
-            C::Failover { replica_id: None },
+            C::Failover {
+                replica_id: None,
+                action: None,
+            },
             C::ChangeCapacity { delta: 3 },
             C::ChangeCapacity { delta: -4 },
             C::Delete,

@@ -42,6 +42,8 @@ pub struct NewSubscription {
     pub trial_days: Option<i64>,
     pub external_payer_id: Option<String>,
     pub payment_profile_id: Option<String>,
+    /// The customer's user it is created for, when the caller names one.
+    pub owner_user_id: Option<String>,
 }
 
 impl NewSubscription {
@@ -71,7 +73,9 @@ impl NewSubscription {
                     "applies to trial terms only",
                 ));
             }
-            if !payment_arranged(&self.marketplace, self.payment_profile_id.as_deref()) {
+            if self.terms == "paid"
+                && !payment_arranged(&self.marketplace, self.payment_profile_id.as_deref())
+            {
                 return Err(DomainError::invalid(
                     "payment_profile_id",
                     "paid terms need a payment profile unless a marketplace collects payments",
@@ -89,6 +93,7 @@ impl NewSubscription {
             trial_ends_at,
             external_payer_id: self.external_payer_id.clone(),
             payment_profile_id: self.payment_profile_id.clone(),
+            owner_user_id: self.owner_user_id.clone(),
         })
     }
 }
@@ -495,6 +500,7 @@ mod tests {
             trial_days: None,
             external_payer_id: None,
             payment_profile_id: None,
+            owner_user_id: None,
         }
     }
 
@@ -514,6 +520,27 @@ mod tests {
             Err(DomainError::InvalidState { state, .. }) => state,
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_subscription_without_terms_has_no_trial_and_needs_no_payment_profile() {
+        let terms = new("none").terms(now()).unwrap();
+        assert_eq!(terms.terms, "none");
+        assert_eq!(terms.trial_ends_at, None);
+        let (state, expiry) = run(vec![
+            C::Create {
+                terms,
+                request_id: None,
+            },
+            C::ExpireTrial {
+                now: now() + Duration::days(400),
+            },
+        ]);
+        assert!(expiry.is_err(), "nothing expires: {expiry:?}");
+        assert_eq!(state.status, SubscriptionStatus::Active);
+        let mut with_days = new("none");
+        with_days.trial_days = Some(3);
+        assert!(with_days.terms(now()).is_err());
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub struct RequestedSubscription {
     pub customer_id: String,
     pub service_id: String,
     pub plan_id: String,
+    pub requested_by_user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -140,12 +141,13 @@ impl Aggregate for SubscriptionRequest {
                 customer_id,
                 service_id,
                 plan_id,
-                ..
+                requested_by_user_id,
             } => {
                 self.requested = Some(RequestedSubscription {
                     customer_id: customer_id.clone(),
                     service_id: service_id.clone(),
                     plan_id: plan_id.clone(),
+                    requested_by_user_id: requested_by_user_id.clone(),
                 });
                 self.status = "pending";
             }
@@ -191,6 +193,7 @@ mod tests {
             trial_days: None,
             external_payer_id: None,
             payment_profile_id: None,
+            owner_user_id: None,
         }
         .terms(chrono::Utc::now())
         .unwrap();

@@ -98,6 +98,8 @@ vocabulary! {
         /// Free until its end, then suspended unless converted.
         Trial => "trial",
         Paid => "paid",
+        /// Neither: nothing expires and nothing is collected by this system.
+        Neither => "none",
     }
 }
 
@@ -125,7 +127,9 @@ mod tests {
         assert_eq!(serde_json::to_string(&read).unwrap(), "\"STAGING\"");
         let refused = serde_json::from_str::<Terms>("\"forever\"").unwrap_err();
         assert!(
-            refused.to_string().contains("must be one of trial, paid"),
+            refused
+                .to_string()
+                .contains("must be one of trial, paid, none"),
             "{refused}"
         );
     }

@@ -7,7 +7,6 @@ use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use fleet_domain::money::Currency;
 use fleet_events::cost::CostFact;
 use fleet_projections::cost::{self, Group, IdFilter, ReportQuery, View};
 use rust_decimal::Decimal;
@@ -371,31 +370,14 @@ async fn cost_report(
         top_instances: query.top_instances,
         top_groups: query.top_users.filter(|_| view == View::Customer),
     };
-    let mut groups = cost::report(&state.pool, tenant, view, &report).await?;
-    let main = fleet_projections::pricing::main_currency(&state.pool, tenant).await?;
-    // Shown in the currency's minor unit; every total is the sum of its shown parts.
-    let currency = main.as_deref().and_then(|c| Currency::parse(c).ok());
-    let round = |amount: Decimal| currency.as_ref().map_or(amount, |c| c.round(amount));
-    let mut total_cost = Decimal::ZERO;
-    for group in &mut groups {
-        for point in &mut group.series {
-            point.cost = round(point.cost);
-        }
-        group.total_cost = group.series.iter().map(|p| p.cost).sum();
-        total_cost += group.total_cost;
-        if let Some(instances) = group.instances.as_mut() {
-            for instance in instances {
-                instance.total_cost = round(instance.total_cost);
-            }
-        }
-    }
+    let shown = fleet_app::cost::report(&state, tenant, view, &report).await?;
     Ok(Json(CostReport {
         view: view_name,
         start,
         end,
         frequency: if monthly { "monthly" } else { "daily" },
-        currency: main,
-        total_cost,
-        groups,
+        currency: shown.currency,
+        total_cost: shown.total_cost,
+        groups: shown.groups,
     }))
 }

@@ -76,6 +76,7 @@ pub fn router() -> ApiRouter<AppState> {
                 |body| {
                     Ok(InstanceCommand::Failover {
                         replica_id: body.replica_id,
+                        action: None,
                     })
                 },
             ),
@@ -250,6 +251,7 @@ async fn list_instances(
         deployment_cell: query.deployment_cell,
         customer_id: query.customer_id,
         subscription_id: query.subscription_id,
+        ..Default::default()
     };
     let rows = inventory::list_instances(
         &state.pool,

@@ -16,12 +16,12 @@ use crate::auth::{Caller, Permission};
 use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, OptionalJson, ReadPosition};
 use crate::pagination::{self, Page};
-use crate::routes::commands::{action, action_with, command, reply, Accepted, Exposed, Reply};
+use crate::routes::commands::{action, action_with, reply, Accepted, Exposed, Reply};
 use crate::routes::subscriptions::GrantedTerms;
 use crate::routes::{history_route, parse_id, run, wait_for_position, Issuer, Target};
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
-use fleet_app::policies;
+use fleet_app::{policies, AppError};
 
 pub fn router() -> ApiRouter<AppState> {
     ApiRouter::new()
@@ -146,8 +146,9 @@ async fn create_subscription_request(
     Ok(reply::<SubscriptionRequest, 202>(executed))
 }
 
-/// Approves with the terms in the body (all optional: a trial by default). The subscription
-/// is created by a process manager reacting to the approval, exactly once.
+/// Approves with the terms in the body (all optional: none by default, a trial when trial
+/// days are given). The subscription is created by a process manager reacting to the
+/// approval, exactly once.
 async fn approve_subscription_request(
     State(state): State<AppState>,
     issuer: Issuer,
@@ -156,24 +157,18 @@ async fn approve_subscription_request(
 ) -> Result<Reply<RequestState>, ApiError> {
     issuer.caller.require(Permission::ManageAccounts)?;
     let uuid = parse_id(SubscriptionRequest::TYPE, &id)?;
-    let request =
-        policies::load::<SubscriptionRequest>(&state, &issuer.caller.tenant, &uuid.to_string())
-            .await?;
-    let Some(requested) = request.requested else {
-        return Err(ApiError::NotFound(format!(
-            "subscription request {id} not found"
-        )));
-    };
-    let subscription = granted.fix(
-        requested.customer_id,
-        requested.service_id,
-        requested.plan_id,
-    )?;
-    let approve = SubscriptionRequestCommand::Approve {
-        subscription_id: Uuid::now_v7().to_string(),
-        subscription,
-    };
-    command::<SubscriptionRequest>(&state, &issuer, &uuid.to_string(), approve).await
+    let executed = fleet_app::subscriptions::approve_request(
+        &state,
+        &issuer.meta,
+        &uuid.to_string(),
+        granted.into(),
+    )
+    .await
+    .map_err(|e| match e {
+        AppError::NotFound(_) => ApiError::NotFound(format!("subscription request {id} not found")),
+        other => other.into(),
+    })?;
+    Ok(reply(executed))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -4,10 +4,9 @@ use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
 use axum::Json;
-use chrono::Utc;
 use fleet_domain::subscription::SubscriptionStatus;
 use fleet_domain::subscription::{
-    NewSubscription, Subscription, SubscriptionChanges, SubscriptionCommand, SubscriptionTerms,
+    Subscription, SubscriptionChanges, SubscriptionCommand, SubscriptionTerms,
 };
 use fleet_domain::vocabulary::{Marketplace, Terms};
 use fleet_domain::Aggregate;
@@ -27,7 +26,7 @@ use crate::routes::{
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
 use fleet_app::policies;
-use fleet_app::subscriptions::update_subscription;
+use fleet_app::subscriptions::{update_subscription, Granted};
 use fleet_app::AppError;
 
 pub const MAX_BULK: usize = 500;
@@ -164,30 +163,17 @@ pub struct GrantedTerms {
     payment_profile_id: Option<String>,
 }
 
-impl GrantedTerms {
-    /// Validated terms for a subscription of `customer_id` to `service_id` on `plan_id`.
-    pub fn fix(
-        self,
-        customer_id: String,
-        service_id: String,
-        plan_id: String,
-    ) -> Result<SubscriptionTerms, ApiError> {
-        let new = NewSubscription {
-            customer_id,
-            service_id,
-            plan_id,
-            terms: self.terms.unwrap_or(Terms::Trial).as_str().into(),
-            marketplace: self
-                .marketplace
-                .unwrap_or(Marketplace::Direct)
-                .as_str()
-                .into(),
-            max_instances: self.max_instances.unwrap_or(-1),
-            trial_days: self.trial_days,
-            external_payer_id: self.external_payer_id,
-            payment_profile_id: self.payment_profile_id,
-        };
-        Ok(new.terms(Utc::now())?)
+impl From<GrantedTerms> for Granted {
+    fn from(g: GrantedTerms) -> Self {
+        Self {
+            terms: g.terms,
+            marketplace: g.marketplace,
+            max_instances: g.max_instances,
+            trial_days: g.trial_days,
+            external_payer_id: g.external_payer_id,
+            payment_profile_id: g.payment_profile_id,
+            owner_user_id: None,
+        }
     }
 }
 
@@ -226,7 +212,7 @@ async fn create_subscription(
         external_payer_id: body.external_payer_id,
         payment_profile_id: body.payment_profile_id,
     };
-    let terms = granted.fix(customer.to_string(), body.service_id, body.plan_id)?;
+    let terms = Granted::from(granted).fix(customer.to_string(), body.service_id, body.plan_id)?;
     let command = SubscriptionCommand::Create {
         terms,
         request_id: None,

@@ -9,19 +9,15 @@ use fleet_domain::Aggregate;
 use fleet_projections::inventory::users::{self, UserRow};
 use fleet_projections::inventory::NAME as INVENTORY;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::auth::{Caller, Permission};
 use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
 use crate::routes::commands::{action, action_with_optional, removal, reply, Accepted, Exposed};
-use crate::routes::{
-    history_route, parse_id, run, wait_for_latest, wait_for_position, Issuer, Target,
-};
+use crate::routes::{history_route, parse_id, wait_for_position, Issuer};
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
-use fleet_app::policies;
 
 pub fn router() -> ApiRouter<AppState> {
     ApiRouter::new()
@@ -95,45 +91,14 @@ async fn create_user(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<Accepted<UserState>, ApiError> {
     issuer.caller.require(Permission::ManageAccounts)?;
-    let tenant = &issuer.caller.tenant;
     let customer = parse_id("customer", &customer_id)?;
-    let customer = policies::active_customer(&state, tenant, "customer_id", &customer.to_string())
-        .await
-        .map_err(|e| match e {
-            fleet_app::AppError::Unprocessable { .. } => {
-                ApiError::NotFound(format!("customer {customer_id} not found"))
-            }
-            other => other.into(),
-        })?;
-    // Emails identify people within a tenant. Checked against everything recorded so far.
-    wait_for_latest(
+    let executed = fleet_app::accounts::create_user(
         &state,
-        tenant,
-        fleet_events::user::AGGREGATE_TYPE,
-        INVENTORY,
-    )
-    .await?;
-    if let Some(existing) =
-        users::live_user_with_email(&state.pool, tenant.as_str(), &body.email).await?
-    {
-        return Err(ApiError::Conflict {
-            detail: format!("user {existing} already has the email {}", body.email),
-            current_state: None,
-        });
-    }
-    let command = UserCommand::Create {
-        customer_id: customer.to_string(),
-        email: body.email,
-        name: body.name,
-        role: body.role,
-    };
-    let executed = run::<User>(
-        &state,
-        &issuer,
-        Permission::ManageAccounts,
-        Uuid::now_v7(),
-        Target::New,
-        command,
+        &issuer.meta,
+        &customer.to_string(),
+        body.email,
+        body.name,
+        body.role,
     )
     .await?;
     Ok(reply::<User, 202>(executed))

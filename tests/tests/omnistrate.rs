@@ -1,0 +1,1248 @@
+//! The Omnistrate dialect at `/2022-09-01-00/fleet`: every operation of the groups it serves,
+//! called at its Omnistrate path with a bearer token, each answer checked against the shapes
+//! of the catalogs' appendices and read back through the native API on the same data.
+//! Omnistrate publishes no Python or JavaScript client (its SDK is Go), so the tests speak
+//! HTTP as that SDK does.
+
+use fleet_tests::billing::{generate, price_book, record, record_usage};
+use fleet_tests::{json, Reply, TestApp};
+use reqwest::Method;
+use serde_json::Value;
+
+const BASE: &str = "/2022-09-01-00/fleet";
+const SCOPE: &str = "/2022-09-01-00/fleet/service/s-postgres/environment/se-prod";
+
+/// A JSON type, as the SDK's models declare it.
+#[derive(Clone, Copy)]
+enum T {
+    Str,
+    Bool,
+    Int,
+    Num,
+    Obj,
+    Arr,
+}
+
+/// Every field of `fields` is present in `value` with its type.
+fn shaped(what: &str, value: &Value, fields: &[(&str, T)]) {
+    for (field, kind) in fields {
+        let found = &value[*field];
+        let ok = match kind {
+            T::Str => found.is_string(),
+            T::Bool => found.is_boolean(),
+            T::Int => found.is_i64(),
+            T::Num => found.is_number(),
+            T::Obj => found.is_object(),
+            T::Arr => found.is_array(),
+        };
+        assert!(ok, "{what}.{field} is missing or mistyped in {value}");
+    }
+}
+
+fn goa(reply: &Reply, status: u16, name: &str) {
+    assert_eq!(reply.status.as_u16(), status, "{}", reply.body);
+    shaped(
+        "error",
+        &reply.body,
+        &[
+            ("name", T::Str),
+            ("id", T::Str),
+            ("message", T::Str),
+            ("temporary", T::Bool),
+            ("timeout", T::Bool),
+            ("fault", T::Bool),
+        ],
+    );
+    assert_eq!(reply.body["name"], name, "{}", reply.body);
+    assert_eq!(reply.body["fault"], status == 500);
+}
+
+async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Reply {
+    app.request(Some(&app.key), method, path, body, &[]).await
+}
+
+fn native_id(wire: &str, prefix: &str) -> String {
+    wire.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .unwrap_or_else(|| panic!("{wire} is not a {prefix} id"))
+        .to_owned()
+}
+
+/// A consumption user (with their organisation) and a subscription on their behalf.
+async fn user_and_subscription(app: &TestApp, email: &str) -> (String, String) {
+    let user = call(
+        app,
+        Method::POST,
+        &format!("{BASE}/user"),
+        Some(
+            json!({"email": email, "name": "Alice", "password": "s3cret",
+                    "legalCompanyName": "Enterprise", "companyUrl": "https://enterprise.example",
+                    "enableAutoVerification": true}),
+        ),
+    )
+    .await
+    .expect(200);
+    let user_id = user.body.as_str().expect("a bare string id").to_owned();
+    assert!(user_id.starts_with("user-"), "{user_id}");
+    let subscription = call(
+        app,
+        Method::POST,
+        &format!("{SCOPE}/subscription"),
+        Some(
+            json!({"onBehalfOfCustomerUserId": user_id, "productTierId": "pt-standard",
+                    "maxNumberOfInstances": 5}),
+        ),
+    )
+    .await
+    .expect(200);
+    let subscription_id = subscription.body["id"].as_str().unwrap().to_owned();
+    assert!(subscription_id.starts_with("sub-"));
+    (user_id, subscription_id)
+}
+
+const INSTANCE: &[(&str, T)] = &[
+    ("adopted", T::Bool),
+    ("cloudProvider", T::Str),
+    ("consumptionResourceInstanceResult", T::Obj),
+    ("defaultSubscription", T::Bool),
+    ("deploymentCellID", T::Str),
+    ("environmentId", T::Str),
+    ("input_params", T::Obj),
+    ("instanceDebugCommands", T::Arr),
+    ("integrationsStatus", T::Arr),
+    ("maintenanceTasks", T::Obj),
+    ("organizationId", T::Str),
+    ("organizationName", T::Str),
+    ("portsRegistrationStatus", T::Obj),
+    ("productTierId", T::Str),
+    ("productTierName", T::Str),
+    ("resourceVersionSummaries", T::Arr),
+    ("serviceEnvName", T::Str),
+    ("serviceId", T::Str),
+    ("serviceName", T::Str),
+    ("subscriptionId", T::Str),
+    ("subscriptionOwnerName", T::Str),
+    ("subscriptionStatus", T::Str),
+];
+
+#[tokio::test]
+async fn an_instance_runs_its_whole_lifecycle_at_omnistrate_paths() {
+    let app = TestApp::spawn().await;
+    let (_, subscription) = user_and_subscription(&app, "alice@enterprise.example").await;
+
+    // Create (202 with the id), then describe.
+    let created = call(
+        &app,
+        Method::POST,
+        &format!(
+            "{BASE}/resource-instance/omnistrate/s-postgres/v1/prod/hosted/pt-standard/postgres"
+        ),
+        Some(
+            json!({"cloud_provider": "aws", "region": "us-east-1", "subscriptionId": subscription,
+                    "network_type": "PUBLIC",
+                    "requestParams": {"instanceType": "m5.large", "replicas": 2,
+                                      "deploymentCellID": "hc-1"}}),
+        ),
+    )
+    .await
+    .expect(202);
+    let wire = created.body["id"].as_str().unwrap().to_owned();
+    let id = native_id(&wire, "instance");
+    let item = format!("{SCOPE}/instance/{wire}");
+    let described = call(&app, Method::GET, &item, None).await.expect(200);
+    shaped("ResourceInstance", &described.body, INSTANCE);
+    let consumer = &described.body["consumptionResourceInstanceResult"];
+    assert_eq!(consumer["status"], "DEPLOYING");
+    assert_eq!(consumer["currentReplicas"], "2");
+    assert_eq!(described.body["organizationName"], "Enterprise");
+    assert_eq!(described.body["subscriptionOwnerName"], "Alice");
+    assert_eq!(described.body["subscriptionStatus"], "ACTIVE");
+    assert_eq!(described.body["serviceEnvName"], "prod");
+    // The native API reads the same instance.
+    let native = app.get(&format!("/v1/instances/{id}")).await.expect(200);
+    assert_eq!(native.body["capacity"], 2);
+    assert_eq!(native.body["deployment_cell"], "hc-1");
+    assert_eq!(
+        native.body["subscription_id"].as_str(),
+        Some(native_id(&subscription, "sub").as_str())
+    );
+
+    // Deploying: a start or a restart is an illegal transition.
+    let early = call(
+        &app,
+        Method::POST,
+        &format!("{item}/restart"),
+        Some(json!({"resourceId": "r-postgres"})),
+    )
+    .await;
+    goa(&early, 409, "invalid_state");
+    app.post_empty(&format!("/v1/instances/{id}/ready"))
+        .await
+        .expect(200);
+
+    let body = json!({"resourceId": "r-postgres"});
+    for (tail, body) in [
+        ("stop", body.clone()),
+        ("start", body.clone()),
+        ("restart", body.clone()),
+        (
+            "failover",
+            json!({"failedReplicaID": "db-0", "failedReplicaAction": "FAILOVER_AND_RESTART"}),
+        ),
+        (
+            "add-capacity",
+            json!({"capacityToBeAdded": 3, "resourceId": "r-postgres"}),
+        ),
+        (
+            "remove-capacity",
+            json!({"capacityToBeRemoved": 1, "resourceId": "r-postgres"}),
+        ),
+    ] {
+        let reply = call(&app, Method::POST, &format!("{item}/{tail}"), Some(body)).await;
+        assert_eq!(reply.status.as_u16(), 200, "{tail}: {}", reply.body);
+    }
+    let stop_twice = {
+        call(
+            &app,
+            Method::POST,
+            &format!("{item}/start"),
+            Some(json!({"resourceId": "r"})),
+        )
+        .await
+    };
+    goa(&stop_twice, 409, "invalid_state");
+    let described = call(&app, Method::GET, &item, None).await.expect(200);
+    // Read after the dialect's read, which waited for the inventory.
+    assert_eq!(
+        described.body["consumptionResourceInstanceResult"]["currentReplicas"],
+        "4"
+    );
+    assert_eq!(
+        described.body["consumptionResourceInstanceResult"]["status"],
+        "RUNNING"
+    );
+    let native = app.get(&format!("/v1/instances/{id}")).await.expect(200);
+    assert_eq!(native.body["capacity"], 4);
+    assert_eq!(native.body["restarts"], 1);
+    assert_eq!(native.body["failovers"], 1);
+
+    // Bad input: a 400 naming the field, never a 500.
+    for (tail, body, field) in [
+        (
+            "add-capacity",
+            json!({"capacityToBeAdded": "many", "resourceId": "r"}),
+            "capacityToBeAdded",
+        ),
+        (
+            "add-capacity",
+            json!({"capacityToBeAdded": 0, "resourceId": "r"}),
+            "capacityToBeAdded",
+        ),
+        (
+            "remove-capacity",
+            json!({"capacityToBeRemoved": 40, "resourceId": "r"}),
+            "capacityToBeRemoved",
+        ),
+        ("stop", json!({}), "resourceId"),
+        (
+            "failover",
+            json!({"failedReplicaID": "db-0", "failedReplicaAction": "PANIC"}),
+            "failedReplicaAction",
+        ),
+    ] {
+        let reply = call(&app, Method::POST, &format!("{item}/{tail}"), Some(body)).await;
+        goa(&reply, 400, "bad_request");
+        assert!(
+            reply.body["message"].as_str().unwrap().contains(field),
+            "{tail}: {}",
+            reply.body
+        );
+    }
+    let syntax = app
+        .http
+        .post(format!("{}{item}/stop", app.base))
+        .bearer_auth(&app.key)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(syntax.status().as_u16(), 400);
+
+    // Lists, paged by nextPageToken, and the same instance under its cell.
+    let second = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/resource-instance/omnistrate/s-postgres/v1/prod/hosted/pt-standard/postgres"),
+        Some(json!({"cloud_provider": "gcp", "region": "europe-west1", "subscriptionId": subscription})),
+    )
+    .await
+    .expect(202);
+    let first_page = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/instances/?pageSize=1"),
+        None,
+    )
+    .await
+    .expect(200);
+    shaped(
+        "ListResourceInstances",
+        &first_page.body,
+        &[
+            ("environmentId", T::Str),
+            ("resourceInstances", T::Arr),
+            ("serviceId", T::Str),
+            ("nextPageToken", T::Str),
+        ],
+    );
+    assert_eq!(
+        first_page.body["resourceInstances"][0]["consumptionResourceInstanceResult"]["id"],
+        wire.as_str()
+    );
+    let token = first_page.body["nextPageToken"].as_str().unwrap();
+    let next = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/instances/?pageSize=1&nextPageToken={token}"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        next.body["resourceInstances"][0]["consumptionResourceInstanceResult"]["id"],
+        second.body["id"]
+    );
+    assert!(next.body.get("nextPageToken").is_none(), "{}", next.body);
+    let other_service = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/service/s-other/environment/se-prod/instances/"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(other_service.body["resourceInstances"], json!([]));
+    let in_cell = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/host-clusters/hc-1/instances"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        in_cell.body["resourceInstances"].as_array().unwrap().len(),
+        1
+    );
+    let bad_token = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/instances/?nextPageToken=zz"),
+        None,
+    )
+    .await;
+    goa(&bad_token, 400, "bad_request");
+
+    // The instance's events: its history, with ids to describe each by.
+    let events = call(&app, Method::GET, &format!("{item}/events"), None)
+        .await
+        .expect(200);
+    let list = events.body["events"].as_array().unwrap();
+    assert_eq!(list.len(), 8, "{}", events.body);
+    assert_eq!(events.body["ids"].as_array().unwrap().len(), 8);
+    for event in list {
+        shaped(
+            "InstanceEvent",
+            event,
+            &[
+                ("environmentId", T::Str),
+                ("eventSource", T::Str),
+                ("id", T::Str),
+                ("instanceId", T::Str),
+                ("message", T::Str),
+                ("serviceId", T::Str),
+                ("time", T::Str),
+                ("userId", T::Str),
+                ("workflowFailures", T::Arr),
+            ],
+        );
+    }
+    assert_eq!(list[1]["eventSource"], "Infra", "provisioned: {}", list[1]);
+    let event_id = list[0]["id"].as_str().unwrap();
+    let one = call(&app, Method::GET, &format!("{item}/event/{event_id}"), None)
+        .await
+        .expect(200);
+    assert_eq!(one.body["message"], format!("{wire} created"));
+
+    // Delete, then nothing more: 409; an unknown id is a 404, another service's too.
+    let delete = call(
+        &app,
+        Method::DELETE,
+        &item,
+        Some(json!({"resourceId": "r-postgres"})),
+    )
+    .await;
+    assert_eq!(delete.status.as_u16(), 200, "{}", delete.body);
+    call(&app, Method::GET, &item, None).await.expect(200);
+    let after = call(
+        &app,
+        Method::POST,
+        &format!("{item}/stop"),
+        Some(json!({"resourceId": "r"})),
+    )
+    .await;
+    goa(&after, 409, "invalid_state");
+    let unknown = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/instance/instance-nope"),
+        None,
+    )
+    .await;
+    goa(&unknown, 404, "not_found");
+    let elsewhere = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/service/s-other/environment/se-prod/instance/{wire}"),
+        None,
+    )
+    .await;
+    goa(&elsewhere, 404, "not_found");
+    let native = app.get(&format!("/v1/instances/{id}")).await.expect(200);
+    assert_eq!(native.body["status"], "deleted");
+
+    // Auth: no token, a bad one, and a read-only key's command.
+    let anonymous = app.request(None, Method::GET, &item, None, &[]).await;
+    goa(&anonymous, 401, "auth_failure");
+    let wrong = app
+        .request(Some("fl_nope"), Method::GET, &item, None, &[])
+        .await;
+    goa(&wrong, 401, "auth_failure");
+    let viewer = app.api_key("acme", "viewer").await;
+    let refused = app
+        .request(
+            Some(&viewer),
+            Method::POST,
+            &format!(
+                "{SCOPE}/instance/{}/stop",
+                second.body["id"].as_str().unwrap()
+            ),
+            Some(json!({"resourceId": "r"})),
+            &[],
+        )
+        .await;
+    goa(&refused, 403, "forbidden");
+    let unknown_path = call(&app, Method::GET, &format!("{BASE}/no-such-thing"), None).await;
+    goa(&unknown_path, 404, "not_found");
+}
+
+const SUBSCRIPTION: &[(&str, T)] = &[
+    ("createdAt", T::Str),
+    ("id", T::Str),
+    ("instanceCount", T::Int),
+    ("productTierId", T::Str),
+    ("productTierName", T::Str),
+    ("rootUserEmail", T::Str),
+    ("rootUserId", T::Str),
+    ("rootUserName", T::Str),
+    ("serviceId", T::Str),
+    ("serviceName", T::Str),
+    ("status", T::Str),
+    ("updatedAt", T::Str),
+    ("updatedByUserId", T::Str),
+    ("updatedByUserName", T::Str),
+    ("maxNumberOfInstances", T::Int),
+];
+
+#[tokio::test]
+async fn subscriptions_and_their_requests_follow_omnistrate_and_take_no_trial() {
+    let app = TestApp::spawn().await;
+    let (user, subscription) = user_and_subscription(&app, "bob@enterprise.example").await;
+    let uuid = native_id(&subscription, "sub");
+    let item = format!("{SCOPE}/subscription/{subscription}");
+
+    // Created without terms: none, no trial, never to be suspended behind the caller's back.
+    let native = app
+        .get(&format!("/v1/subscriptions/{uuid}"))
+        .await
+        .expect(200);
+    assert_eq!(native.body["terms"], "none", "{}", native.body);
+    assert_eq!(native.body["trial_ends_at"], Value::Null);
+    assert_eq!(native.body["max_instances"], 5);
+    let described = call(&app, Method::GET, &item, None).await.expect(200);
+    shaped("Subscription", &described.body, SUBSCRIPTION);
+    assert_eq!(described.body["rootUserId"], user.as_str());
+    assert_eq!(described.body["rootUserEmail"], "bob@enterprise.example");
+    assert_eq!(described.body["status"], "ACTIVE");
+
+    // Suspend, resume (and resume again: 409), update, bulk update.
+    call(&app, Method::PUT, &format!("{item}/suspend"), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        call(&app, Method::GET, &item, None).await.body["status"],
+        "SUSPENDED"
+    );
+    call(&app, Method::PUT, &format!("{item}/resume"), None)
+        .await
+        .expect(200);
+    goa(
+        &call(&app, Method::PUT, &format!("{item}/resume"), None).await,
+        409,
+        "invalid_state",
+    );
+    call(
+        &app,
+        Method::PATCH,
+        &item,
+        Some(json!({"maxNumberOfInstances": 7, "externalPayerId": "payer-1"})),
+    )
+    .await
+    .expect(200);
+    // A dialect read waits for the inventory; the native reads after it see the same rows.
+    let shown = call(&app, Method::GET, &item, None).await.expect(200);
+    assert_eq!(shown.body["maxNumberOfInstances"], 7);
+    let native = app
+        .get(&format!("/v1/subscriptions/{uuid}"))
+        .await
+        .expect(200);
+    assert_eq!(native.body["max_instances"], 7);
+    assert_eq!(native.body["external_payer_id"], "payer-1");
+    let refused = call(
+        &app,
+        Method::PATCH,
+        &item,
+        Some(json!({"customPrice": true})),
+    )
+    .await;
+    goa(&refused, 400, "bad_request");
+    let bad = call(
+        &app,
+        Method::PATCH,
+        &item,
+        Some(json!({"maxNumberOfInstances": -4})),
+    )
+    .await;
+    goa(&bad, 400, "bad_request");
+    assert!(bad.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("maxNumberOfInstances"));
+    let (_, other) = user_and_subscription(&app, "carol@enterprise.example").await;
+    call(
+        &app,
+        Method::PATCH,
+        &format!("{SCOPE}/subscriptions"),
+        Some(json!({"subscriptionIDs": [subscription, other], "maxNumberOfInstances": 9})),
+    )
+    .await
+    .expect(200);
+    call(&app, Method::GET, &item, None).await.expect(200);
+    for wire in [&subscription, &other] {
+        let row = app
+            .get(&format!("/v1/subscriptions/{}", native_id(wire, "sub")))
+            .await;
+        assert_eq!(row.body["max_instances"], 9);
+    }
+    let unknown = call(
+        &app,
+        Method::PATCH,
+        &format!("{SCOPE}/subscriptions"),
+        Some(json!({"subscriptionIDs": [other, "sub-unknown"], "maxNumberOfInstances": 2})),
+    )
+    .await;
+    goa(&unknown, 404, "not_found");
+    call(&app, Method::GET, &item, None).await.expect(200);
+    let unchanged = app
+        .get(&format!("/v1/subscriptions/{}", native_id(&other, "sub")))
+        .await;
+    assert_eq!(
+        unchanged.body["max_instances"], 9,
+        "nothing is half-applied"
+    );
+
+    // The list hides ended subscriptions unless asked.
+    call(
+        &app,
+        Method::DELETE,
+        &format!("{SCOPE}/subscription/{other}"),
+        None,
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::PUT,
+            &format!("{SCOPE}/subscription/{other}/suspend"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    let listed = call(&app, Method::GET, &format!("{SCOPE}/subscription"), None)
+        .await
+        .expect(200);
+    let ids: Vec<&str> = listed.body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&subscription.as_str()) && !ids.contains(&other.as_str()),
+        "{ids:?}"
+    );
+    for row in listed.body["subscriptions"].as_array().unwrap() {
+        shaped("Subscription", row, SUBSCRIPTION);
+    }
+    let all = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/subscription?includeInactive=true"),
+        None,
+    )
+    .await;
+    assert!(all.body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v == other.as_str()));
+
+    // Requests: approved with PUT (the new subscription has no terms), denied with DELETE.
+    let mut requests = Vec::new();
+    for plan in ["pt-gold", "pt-silver"] {
+        let reply = app
+            .post("/v1/subscription-requests", json!({"customer_id": app.customer_id, "service_id": "s-postgres", "plan_id": plan}))
+            .await
+            .expect(202);
+        requests.push(format!("subr-{}", reply.body["id"].as_str().unwrap()));
+    }
+    let listed = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/subscription/request?status=PENDING"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        listed.body["ids"].as_array().unwrap().len(),
+        2,
+        "{}",
+        listed.body
+    );
+    for row in listed.body["subscriptionRequests"].as_array().unwrap() {
+        shaped(
+            "SubscriptionRequest",
+            row,
+            &[
+                ("createdAt", T::Str),
+                ("id", T::Str),
+                ("productTierId", T::Str),
+                ("productTierName", T::Str),
+                ("rootUserEmail", T::Str),
+                ("rootUserId", T::Str),
+                ("rootUserName", T::Str),
+                ("serviceId", T::Str),
+                ("serviceName", T::Str),
+                ("status", T::Str),
+                ("updatedAt", T::Str),
+                ("updatedByUserId", T::Str),
+                ("updatedByUserName", T::Str),
+            ],
+        );
+    }
+    let approve = call(
+        &app,
+        Method::PUT,
+        &format!("{SCOPE}/subscription/request/{}", requests[0]),
+        None,
+    )
+    .await;
+    assert_eq!(approve.status.as_u16(), 200, "{}", approve.body);
+    call(
+        &app,
+        Method::DELETE,
+        &format!("{SCOPE}/subscription/request/{}", requests[1]),
+        None,
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::DELETE,
+            &format!("{SCOPE}/subscription/request/{}", requests[0]),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    goa(
+        &call(
+            &app,
+            Method::PUT,
+            &format!("{SCOPE}/subscription/request/{}", requests[1]),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    let approved = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/subscription/request/{}", requests[0]),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(approved.body["status"], "APPROVED");
+    let request_row = app
+        .eventually("the approval's subscription", || async {
+            let row = app
+                .get(&format!(
+                    "/v1/subscription-requests/{}",
+                    native_id(&requests[0], "subr")
+                ))
+                .await
+                .body;
+            row["subscription_id"].as_str().map(str::to_owned)
+        })
+        .await;
+    let granted = app
+        .eventually("the granted subscription in the inventory", || async {
+            let reply = app.get(&format!("/v1/subscriptions/{request_row}")).await;
+            (reply.status == 200).then_some(reply.body)
+        })
+        .await;
+    assert_eq!(granted["terms"], "none", "{granted}");
+    assert_eq!(granted["trial_ends_at"], Value::Null);
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{SCOPE}/subscription/request/subr-zzz"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+}
+
+const USER: &[(&str, T)] = &[
+    ("createdAt", T::Str),
+    ("email", T::Str),
+    ("enabled", T::Bool),
+    ("lastModifiedAt", T::Str),
+    ("orgId", T::Str),
+    ("orgName", T::Str),
+    ("status", T::Str),
+    ("subscriptions", T::Arr),
+    ("userId", T::Str),
+    ("userName", T::Str),
+];
+
+#[tokio::test]
+async fn users_are_created_with_their_organisation_and_suspended_and_deleted() {
+    let app = TestApp::spawn().await;
+    let (user, subscription) = user_and_subscription(&app, "dan@enterprise.example").await;
+    let described = call(&app, Method::GET, &format!("{BASE}/user/{user}"), None)
+        .await
+        .expect(200);
+    shaped("User", &described.body, USER);
+    assert_eq!(described.body["orgName"], "Enterprise");
+    assert_eq!(
+        described.body["subscriptions"][0]["subscriptionId"],
+        subscription.as_str()
+    );
+    // The same person natively: a root user of a new customer.
+    let native = app
+        .get(&format!("/v1/users/{}", native_id(&user, "user")))
+        .await
+        .expect(200);
+    assert_eq!(native.body["role"], "root");
+    let customer = app
+        .get(&format!(
+            "/v1/customers/{}",
+            native.body["customer_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(customer.body["name"], "Enterprise");
+    assert_eq!(customer.body["domain"], "enterprise.example");
+
+    let in_service = call(&app, Method::GET, &format!("{SCOPE}/user/{user}"), None)
+        .await
+        .expect(200);
+    shaped("User", &in_service.body, USER);
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/service/s-other/environment/se/user/{user}"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    let listed = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/users?subscriptionId={subscription}"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        listed.body["users"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.body
+    );
+    assert_eq!(listed.body["serviceId"], "s-postgres");
+    let all = call(&app, Method::GET, &format!("{BASE}/users?pageSize=1"), None)
+        .await
+        .expect(200);
+    assert_eq!(all.body["users"].as_array().unwrap().len(), 1);
+
+    call(
+        &app,
+        Method::PUT,
+        &format!("{BASE}/user/{user}/suspend"),
+        None,
+    )
+    .await
+    .expect(200);
+    let suspended = call(&app, Method::GET, &format!("{BASE}/user/{user}"), None).await;
+    assert_eq!(suspended.body["status"], "NOT_ENABLED");
+    assert_eq!(suspended.body["enabled"], false);
+    goa(
+        &call(
+            &app,
+            Method::PUT,
+            &format!("{BASE}/user/{user}/suspend"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    call(
+        &app,
+        Method::PUT,
+        &format!("{BASE}/user/{user}/unsuspend"),
+        None,
+    )
+    .await
+    .expect(200);
+    let duplicate = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/user"),
+        Some(
+            json!({"email": "dan@enterprise.example", "name": "Dan", "password": "x",
+                    "legalCompanyName": "Other", "enableAutoVerification": true}),
+        ),
+    )
+    .await;
+    goa(&duplicate, 409, "invalid_state");
+    let missing = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/user"),
+        Some(json!({"email": "e@x.example"})),
+    )
+    .await;
+    goa(&missing, 400, "bad_request");
+    call(&app, Method::DELETE, &format!("{BASE}/user/{user}"), None)
+        .await
+        .expect(200);
+    goa(
+        &call(&app, Method::GET, &format!("{BASE}/user/{user}"), None).await,
+        404,
+        "not_found",
+    );
+    goa(
+        &call(&app, Method::DELETE, &format!("{BASE}/user/{user}"), None).await,
+        409,
+        "invalid_state",
+    );
+}
+
+#[tokio::test]
+async fn cost_usage_and_invoices_read_the_same_books_as_the_native_api() {
+    let app = TestApp::spawn().await;
+    price_book(&app).await;
+    let (user, subscription) = user_and_subscription(&app, "erin@enterprise.example").await;
+    let sub_uuid = native_id(&subscription, "sub");
+
+    // Usage of the subscription: per day, and totalled.
+    record_usage(
+        &app,
+        vec![
+            record(&sub_uuid, "u1", "vcpu-hour", "10.5", "2026-11-03"),
+            record(&sub_uuid, "u2", "vcpu-hour", "4.25", "2026-11-04"),
+            record(&sub_uuid, "u3", "egress-gb", "1.00000003", "2026-11-04"),
+        ],
+    )
+    .await;
+    let window = "startDate=2026-11-01T00:00:00Z&endDate=2026-12-01T00:00:00Z";
+    let per_day = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/usage-per-day/{subscription}?{window}"),
+        None,
+    )
+    .await
+    .expect(200);
+    let usage = &per_day.body["usage"];
+    shaped(
+        "UsagePerSubscription",
+        usage,
+        &[
+            ("subscriptionID", T::Str),
+            ("serviceID", T::Str),
+            ("productTierID", T::Str),
+            ("organizationID", T::Str),
+            ("organizationName", T::Str),
+            ("userID", T::Str),
+            ("startTime", T::Str),
+            ("endTime", T::Str),
+            ("usage", T::Arr),
+        ],
+    );
+    assert_eq!(usage["userID"], user.as_str());
+    assert_eq!(usage["usage"].as_array().unwrap().len(), 3, "{usage}");
+    let current = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/usage/{subscription}?{window}"),
+        None,
+    )
+    .await
+    .expect(200);
+    let totals = current.body["usage"]["usage"].as_array().unwrap().clone();
+    let vcpu = totals
+        .iter()
+        .find(|d| d["dimension"] == "vcpu-hour")
+        .unwrap();
+    assert_eq!(vcpu["total"].to_string(), "14.75");
+    let egress = totals
+        .iter()
+        .find(|d| d["dimension"] == "egress-gb")
+        .unwrap();
+    // Written from the decimal, digit for digit.
+    assert_eq!(egress["total"].to_string(), "1.00000003");
+    goa(
+        &call(&app, Method::GET, &format!("{BASE}/usage/sub-nope"), None).await,
+        404,
+        "not_found",
+    );
+    let inverted = call(&app, Method::GET, &format!("{BASE}/usage/{subscription}?startDate=2026-12-01T00:00:00Z&endDate=2026-11-01T00:00:00Z"), None).await;
+    goa(&inverted, 400, "bad_request");
+
+    // Cost: the same facts by provider, region, cell and user.
+    let native_user = app
+        .get(&format!("/v1/users/{}", native_id(&user, "user")))
+        .await;
+    let customer = native_user.body["customer_id"].as_str().unwrap().to_owned();
+    let (instance, _) = app
+        .create_instance(json!({"subscription_id": sub_uuid, "deployment_cell": "hc-7"}))
+        .await;
+    app.post(
+        "/v1/cost-records",
+        json!({"records": [
+            {"id": "c1", "resource_id": "vol-1", "charge_period_start": "2026-11-01T00:00:00Z",
+             "billed_cost": "10.00", "currency": "CAD", "cloud_provider": "aws",
+             "region": "us-east-1", "deployment_cell": "hc-1", "environment_type": "PROD"},
+            {"id": "c2", "resource_id": instance, "instance_id": instance,
+             "charge_period_start": "2026-11-03T00:00:00Z", "billed_cost": "5.25", "currency": "CAD"}]}),
+    )
+    .await
+    .expect(202);
+    let cost_window =
+        "startDate=2026-11-01T00:00:00Z&endDate=2026-12-01T00:00:00Z&environmentType=PROD";
+    let by_provider = app
+        .eventually("the cost facts", || async {
+            let reply = call(
+                &app,
+                Method::GET,
+                &format!("{BASE}/cost/cloud-provider?{cost_window}&frequency=MONTHLY"),
+                None,
+            )
+            .await;
+            (reply.body["cloudProviderCosts"]["aws"]["totalCost"] == json!(15.25))
+                .then_some(reply.body)
+        })
+        .await;
+    let aws = &by_provider["cloudProviderCosts"]["aws"];
+    shaped(
+        "PerCloudProviderCost",
+        aws,
+        &[
+            ("cloudProviderName", T::Str),
+            ("cost", T::Arr),
+            ("totalCost", T::Num),
+        ],
+    );
+    shaped(
+        "CostDataPerDate",
+        &aws["cost"][0],
+        &[("date", T::Str), ("cost", T::Num)],
+    );
+    let native = app
+        .get("/v1/cost/cloud-provider?start=2026-11-01&end=2026-11-30&environment_type=PROD&frequency=monthly")
+        .await
+        .expect(200);
+    assert_eq!(native.body["groups"][0]["total_cost"], "15.25");
+    let by_region = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/cost/region?{cost_window}&frequency=DAILY&includeCloudProviderIDs=aws"),
+        None,
+    )
+    .await
+    .expect(200);
+    let region = &by_region.body["regionCosts"]["us-east-1"];
+    shaped(
+        "PerRegionCost",
+        region,
+        &[
+            ("cloudProviderName", T::Str),
+            ("regionName", T::Str),
+            ("cost", T::Arr),
+            ("totalCost", T::Num),
+        ],
+    );
+    assert_eq!(
+        region["cost"].as_array().unwrap().len(),
+        2,
+        "two days: {region}"
+    );
+    let by_cell = call(&app, Method::GET, &format!("{BASE}/cost/deployment-cell?{cost_window}&frequency=MONTHLY&excludeDeploymentCellIDs=hc-1&topNInstances=5"), None)
+        .await
+        .expect(200);
+    let cells = by_cell.body["deploymentCellCosts"].as_object().unwrap();
+    assert_eq!(
+        cells.keys().collect::<Vec<_>>(),
+        vec!["hc-7"],
+        "{}",
+        by_cell.body
+    );
+    assert_eq!(
+        cells["hc-7"]["instancesCost"][0]["instanceID"],
+        format!("instance-{instance}")
+    );
+    let by_user = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/cost/user?{cost_window}&includeUserIDs={user}&topNInstances=1"),
+        None,
+    )
+    .await
+    .expect(200);
+    let mine = &by_user.body["userCosts"][user.as_str()];
+    shaped(
+        "PerUserCost",
+        mine,
+        &[
+            ("userName", T::Str),
+            ("email", T::Str),
+            ("orgID", T::Str),
+            ("orgName", T::Str),
+            ("cost", T::Arr),
+            ("totalCost", T::Num),
+        ],
+    );
+    assert_eq!(mine["email"], "erin@enterprise.example");
+    assert_eq!(mine["orgID"], format!("org-{customer}"));
+    assert_eq!(mine["totalCost"].to_string(), "5.25");
+    for (query, field) in [
+        ("startDate=2026-11-01T00:00:00Z&environmentType=PROD&frequency=DAILY".to_owned(), "endDate"),
+        (format!("{cost_window}&frequency=HOURLY"), "frequency"),
+        (cost_window.to_owned(), "frequency"),
+        ("startDate=2026-11-01&endDate=2026-12-01T00:00:00Z&environmentType=PROD&frequency=DAILY".to_owned(), "startDate"),
+        (format!("{cost_window}&frequency=DAILY&topNInstances=0"), "topNInstances"),
+    ] {
+        let reply = call(&app, Method::GET, &format!("{BASE}/cost/cloud-provider?{query}"), None).await;
+        goa(&reply, 400, "bad_request");
+        assert!(reply.body["message"].as_str().unwrap().contains(field), "{query}: {}", reply.body);
+    }
+
+    // Invoices: the customer's, approved, resent and voided here; deleting an open one is a 409.
+    generate(&app, &customer, "2026-11").await.expect(201);
+    let listed = app
+        .eventually("the invoice", || async {
+            let reply = call(
+                &app,
+                Method::GET,
+                &format!("{BASE}/invoices?customerId=org-{customer}"),
+                None,
+            )
+            .await;
+            (reply.body["invoices"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty()))
+            .then_some(reply.body)
+        })
+        .await;
+    let invoice = &listed["invoices"][0];
+    shaped(
+        "FleetInvoice",
+        invoice,
+        &[
+            ("id", T::Str),
+            ("customerId", T::Str),
+            ("customerName", T::Str),
+            ("billingPeriodStart", T::Str),
+            ("billingPeriodEnd", T::Str),
+            ("invoiceDate", T::Str),
+            ("dueDate", T::Str),
+            ("currency", T::Str),
+            ("paymentTerms", T::Str),
+            ("status", T::Str),
+            ("taxAmount", T::Num),
+            ("totalAmount", T::Num),
+            ("totalAmountWithoutTax", T::Num),
+        ],
+    );
+    assert_eq!(invoice["status"], "draft");
+    assert_eq!(invoice["billingPeriodEnd"], "2026-11-30T23:59:59Z");
+    let wire = invoice["id"].as_str().unwrap().to_owned();
+    let native = app
+        .get(&format!("/v1/invoices/{}", native_id(&wire, "inv")))
+        .await
+        .expect(200);
+    assert_eq!(
+        invoice["totalAmount"].to_string(),
+        native.body["total"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+    );
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/invoice/{wire}/void"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/invoice/{wire}/approve"),
+        None,
+    )
+    .await
+    .expect(200);
+    call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/invoice/{wire}/resend"),
+        None,
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::DELETE,
+            &format!("{BASE}/invoice/{wire}"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/invoice/{wire}/void"),
+        None,
+    )
+    .await
+    .expect(200);
+    let voided = app
+        .eventually("the void in the list", || async {
+            let reply = call(
+                &app,
+                Method::GET,
+                &format!("{BASE}/invoices?status=void"),
+                None,
+            )
+            .await;
+            (reply.body["invoices"]
+                .as_array()
+                .is_some_and(|l| l.len() == 1))
+            .then_some(reply.body)
+        })
+        .await;
+    assert_eq!(voided["invoices"][0]["id"], wire.as_str());
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/invoices?status=lost"),
+            None,
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/invoice/inv-nope/approve"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn the_dialect_serves_its_own_generated_document() {
+    let app = TestApp::spawn().await;
+    let document = app
+        .request(
+            None,
+            Method::GET,
+            &format!("{BASE}/openapi.json"),
+            None,
+            &[],
+        )
+        .await
+        .expect(200);
+    let paths = document.body["paths"].as_object().unwrap();
+    assert!(paths.len() >= 30, "{} paths", paths.len());
+    let mut operations = 0;
+    for (path, item) in paths {
+        assert!(path.starts_with(BASE), "{path}");
+        for (method, operation) in item.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            operations += 1;
+            let responses = operation["responses"].as_object().unwrap();
+            for code in ["400", "401", "403", "404", "409"] {
+                assert!(responses.contains_key(code), "{method} {path} lacks {code}");
+            }
+            assert!(operation["summary"].is_string(), "{method} {path}");
+        }
+    }
+    assert!(operations >= 44, "{operations} operations");
+    let create = &paths[&format!("{BASE}/resource-instance/{{serviceProviderId}}/{{serviceKey}}/{{serviceAPIVersion}}/{{serviceEnvironmentKey}}/{{serviceModelKey}}/{{productTierKey}}/{{resourceKey}}")]["post"];
+    assert!(create["responses"]["202"].is_object(), "{create}");
+}
