@@ -19,6 +19,7 @@ pub mod price_book;
 pub mod project;
 pub mod resource;
 pub mod schemas;
+pub mod snapshot;
 pub mod subject;
 pub mod subscription;
 pub mod subscription_request;

@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     cost, customer, instance, invoice, notification_channel, offering, order, price_book, project,
-    resource, subscription, subscription_request, usage, user, DomainEvent, EventEnvelope,
+    resource, snapshot, subscription, subscription_request, usage, user, DomainEvent,
+    EventEnvelope,
 };
 
 /// Every event type there is.
@@ -79,6 +80,7 @@ pub fn catalog() -> Value {
     events_of::<offering::OfferingEvent>(offering::AGGREGATE_TYPE, &mut events);
     events_of::<order::OrderEvent>(order::AGGREGATE_TYPE, &mut events);
     events_of::<resource::ResourceEvent>(resource::AGGREGATE_TYPE, &mut events);
+    events_of::<snapshot::SnapshotEvent>(snapshot::AGGREGATE_TYPE, &mut events);
     json!({
         "description": "Every message on the domain stream is one event: the envelope as JSON, \
             its payload shaped by the schema of its event_type. Headers Fleet-Event-Type, \

@@ -261,6 +261,18 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     )
     .await
     .expect(200);
+    // A snapshot, completed, restored into a new instance.
+    let snapshot = app
+        .post_empty(&format!("/v1/instances/{instance}/snapshots"))
+        .await
+        .expect(202);
+    let snapshot = snapshot.body["id"].as_str().unwrap().to_owned();
+    app.post_empty(&format!("/v1/snapshots/{snapshot}/complete"))
+        .await
+        .expect(200);
+    app.post_empty(&format!("/v1/snapshots/{snapshot}/restore"))
+        .await
+        .expect(202);
     let doomed = app.create_subscription(json!({})).await;
     let mut body = app.instance_body();
     body["subscription_id"] = json!(doomed);

@@ -1246,3 +1246,300 @@ async fn the_dialect_serves_its_own_generated_document() {
     let create = &paths[&format!("{BASE}/resource-instance/{{serviceProviderId}}/{{serviceKey}}/{{serviceAPIVersion}}/{{serviceEnvironmentKey}}/{{serviceModelKey}}/{{productTierKey}}/{{resourceKey}}")]["post"];
     assert!(create["responses"]["202"].is_object(), "{create}");
 }
+
+#[tokio::test]
+async fn a_snapshot_is_taken_copied_and_restored_into_a_new_instance() {
+    let app = TestApp::spawn().await;
+    let (_, subscription) = user_and_subscription(&app, "fay@enterprise.example").await;
+    let created = call(
+        &app,
+        Method::POST,
+        &format!(
+            "{BASE}/resource-instance/omnistrate/s-postgres/v1/prod/hosted/pt-standard/postgres"
+        ),
+        Some(
+            json!({"cloud_provider": "aws", "region": "us-east-1", "subscriptionId": subscription,
+                    "requestParams": {"replicas": 3, "deploymentCellID": "hc-1"}}),
+        ),
+    )
+    .await
+    .expect(202);
+    let source = created.body["id"].as_str().unwrap().to_owned();
+    let source_uuid = native_id(&source, "instance");
+    let item = format!("{SCOPE}/instance/{source}");
+    // Only a running instance is snapshotted.
+    goa(
+        &call(&app, Method::POST, &format!("{item}/snapshot"), None).await,
+        409,
+        "invalid_state",
+    );
+    app.post_empty(&format!("/v1/instances/{source_uuid}/ready"))
+        .await
+        .expect(200);
+
+    let taken = call(&app, Method::POST, &format!("{item}/snapshot"), None)
+        .await
+        .expect(202);
+    shaped(
+        "snapshot taken",
+        &taken.body,
+        &[
+            ("environmentId", T::Str),
+            ("serviceId", T::Str),
+            ("snapshotId", T::Str),
+        ],
+    );
+    let snapshot = taken.body["snapshotId"].as_str().unwrap().to_owned();
+    assert!(snapshot.starts_with("instance-ss-"), "{snapshot}");
+    let snapshot_uuid = native_id(&snapshot, "instance-ss");
+    let described = call(
+        &app,
+        Method::GET,
+        &format!("{item}/snapshot/{snapshot}"),
+        None,
+    )
+    .await
+    .expect(200);
+    const SNAPSHOT: &[(&str, T)] = &[
+        ("createdTime", T::Str),
+        ("environmentId", T::Str),
+        ("productTierId", T::Str),
+        ("progress", T::Int),
+        ("region", T::Str),
+        ("serviceId", T::Str),
+        ("snapshotId", T::Str),
+        ("snapshotType", T::Str),
+        ("sourceInstanceId", T::Str),
+        ("status", T::Str),
+    ];
+    shaped("Snapshot", &described.body, SNAPSHOT);
+    assert_eq!(described.body["status"], "creating");
+    assert_eq!(described.body["snapshotType"], "ManualSnapshot");
+    assert_eq!(described.body["sourceInstanceId"], source.as_str());
+    // Not yet complete: neither restored nor copied.
+    let restore_path = format!("{SCOPE}/snapshot/{snapshot}/restore");
+    goa(
+        &call(&app, Method::POST, &restore_path, Some(json!({}))).await,
+        409,
+        "invalid_state",
+    );
+    let no_copy = call(
+        &app,
+        Method::POST,
+        &format!("{item}/copy-snapshot"),
+        Some(json!({"targetRegion": "us-west-2"})),
+    )
+    .await;
+    goa(&no_copy, 409, "invalid_state");
+
+    // The agent reports it taken.
+    app.post_empty(&format!("/v1/snapshots/{snapshot_uuid}/complete"))
+        .await
+        .expect(200);
+    let completed = call(
+        &app,
+        Method::GET,
+        &format!("{item}/snapshot/{snapshot}"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(completed.body["status"], "completed");
+    assert_eq!(completed.body["progress"], 100);
+    assert!(completed.body["completeTime"].is_string());
+
+    // An automated one, and a copy (of the latest completed by default) in another region.
+    let automated = call(&app, Method::POST, &format!("{item}/autosnapshot"), None)
+        .await
+        .expect(202);
+    let copy = call(
+        &app,
+        Method::POST,
+        &format!("{item}/copy-snapshot"),
+        Some(json!({"targetRegion": "us-west-2"})),
+    )
+    .await
+    .expect(202);
+    let copy_id = copy.body["snapshotId"].as_str().unwrap().to_owned();
+    let listed = call(&app, Method::GET, &format!("{item}/snapshot"), None)
+        .await
+        .expect(200);
+    let snapshots = listed.body["snapshots"].as_array().unwrap();
+    assert_eq!(snapshots.len(), 3, "{}", listed.body);
+    for row in snapshots {
+        shaped("Snapshot", row, SNAPSHOT);
+    }
+    let by_id = |id: &str| {
+        snapshots
+            .iter()
+            .find(|s| s["snapshotId"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by_id(automated.body["snapshotId"].as_str().unwrap())["snapshotType"],
+        "AutomatedSnapshot"
+    );
+    assert_eq!(by_id(&copy_id)["region"], "us-west-2");
+    let native_copy = app
+        .get(&format!(
+            "/v1/snapshots/{}",
+            native_id(&copy_id, "instance-ss")
+        ))
+        .await
+        .expect(200);
+    assert_eq!(native_copy.body["copied_from"], snapshot_uuid.as_str());
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{item}/copy-snapshot"),
+            Some(json!({})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+
+    // Which snapshot serves a point in time: the latest completed by then.
+    let now = (chrono::Utc::now() + chrono::Duration::seconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let serving = call(
+        &app,
+        Method::GET,
+        &format!("{item}/restore"),
+        Some(json!({"targetRestoreTime": now})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(serving.body["snapshotId"], snapshot.as_str());
+    let too_early = call(
+        &app,
+        Method::GET,
+        &format!("{item}/restore?targetRestoreTime=2020-01-01T00:00:00Z"),
+        None,
+    )
+    .await;
+    goa(&too_early, 409, "invalid_state");
+
+    // The source goes; its snapshot restores it into a new instance that names the snapshot.
+    call(
+        &app,
+        Method::DELETE,
+        &item,
+        Some(json!({"resourceId": "r"})),
+    )
+    .await
+    .expect(200);
+    let restored = call(
+        &app,
+        Method::POST,
+        &restore_path,
+        Some(json!({"network_type": "PUBLIC"})),
+    )
+    .await
+    .expect(202);
+    let new_id = restored.body["id"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, source);
+    let new_instance = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/instance/{new_id}"),
+        None,
+    )
+    .await
+    .expect(200);
+    shaped("ResourceInstance", &new_instance.body, INSTANCE);
+    let consumer = &new_instance.body["consumptionResourceInstanceResult"];
+    assert_eq!(consumer["sourceSnapshotID"], snapshot.as_str());
+    assert_eq!(consumer["currentReplicas"], "3");
+    assert_eq!(consumer["status"], "DEPLOYING");
+    let history = app
+        .history(&format!("/v1/instances/{}", native_id(&new_id, "instance")))
+        .await;
+    assert_eq!(history[0]["event_type"], "InstanceCreated");
+    assert_eq!(
+        history[0]["payload"]["restored_from"],
+        snapshot_uuid.as_str()
+    );
+    assert_eq!(history[0]["payload"]["deployment_cell"], "hc-1");
+    // Restoring to a time picks the same snapshot.
+    let to_time = call(
+        &app,
+        Method::POST,
+        &format!("{item}/restore"),
+        Some(json!({"targetRestoreTime": now})),
+    )
+    .await
+    .expect(202);
+    let history = app
+        .history(&format!(
+            "/v1/instances/{}",
+            native_id(to_time.body["id"].as_str().unwrap(), "instance")
+        ))
+        .await;
+    assert_eq!(
+        history[0]["payload"]["restored_from"],
+        snapshot_uuid.as_str()
+    );
+    let override_refused = call(
+        &app,
+        Method::POST,
+        &restore_path,
+        Some(json!({"productTierVersionOverride": "2.0"})),
+    )
+    .await;
+    goa(&override_refused, 400, "bad_request");
+
+    // Deleted: 202, then gone from the list and no longer restorable.
+    call(
+        &app,
+        Method::DELETE,
+        &format!("{SCOPE}/snapshot/{snapshot}"),
+        None,
+    )
+    .await
+    .expect(202);
+    goa(
+        &call(
+            &app,
+            Method::DELETE,
+            &format!("{SCOPE}/snapshot/{snapshot}"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    goa(
+        &call(&app, Method::POST, &restore_path, Some(json!({}))).await,
+        409,
+        "invalid_state",
+    );
+    let listed = call(&app, Method::GET, &format!("{item}/snapshot"), None)
+        .await
+        .expect(200);
+    assert_eq!(listed.body["snapshots"].as_array().unwrap().len(), 2);
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{item}/snapshot/{snapshot}"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/service/s-other/environment/se/snapshot/{copy_id}/restore"),
+            Some(json!({})),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+}

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS instances (
     -- The stream sequence of the last event applied to the row.
     version          bigint NOT NULL
 );
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS restored_from text;
 CREATE INDEX IF NOT EXISTS instances_by_tenant ON instances (tenant, id);
 CREATE INDEX IF NOT EXISTS instances_by_status ON instances (tenant, status, id);
 CREATE INDEX IF NOT EXISTS instances_by_subscription ON instances (tenant, subscription_id);
@@ -70,11 +71,14 @@ pub struct InstanceRow {
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub version: i64,
+    /// The snapshot the instance was restored from.
+    pub restored_from: Option<String>,
 }
 
 const COLUMNS: &str = "id, tenant, name, service_id, plan_id, cloud_provider, region, \
     deployment_cell, instance_type, environment_type, customer_id, subscription_id, status, \
-    capacity, failure_reason, restarts, failovers, created_at, updated_at, deleted_at, version";
+    capacity, failure_reason, restarts, failovers, created_at, updated_at, deleted_at, version, \
+    restored_from";
 
 impl InstanceRow {
     fn created(envelope: &EventEnvelope, event: &InstanceEvent) -> Option<Self> {
@@ -105,6 +109,7 @@ impl InstanceRow {
             updated_at: envelope.event.occurred_at,
             deleted_at: None,
             version: envelope.sequence as i64,
+            restored_from: spec.restored_from,
         })
     }
 
@@ -213,7 +218,8 @@ async fn upsert<'a>(
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
              $12::text[], $13::text[], $14::int8[], $15::text[], $16::int8[], $17::int8[],
-             $18::timestamptz[], $19::timestamptz[], $20::timestamptz[], $21::int8[])
+             $18::timestamptz[], $19::timestamptz[], $20::timestamptz[], $21::int8[],
+             $22::text[])
          ON CONFLICT (id) DO UPDATE SET
              status = EXCLUDED.status, capacity = EXCLUDED.capacity,
              failure_reason = EXCLUDED.failure_reason, restarts = EXCLUDED.restarts,
@@ -241,6 +247,7 @@ async fn upsert<'a>(
     .bind(column!(updated_at))
     .bind(column!(deleted_at))
     .bind(column!(version))
+    .bind(column!(restored_from))
     .execute(tx)
     .await?;
     Ok(())

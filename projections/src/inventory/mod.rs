@@ -1,5 +1,5 @@
 //! The inventory read model: instances, customers (with reseller relationships and licenses),
-//! users, subscriptions and subscription requests, each in tables of the `inventory` schema.
+//! users, subscriptions, subscription requests and snapshots, each in tables of the `inventory` schema.
 //!
 //! Instances are the high-volume part and are applied set-based (see [`instances`]); the other
 //! aggregates change rarely and are applied event by event inside the same transaction.
@@ -7,6 +7,7 @@
 pub mod customers;
 pub mod instances;
 pub mod requests;
+pub mod snapshots;
 pub mod subscriptions;
 pub mod users;
 
@@ -37,17 +38,21 @@ impl Projection for Inventory {
             users::DDL,
             subscriptions::DDL,
             requests::DDL,
+            snapshots::DDL,
         ]
     }
 
     fn handles(&self, aggregate_type: &str) -> bool {
-        use fleet_events::{customer, instance, subscription, subscription_request, user};
+        use fleet_events::{
+            customer, instance, snapshot, subscription, subscription_request, user,
+        };
         [
             instance::AGGREGATE_TYPE,
             customer::AGGREGATE_TYPE,
             user::AGGREGATE_TYPE,
             subscription::AGGREGATE_TYPE,
             subscription_request::AGGREGATE_TYPE,
+            snapshot::AGGREGATE_TYPE,
         ]
         .contains(&aggregate_type)
     }
@@ -57,7 +62,9 @@ impl Projection for Inventory {
         tx: &mut PgConnection,
         events: &[EventEnvelope],
     ) -> Result<(), ApplyError> {
-        use fleet_events::{customer, instance, subscription, subscription_request, user};
+        use fleet_events::{
+            customer, instance, snapshot, subscription, subscription_request, user,
+        };
         // Each aggregate type has its own tables, so keeping the order within a type is
         // enough; instances go in one set-based write.
         let of = |kind: &str| -> Vec<&EventEnvelope> {
@@ -81,6 +88,9 @@ impl Projection for Inventory {
         }
         for event in of(subscription_request::AGGREGATE_TYPE) {
             requests::apply(tx, event).await?;
+        }
+        for event in of(snapshot::AGGREGATE_TYPE) {
+            snapshots::apply(tx, event).await?;
         }
         Ok(())
     }

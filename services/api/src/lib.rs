@@ -69,6 +69,7 @@ fn router_and_document_with(
     aide::generate::extract_schemas(true);
     let v1 = ApiRouter::new()
         .merge(routes::instances::router())
+        .merge(routes::snapshots::router())
         .merge(routes::inventory::router())
         .merge(routes::customers::router())
         .merge(routes::users::router())

@@ -417,6 +417,7 @@ mod tests {
                 environment_type: "DEV".into(),
                 customer_id: None,
                 subscription_id: None,
+                restored_from: None,
             }),
             capacity: 1,
         }

@@ -27,6 +27,7 @@ pub mod positions;
 pub mod process_managers;
 pub mod rater;
 pub mod scheduler;
+pub mod snapshots;
 pub mod subscriptions;
 pub mod webhooks;
 

@@ -298,6 +298,7 @@ mod tests {
             environment_type: "PROD".into(),
             customer_id: None,
             subscription_id: None,
+            restored_from: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod price_book;
 pub mod project;
 pub mod rating;
 pub mod resource;
+pub mod snapshot;
 pub mod subscription;
 pub mod subscription_request;
 pub mod user;

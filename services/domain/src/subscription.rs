@@ -706,6 +706,7 @@ mod tests {
                 environment_type: "DEV".into(),
                 customer_id: None,
                 subscription_id: Some("sub".into()),
+                restored_from: None,
             }),
             capacity: 1,
         }

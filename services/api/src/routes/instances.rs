@@ -155,6 +155,7 @@ async fn create_instance(
         environment_type: body.environment_type.as_str().into(),
         customer_id: body.customer_id,
         subscription_id: None,
+        restored_from: None,
     };
     let executed = fleet_app::instances::create_instance(
         &state.bus,

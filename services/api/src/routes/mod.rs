@@ -15,6 +15,7 @@ pub mod notification_channels;
 pub mod ops;
 pub mod pricing;
 pub mod reports;
+pub mod snapshots;
 pub mod subscription_requests;
 pub mod subscriptions;
 pub mod usage;

@@ -84,15 +84,19 @@ pub struct Scope {
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct InstancePath {
     #[serde(rename = "serviceId")]
-    service_id: String,
+    pub service_id: String,
     #[serde(rename = "environmentId")]
-    environment_id: String,
+    pub environment_id: String,
     #[serde(rename = "instanceId")]
-    instance_id: String,
+    pub instance_id: String,
 }
 
 /// The instance's native id, once its history shows it belongs to the path's service.
-async fn scoped(state: &AppState, agent: &Agent, path: &InstancePath) -> Result<Uuid, GoaError> {
+pub async fn scoped(
+    state: &AppState,
+    agent: &Agent,
+    path: &InstancePath,
+) -> Result<Uuid, GoaError> {
     let uuid = native(prefix::INSTANCE, "instance", &path.instance_id)?;
     let instance = state
         .bus
@@ -369,6 +373,7 @@ async fn create(
         environment_type: environment.as_str().into(),
         customer_id: None,
         subscription_id: None,
+        restored_from: None,
     };
     let executed = fleet_app::instances::create_instance(
         &state.bus,

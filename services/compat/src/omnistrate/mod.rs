@@ -19,6 +19,7 @@ mod cost;
 mod errors;
 mod instances;
 mod shapes;
+mod snapshots;
 mod subscriptions;
 mod users;
 mod wire;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     };
     let routes = ApiRouter::new()
         .merge(instances::router())
+        .merge(snapshots::router())
         .merge(subscriptions::router())
         .merge(users::router())
         .merge(cost::router())

@@ -178,6 +178,9 @@ pub struct ConsumptionResult {
     pub custom_tags: Vec<Value>,
     #[serde(rename = "instanceLoadStatus")]
     pub instance_load_status: String,
+    /// The snapshot the instance was restored from.
+    #[serde(rename = "sourceSnapshotID", skip_serializing_if = "Option::is_none")]
+    pub source_snapshot_id: Option<String>,
 }
 
 impl ResourceInstance {
@@ -226,6 +229,7 @@ impl ResourceInstance {
                     "UNKNOWN"
                 }
                 .into(),
+                source_snapshot_id: row.restored_from.as_ref().map(|s| id(prefix::SNAPSHOT, s)),
             },
             default_subscription: false,
             deployment_cell_id: row.deployment_cell.clone(),

@@ -29,6 +29,7 @@ pub mod prefix {
     pub const ORG: &str = "org";
     pub const INVOICE: &str = "inv";
     pub const EVENT: &str = "event";
+    pub const SNAPSHOT: &str = "instance-ss";
 }
 
 /// A native id in Omnistrate's form: `instance-0193…`.
