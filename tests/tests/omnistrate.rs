@@ -299,7 +299,9 @@ async fn an_instance_runs_its_whole_lifecycle_at_omnistrate_paths() {
         first_page.body["resourceInstances"][0]["consumptionResourceInstanceResult"]["id"],
         wire.as_str()
     );
-    let token = first_page.body["nextPageToken"].as_str().unwrap();
+    let token = first_page.body["nextPageToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a next page: {}", first_page.body));
     let next = call(
         &app,
         Method::GET,
@@ -330,10 +332,7 @@ async fn an_instance_runs_its_whole_lifecycle_at_omnistrate_paths() {
     )
     .await
     .expect(200);
-    assert_eq!(
-        in_cell.body["resourceInstances"].as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(in_cell.body["instances"].as_array().unwrap().len(), 1);
     let bad_token = call(
         &app,
         Method::GET,
@@ -1541,5 +1540,398 @@ async fn a_snapshot_is_taken_copied_and_restored_into_a_new_instance() {
         .await,
         404,
         "not_found",
+    );
+}
+
+#[tokio::test]
+async fn the_fleet_tells_its_audit_events_organisations_summary_and_report() {
+    let app = TestApp::spawn().await;
+    let (user, subscription) = user_and_subscription(&app, "gus@enterprise.example").await;
+    let created = call(
+        &app,
+        Method::POST,
+        &format!(
+            "{BASE}/resource-instance/omnistrate/s-postgres/v1/prod/hosted/pt-standard/postgres"
+        ),
+        Some(
+            json!({"cloud_provider": "aws", "region": "us-east-1", "subscriptionId": subscription,
+                    "requestParams": {"instanceType": "m5.large"}}),
+        ),
+    )
+    .await
+    .expect(202);
+    let wire = created.body["id"].as_str().unwrap().to_owned();
+    app.post_empty(&format!(
+        "/v1/instances/{}/ready",
+        native_id(&wire, "instance")
+    ))
+    .await
+    .expect(200);
+    call(
+        &app,
+        Method::POST,
+        &format!("{SCOPE}/instance/{wire}/failover"),
+        Some(json!({"failedReplicaID": "db-0"})),
+    )
+    .await
+    .expect(200);
+
+    // Audit events of the instance, newest first, paged, filtered by source.
+    let audit = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/audit-events?instanceID={wire}"),
+        None,
+    )
+    .await
+    .expect(200);
+    let events = audit.body["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    // Its creation, provisioning and failover, and its admission under the capped subscription.
+    assert_eq!(events.len(), 4, "{kinds:?}");
+    for event in events {
+        shaped(
+            "FleetAuditEvent",
+            event,
+            &[
+                ("id", T::Str),
+                ("time", T::Str),
+                ("eventSource", T::Str),
+                ("message", T::Str),
+                ("serviceId", T::Str),
+                ("instanceId", T::Str),
+                ("userId", T::Str),
+                ("workflowFailures", T::Arr),
+                ("authMethod", T::Str),
+            ],
+        );
+        assert_eq!(event["instanceId"], wire.as_str());
+    }
+    assert_eq!(audit.body["ids"].as_array().unwrap().len(), 4);
+    let infra = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/audit-events?instanceID={wire}&eventSourceTypes=Infra"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        infra.body["events"].as_array().unwrap().len(),
+        1,
+        "{}",
+        infra.body
+    );
+    let first = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/audit-events?instanceID={wire}&pageSize=2"),
+        None,
+    )
+    .await
+    .expect(200);
+    let token = first.body["nextPageToken"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let rest = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/audit-events?instanceID={wire}&pageSize=2&nextPageToken={token}"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(rest.body["events"].as_array().unwrap().len(), 2);
+    assert_eq!(rest.body["events"][0]["id"], events[2]["id"]);
+    assert!(rest.body.get("nextPageToken").is_none(), "{}", rest.body);
+    let by_service = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/audit-events?serviceID=s-other"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(by_service.body["events"], json!([]));
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/audit-events?eventSourceTypes=Aliens"),
+            None,
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/audit-events?nextPageToken=abc"),
+            None,
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    let viewer = app.api_key("acme", "viewer").await;
+    let denied = app
+        .request(
+            Some(&viewer),
+            Method::GET,
+            &format!("{BASE}/audit-events"),
+            None,
+            &[],
+        )
+        .await;
+    goa(&denied, 403, "forbidden");
+
+    // End-customer events: the sign-up of the organisation and its user.
+    let feed = call(&app, Method::GET, &format!("{BASE}/events"), None)
+        .await
+        .expect(200);
+    let feed = feed.body["events"].as_array().unwrap();
+    assert!(
+        feed.iter().any(
+            |e| e["eventType"] == "CustomerSignUp" && e["eventPayload"]["name"] == "Enterprise"
+        ),
+        "{feed:?}"
+    );
+    let invited = feed
+        .iter()
+        .find(|e| e["eventType"] == "InviteUser")
+        .expect("the user");
+    shaped(
+        "EndCustomerEvent",
+        invited,
+        &[
+            ("eventID", T::Str),
+            ("eventType", T::Str),
+            ("eventPayload", T::Obj),
+            ("priority", T::Str),
+            ("time", T::Str),
+            ("orgID", T::Str),
+        ],
+    );
+    assert_eq!(invited["userID"], user.as_str());
+    assert_eq!(invited["userEmail"], "gus@enterprise.example");
+
+    // The environment's report.
+    let stats = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/report/stats/env/PROD"),
+        None,
+    )
+    .await
+    .expect(200);
+    for field in [
+        "deployments",
+        "liveDeployments",
+        "failovers",
+        "subscriptions",
+        "userSignups",
+    ] {
+        shaped(
+            field,
+            &stats.body[field],
+            &[("totalCount", T::Int), ("last7DaysCount", T::Int)],
+        );
+    }
+    assert_eq!(stats.body["deployments"]["totalCount"], 1);
+    assert_eq!(stats.body["failovers"]["last7DaysCount"], 1);
+    assert_eq!(stats.body["subscriptions"]["totalCount"], 1);
+    assert_eq!(stats.body["userSignups"]["totalCount"], 1);
+    let dev = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/report/stats/env/DEV"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(dev.body["deployments"]["totalCount"], 0);
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/report/stats/env/MARS"),
+            None,
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+
+    // Organisations: the tenant's, with invoices, and the service's.
+    let native_user = app
+        .get(&format!("/v1/users/{}", native_id(&user, "user")))
+        .await;
+    let org = format!("org-{}", native_user.body["customer_id"].as_str().unwrap());
+    let all = call(&app, Method::GET, &format!("{BASE}/organizations"), None)
+        .await
+        .expect(200);
+    let names: Vec<&str> = all.body["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orgName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["Acme Corp", "Enterprise"]);
+    let invoiced = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/organizations?hasInvoice=true"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(invoiced.body["organizations"], json!([]));
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/organizations?hasInvoiceWithStatus=lost"),
+            None,
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    let active = call(&app, Method::GET, &format!("{SCOPE}/organizations"), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        active.body["organizations"].as_array().unwrap().len(),
+        2,
+        "Acme's subscription counts too"
+    );
+    let none = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/service/s-other/environment/se/organizations"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(none.body["organizations"], json!([]));
+    let one = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/organization/{org}"),
+        None,
+    )
+    .await
+    .expect(200);
+    shaped(
+        "Organization",
+        &one.body,
+        &[("email", T::Str), ("orgId", T::Str), ("orgName", T::Str)],
+    );
+    assert_eq!(one.body["orgUrl"], "enterprise.example");
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/service/s-other/environment/se/organization/{org}"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+
+    // The service's summary and resources.
+    let summary = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/service-inventory-summary"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        summary.body,
+        json!({"EnvironmentCount": 1, "InstancesCount": 1, "OrganizationCount": 2, "ResourceCount": 1,
+               "UserCount": 1, "environmentId": "se-prod", "serviceId": "s-postgres"})
+    );
+    let tier = format!("{SCOPE}/model/sm-hosted/productTier/pt-standard");
+    let resources = call(
+        &app,
+        Method::GET,
+        &format!("{tier}/resources"),
+        Some(json!({})),
+    )
+    .await
+    .expect(200);
+    let list = resources.body["resources"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", resources.body);
+    shaped(
+        "Resource",
+        &list[0],
+        &[
+            ("environmentId", T::Str),
+            ("instanceCount", T::Int),
+            ("name", T::Str),
+            ("perVersionInstanceCount", T::Obj),
+            ("resourceId", T::Str),
+            ("serviceId", T::Str),
+        ],
+    );
+    assert_eq!(list[0]["name"], "m5.large");
+    assert_eq!(list[0]["instanceCount"], 1);
+    let theirs = call(
+        &app,
+        Method::GET,
+        &format!("{tier}/resources"),
+        Some(json!({"userId": user})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(theirs.body["resources"].as_array().unwrap().len(), 1);
+    let others = call(
+        &app,
+        Method::GET,
+        &format!("{tier}/resources"),
+        Some(json!({"orgId": format!("org-{}", app.customer_id)})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(others.body["resources"], json!([]));
+    let described = call(
+        &app,
+        Method::GET,
+        &format!("{tier}/resource/r-m5.large"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(described.body["instanceCount"], 1);
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{tier}/resource/r-nothing"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{tier}/resources"),
+            Some(json!({"environmentType": "MOON"})),
+        )
+        .await,
+        400,
+        "bad_request",
     );
 }

@@ -312,3 +312,45 @@ pub async fn licenses(
     .fetch_all(pool)
     .await
 }
+
+/// The customers among `ids` that are not deleted, in id order.
+pub async fn of_ids(
+    pool: &PgPool,
+    tenant: &str,
+    ids: &[Uuid],
+) -> Result<Vec<CustomerRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM inventory.customers
+         WHERE tenant = $1 AND id = ANY($2) AND status <> 'deleted' ORDER BY id"
+    ))
+    .bind(tenant)
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}
+
+/// Customers with invoices (of a status, dated within a window, when given).
+pub async fn with_invoices(
+    pool: &PgPool,
+    tenant: &str,
+    status: Option<&str>,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> Result<Vec<CustomerRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM inventory.customers c
+         WHERE tenant = $1 AND status <> 'deleted' AND EXISTS (
+             SELECT 1 FROM invoices.invoices v
+              WHERE v.tenant = c.tenant AND v.customer_id = c.id::text AND v.status <> 'deleted'
+                AND ($2::text IS NULL OR v.status = $2)
+                AND ($3::date IS NULL OR v.invoice_date >= $3)
+                AND ($4::date IS NULL OR v.invoice_date <= $4))
+         ORDER BY id"
+    ))
+    .bind(tenant)
+    .bind(status)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}

@@ -109,3 +109,169 @@ pub async fn summary(pool: &PgPool, tenant: &str) -> Result<InventorySummary, sq
         subscriptions: subscriptions::summary(pool, tenant).await?,
     })
 }
+
+/// A count, and how many of it are from the last 7 days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Recent {
+    pub total: i64,
+    pub last_7_days: i64,
+}
+
+/// What happened in one environment type: instances deployed (and still live), the
+/// subscriptions and the users of customers with instances there, and failovers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct EnvironmentStats {
+    pub deployments: Recent,
+    pub live_deployments: Recent,
+    pub subscriptions: Recent,
+    pub user_signups: Recent,
+    pub failovers: Recent,
+}
+
+pub async fn environment_stats(
+    pool: &PgPool,
+    tenant: &str,
+    environment_type: &str,
+) -> Result<EnvironmentStats, sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "WITH here AS (
+             SELECT * FROM inventory.instances WHERE tenant = $1 AND environment_type = $2)
+         SELECT 'deployments', count(*), count(*) FILTER (WHERE created_at > now() - interval '7 days')
+           FROM here
+         UNION ALL
+         SELECT 'live', count(*), count(*) FILTER (WHERE created_at > now() - interval '7 days')
+           FROM here WHERE status <> 'deleted'
+         UNION ALL
+         SELECT 'subscriptions', count(*), count(*) FILTER (WHERE created_at > now() - interval '7 days')
+           FROM inventory.subscriptions s
+          WHERE s.tenant = $1 AND EXISTS (SELECT 1 FROM here WHERE here.subscription_id = s.id::text)
+         UNION ALL
+         SELECT 'users', count(*), count(*) FILTER (WHERE created_at > now() - interval '7 days')
+           FROM inventory.users u
+          WHERE u.tenant = $1 AND EXISTS (SELECT 1 FROM here WHERE here.customer_id = u.customer_id)
+         UNION ALL
+         SELECT 'failovers', count(*), count(*) FILTER (WHERE a.occurred_at > now() - interval '7 days')
+           FROM audit.events a JOIN here ON here.id::text = a.instance_id
+          WHERE a.tenant = $1 AND a.action = 'InstanceFailedOver'",
+    )
+    .bind(tenant)
+    .bind(environment_type)
+    .fetch_all(pool)
+    .await?;
+    let mut stats = EnvironmentStats::default();
+    for (what, total, last_7_days) in rows {
+        let recent = Recent { total, last_7_days };
+        match what.as_str() {
+            "deployments" => stats.deployments = recent,
+            "live" => stats.live_deployments = recent,
+            "subscriptions" => stats.subscriptions = recent,
+            "users" => stats.user_signups = recent,
+            _ => stats.failovers = recent,
+        }
+    }
+    Ok(stats)
+}
+
+/// What a service has in the inventory: its instances and their kinds, the environment types
+/// they run in, and the customers (with their users) holding a live subscription to it or a
+/// live instance of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ServiceSummary {
+    pub environments: i64,
+    pub live_instances: i64,
+    pub instance_types: i64,
+    pub customers: i64,
+    pub users: i64,
+}
+
+/// The customers of a service: a live subscription to it or a live instance of it.
+const SERVICE_CUSTOMERS: &str = "SELECT s.customer_id FROM inventory.subscriptions s
+      WHERE s.tenant = $1 AND s.service_id = $2 AND s.status IN ('active', 'suspended')
+     UNION
+     SELECT i.customer_id FROM inventory.instances i
+      WHERE i.tenant = $1 AND i.service_id = $2 AND i.status <> 'deleted'
+        AND i.customer_id IS NOT NULL";
+
+pub async fn service_summary(
+    pool: &PgPool,
+    tenant: &str,
+    service_id: &str,
+) -> Result<ServiceSummary, sqlx::Error> {
+    let (environments, live_instances, instance_types, customers, users): (
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    ) = sqlx::query_as(&format!(
+        "WITH live AS (SELECT * FROM inventory.instances
+                            WHERE tenant = $1 AND service_id = $2 AND status <> 'deleted'),
+                  holders AS ({SERVICE_CUSTOMERS})
+             SELECT (SELECT count(DISTINCT environment_type) FROM live),
+                    (SELECT count(*) FROM live),
+                    (SELECT count(DISTINCT instance_type) FROM live),
+                    (SELECT count(*) FROM holders),
+                    (SELECT count(*) FROM inventory.users u
+                      WHERE u.tenant = $1 AND u.status <> 'deleted'
+                        AND u.customer_id IN (SELECT customer_id FROM holders))"
+    ))
+    .bind(tenant)
+    .bind(service_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(ServiceSummary {
+        environments,
+        live_instances,
+        instance_types,
+        customers,
+        users,
+    })
+}
+
+/// The live customers of a service, in id order.
+pub async fn service_customers(
+    pool: &PgPool,
+    tenant: &str,
+    service_id: &str,
+) -> Result<Vec<customers::CustomerRow>, sqlx::Error> {
+    let ids: Vec<String> = sqlx::query_scalar(SERVICE_CUSTOMERS)
+        .bind(tenant)
+        .bind(service_id)
+        .fetch_all(pool)
+        .await?;
+    let ids: Vec<uuid::Uuid> = ids.iter().filter_map(|i| i.parse().ok()).collect();
+    customers::of_ids(pool, tenant, &ids).await
+}
+
+/// One kind of instance of a service on a plan (Omnistrate's resource), with its live count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
+pub struct InstanceKind {
+    pub instance_type: String,
+    pub live_instances: i64,
+}
+
+/// The kinds of instance of a service on a plan, optionally only the customer's.
+pub async fn instance_kinds(
+    pool: &PgPool,
+    tenant: &str,
+    service_id: &str,
+    plan_id: &str,
+    environment_type: Option<&str>,
+    customer_id: Option<&str>,
+) -> Result<Vec<InstanceKind>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT instance_type, count(*) FILTER (WHERE status <> 'deleted') AS live_instances
+           FROM inventory.instances
+          WHERE tenant = $1 AND service_id = $2 AND plan_id = $3
+            AND ($4::text IS NULL OR environment_type = $4)
+            AND ($5::text IS NULL OR customer_id = $5)
+          GROUP BY instance_type ORDER BY instance_type",
+    )
+    .bind(tenant)
+    .bind(service_id)
+    .bind(plan_id)
+    .bind(environment_type)
+    .bind(customer_id)
+    .fetch_all(pool)
+    .await
+}

@@ -90,6 +90,16 @@ impl App {
             .await?)
     }
 
+    /// Waits until `projection` has applied every event of the tenant recorded so far, of
+    /// any aggregate (the audit log reads them all); returns that position.
+    pub async fn caught_up_on_all(
+        &self,
+        tenant: &fleet_events::Tenant,
+        projection: &str,
+    ) -> Result<u64, AppError> {
+        self.caught_up_on(tenant, "*", projection).await
+    }
+
     /// Waits until `projection` (a reader of the usage stream) has applied the tenant's
     /// newest usage; returns that position.
     pub async fn caught_up_on_usage(

@@ -517,9 +517,9 @@ struct PageQuery {
 #[derive(Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct HostClusterInstances {
+    instances: Vec<ResourceInstance>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_page_token: Option<String>,
-    resource_instances: Vec<ResourceInstance>,
 }
 
 /// The instances placed in a deployment cell (`deploymentCellID`).
@@ -534,11 +534,10 @@ async fn list_in_host_cluster(
         deployment_cell: Some(path.host_cluster_id),
         ..Default::default()
     };
-    let (resource_instances, next_page_token) =
-        listed(&state, &agent, &filter, &paging, "").await?;
+    let (instances, next_page_token) = listed(&state, &agent, &filter, &paging, "").await?;
     Ok(Json(HostClusterInstances {
+        instances,
         next_page_token,
-        resource_instances,
     }))
 }
 

@@ -1,5 +1,7 @@
-//! Omnistrate's Fleet API (000) at `/2022-09-01-00/fleet`: resource instances, subscriptions
-//! and their requests, users, cost, usage and invoices, each translated onto the same
+//! Omnistrate's Fleet API (000) at `/2022-09-01-00/fleet`: resource instances and their
+//! snapshots, subscriptions and their requests, users, cost, usage, invoices, audit events,
+//! end-customer events, the environment report, organisations and the service's summary and
+//! resources, each translated onto the same
 //! application functions and read models as the native API.
 //!
 //! - Auth: `Authorization: Bearer <token>`, which takes the same API keys as the native API;
@@ -17,7 +19,9 @@
 mod billing;
 mod cost;
 mod errors;
+mod feeds;
 mod instances;
+mod inventory;
 mod shapes;
 mod snapshots;
 mod subscriptions;
@@ -67,6 +71,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(users::router())
         .merge(cost::router())
         .merge(billing::router())
+        .merge(feeds::router())
+        .merge(inventory::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate));
     let routes = ApiRouter::new().nest(BASE, routes).finish_api(&mut api);
     let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
