@@ -7,6 +7,7 @@
 pub mod cost;
 pub mod customer;
 pub mod envelope;
+pub mod host_cluster;
 pub mod instance;
 pub mod invoice;
 pub mod jetstream;

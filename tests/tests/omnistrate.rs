@@ -1935,3 +1935,425 @@ async fn the_fleet_tells_its_audit_events_organisations_summary_and_report() {
         "bad_request",
     );
 }
+
+#[tokio::test]
+async fn host_clusters_are_adopted_deployed_reconfigured_and_deleted_once_empty() {
+    let app = TestApp::spawn().await;
+    let (_, subscription) = user_and_subscription(&app, "hal@enterprise.example").await;
+
+    // Adopted (PENDING until its agent reports) and created natively (DEPLOYING).
+    let adopted = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/host-cluster/adopt"),
+        Some(
+            json!({"cloudProvider": "aws", "customerEmail": "ops@customer.example",
+                    "description": "Customer cell", "id": "hc-byoa", "region": "us-east-1"}),
+        ),
+    )
+    .await
+    .expect(202);
+    assert_eq!(adopted.body["adoptionStatus"], "PENDING");
+    let again = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/host-cluster/adopt"),
+        Some(json!({"cloudProvider": "aws", "description": "x", "id": "hc-byoa", "region": "us-east-1"})),
+    )
+    .await;
+    goa(&again, 409, "invalid_state");
+    let bad_id = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/host-cluster/adopt"),
+        Some(json!({"cloudProvider": "aws", "description": "x", "id": "hc.1", "region": "us-east-1"})),
+    )
+    .await;
+    goa(&bad_id, 400, "bad_request");
+    app.post(
+        "/v1/host-clusters",
+        json!({"id": "hc-main", "cloud_provider": "aws", "region": "us-east-1", "description": "Main cell"}),
+    )
+    .await
+    .expect(202);
+
+    // An instance is placed in a registered cell only once it is READY.
+    let create = |cell: &'static str| {
+        let app = &app;
+        let subscription = subscription.clone();
+        async move {
+            call(
+                app,
+                Method::POST,
+                &format!("{BASE}/resource-instance/omnistrate/s-postgres/v1/prod/hosted/pt-standard/postgres"),
+                Some(json!({"cloud_provider": "aws", "region": "us-east-1", "subscriptionId": subscription,
+                            "requestParams": {"deploymentCellID": cell}})),
+            )
+            .await
+        }
+    };
+    goa(&create("hc-main").await, 409, "invalid_state");
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/host-cluster/hc-main/dashboard/token"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    app.post_empty("/v1/host-clusters/hc-main/ready")
+        .await
+        .expect(200);
+    let instance = create("hc-main").await.expect(202);
+    let instance = instance.body["id"].as_str().unwrap().to_owned();
+    // A cell no cluster is registered under is taken as it is.
+    create("hc-elsewhere").await.expect(202);
+
+    let described = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/host-cluster/hc-main"),
+        None,
+    )
+    .await
+    .expect(200);
+    shaped(
+        "HostCluster",
+        &described.body,
+        &[
+            ("id", T::Str),
+            ("type", T::Str),
+            ("status", T::Str),
+            ("cloudProvider", T::Str),
+            ("region", T::Str),
+            ("description", T::Str),
+            ("role", T::Str),
+            ("modelType", T::Str),
+            ("hasPendingChanges", T::Bool),
+            ("isInSyncWithOrgTemplate", T::Bool),
+            ("currentNumberOfDeployments", T::Int),
+            ("amenities", T::Arr),
+            ("pendingAmenities", T::Arr),
+            ("createdAt", T::Str),
+        ],
+    );
+    assert_eq!(described.body["status"], "READY");
+    assert_eq!(described.body["modelType"], "OMNISTRATE_HOSTED");
+    assert_eq!(described.body["currentNumberOfDeployments"], 1);
+    let byoa = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/host-cluster/hc-byoa"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(byoa.body["modelType"], "BYOA");
+    let listed = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/host-clusters?customerEmail=ops@customer.example"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(listed.body["hostClusters"].as_array().unwrap().len(), 1);
+
+    // Credentials: shown once, kept only as a fingerprint.
+    let token = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/host-cluster/hc-main/dashboard/token"),
+        None,
+    )
+    .await
+    .expect(200);
+    shaped(
+        "DashboardToken",
+        &token.body,
+        &[("expirationTimestamp", T::Str), ("token", T::Str)],
+    );
+    let secret = token.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 64);
+    let kubeconfig = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/host-cluster/hc-main/kubeconfig?role=cluster-admin"),
+        None,
+    )
+    .await
+    .expect(200);
+    let account_token = kubeconfig.body["serviceAccountToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(account_token, secret);
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/host-cluster/hc-main/kubeconfig?role=root"),
+            None,
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    let history = app.history("/v1/host-clusters/hc-main").await;
+    let text = serde_json::to_string(&history).unwrap();
+    assert!(
+        !text.contains(&secret) && !text.contains(&account_token),
+        "a credential reached the stream"
+    );
+    assert!(history
+        .iter()
+        .any(|e| e["event_type"] == "HostClusterCredentialIssued"
+            && e["payload"]["credential"] == "kubeconfig"
+            && e["payload"]["role"] == "cluster-admin"));
+
+    // The service-scoped reads: the cells its instances run in.
+    let scoped = call(&app, Method::GET, &format!("{SCOPE}/host-clusters"), None)
+        .await
+        .expect(200);
+    assert_eq!(scoped.body["ids"], json!(["hc-main"]));
+    let one = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/host-cluster/hc-main"),
+        None,
+    )
+    .await
+    .expect(200);
+    shaped(
+        "HostCluster (scoped)",
+        &one.body,
+        &[
+            ("cloudProvider", T::Str),
+            ("createdAt", T::Str),
+            ("id", T::Str),
+            ("region", T::Str),
+            ("status", T::Str),
+            ("type", T::Str),
+        ],
+    );
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{SCOPE}/host-cluster/hc-byoa"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    call(
+        &app,
+        Method::POST,
+        &format!("{SCOPE}/host-cluster/hc-main/dashboard/token"),
+        None,
+    )
+    .await
+    .expect(200);
+
+    // Configuration: pending amenities, applied (DEPLOYING), cancelled, restarted.
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/host-cluster/hc-main/apply-pending-changes"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    call(
+        &app,
+        Method::PATCH,
+        &format!("{BASE}/host-cluster/hc-main"),
+        Some(json!({"pendingAmenities": [{"Name": "cert-manager", "Type": "HelmChart"}], "syncWithOrgTemplate": true})),
+    )
+    .await
+    .expect(200);
+    let pending = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/host-cluster/hc-main"),
+        None,
+    )
+    .await;
+    assert_eq!(pending.body["hasPendingChanges"], true);
+    assert_eq!(pending.body["isInSyncWithOrgTemplate"], true);
+    goa(
+        &call(
+            &app,
+            Method::PATCH,
+            &format!("{BASE}/host-cluster/hc-main"),
+            Some(json!({"pendingAmenities": ["x"]})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/host-cluster/hc-main/apply-pending-changes"),
+        None,
+    )
+    .await
+    .expect(202);
+    let applied = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/host-cluster/hc-main"),
+        None,
+    )
+    .await;
+    assert_eq!(applied.body["status"], "DEPLOYING");
+    assert_eq!(applied.body["amenities"][0]["Name"], "cert-manager");
+    assert_eq!(applied.body["hasPendingChanges"], false);
+    call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/host-cluster/hc-main/cancel-deployment"),
+        None,
+    )
+    .await
+    .expect(202);
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/host-cluster/hc-main/cancel-deployment"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/host-cluster/hc-main/restart-deployment"),
+        None,
+    )
+    .await
+    .expect(202);
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/host-cluster/hc-main/restart-deployment"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    app.post_empty("/v1/host-clusters/hc-main/ready")
+        .await
+        .expect(200);
+    call(
+        &app,
+        Method::PATCH,
+        &format!("{BASE}/host-cluster/hc-main/node-pool/pool-1"),
+        Some(json!({"maxSize": 10})),
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::PATCH,
+            &format!("{BASE}/host-cluster/hc-main/node-pool/pool-1"),
+            Some(json!({"maxSize": -1})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    let native = app
+        .eventually("the node pool", || async {
+            let row = app.get("/v1/host-clusters/hc-main").await.body;
+            (row["node_pools"]["pool-1"]["maxSize"] == 10).then_some(row)
+        })
+        .await;
+    assert_eq!(native["status"], "READY");
+
+    // Deleted only once empty.
+    goa(
+        &call(
+            &app,
+            Method::DELETE,
+            &format!("{BASE}/host-cluster/hc-main"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    call(
+        &app,
+        Method::DELETE,
+        &format!("{SCOPE}/instance/{instance}"),
+        Some(json!({"resourceId": "r"})),
+    )
+    .await
+    .expect(200);
+    call(
+        &app,
+        Method::DELETE,
+        &format!("{BASE}/host-cluster/hc-main"),
+        None,
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/host-cluster/hc-main"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    goa(
+        &call(
+            &app,
+            Method::DELETE,
+            &format!("{BASE}/host-cluster/hc-main"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/host-cluster/hc-none/restart-deployment"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    let left = call(&app, Method::GET, &format!("{BASE}/host-clusters"), None)
+        .await
+        .expect(200);
+    let ids: Vec<&str> = left.body["hostClusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["hc-byoa"]);
+}

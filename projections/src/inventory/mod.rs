@@ -1,10 +1,11 @@
 //! The inventory read model: instances, customers (with reseller relationships and licenses),
-//! users, subscriptions, subscription requests and snapshots, each in tables of the `inventory` schema.
+//! users, subscriptions, subscription requests, snapshots and host clusters, each in tables of the `inventory` schema.
 //!
 //! Instances are the high-volume part and are applied set-based (see [`instances`]); the other
 //! aggregates change rarely and are applied event by event inside the same transaction.
 
 pub mod customers;
+pub mod host_clusters;
 pub mod instances;
 pub mod requests;
 pub mod snapshots;
@@ -39,12 +40,13 @@ impl Projection for Inventory {
             subscriptions::DDL,
             requests::DDL,
             snapshots::DDL,
+            host_clusters::DDL,
         ]
     }
 
     fn handles(&self, aggregate_type: &str) -> bool {
         use fleet_events::{
-            customer, instance, snapshot, subscription, subscription_request, user,
+            customer, host_cluster, instance, snapshot, subscription, subscription_request, user,
         };
         [
             instance::AGGREGATE_TYPE,
@@ -53,6 +55,7 @@ impl Projection for Inventory {
             subscription::AGGREGATE_TYPE,
             subscription_request::AGGREGATE_TYPE,
             snapshot::AGGREGATE_TYPE,
+            host_cluster::AGGREGATE_TYPE,
         ]
         .contains(&aggregate_type)
     }
@@ -63,7 +66,7 @@ impl Projection for Inventory {
         events: &[EventEnvelope],
     ) -> Result<(), ApplyError> {
         use fleet_events::{
-            customer, instance, snapshot, subscription, subscription_request, user,
+            customer, host_cluster, instance, snapshot, subscription, subscription_request, user,
         };
         // Each aggregate type has its own tables, so keeping the order within a type is
         // enough; instances go in one set-based write.
@@ -91,6 +94,9 @@ impl Projection for Inventory {
         }
         for event in of(snapshot::AGGREGATE_TYPE) {
             snapshots::apply(tx, event).await?;
+        }
+        for event in of(host_cluster::AGGREGATE_TYPE) {
+            host_clusters::apply(tx, event).await?;
         }
         Ok(())
     }
@@ -272,6 +278,22 @@ pub async fn instance_kinds(
     .bind(plan_id)
     .bind(environment_type)
     .bind(customer_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// The cells a service's instances (live or not) were placed in.
+pub async fn cells_of_service(
+    pool: &PgPool,
+    tenant: &str,
+    service_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT deployment_cell FROM inventory.instances
+          WHERE tenant = $1 AND service_id = $2 ORDER BY 1",
+    )
+    .bind(tenant)
+    .bind(service_id)
     .fetch_all(pool)
     .await
 }

@@ -70,6 +70,7 @@ fn router_and_document_with(
     let v1 = ApiRouter::new()
         .merge(routes::instances::router())
         .merge(routes::snapshots::router())
+        .merge(routes::host_clusters::router())
         .merge(routes::inventory::router())
         .merge(routes::customers::router())
         .merge(routes::users::router())

@@ -58,6 +58,7 @@ pub async fn create_instance(
     else {
         return Err(AppError::Internal("a create decided another event".into()));
     };
+    crate::host_clusters::check_placement(bus, meta, &spec.deployment_cell).await?;
     let instance_id = Uuid::now_v7().to_string();
     let (subscription, version) = match bus
         .state_and_version::<Subscription>(&meta.tenant, &subscription_id)

@@ -17,6 +17,7 @@ pub mod command_bus;
 pub mod cost;
 pub mod error;
 pub mod facts;
+pub mod host_clusters;
 pub mod idempotency;
 pub mod instances;
 pub mod invoicing;

@@ -4,6 +4,7 @@
 
 pub mod billing;
 pub mod customer;
+pub mod host_cluster;
 pub mod instance;
 pub mod invoice;
 pub mod money;

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod cost;
 pub mod customers;
 pub mod events;
+pub mod host_clusters;
 pub mod instances;
 pub mod inventory;
 pub mod invoices;
@@ -199,6 +200,20 @@ pub fn history_route_on<A: Aggregate>(
     aide::axum::routing::get_with(
         move |axum::extract::State(state): axum::extract::State<AppState>, caller: Caller| async move {
             history_of::<A>(&state, &caller, id).await
+        },
+        crate::docs::summary(summary),
+    )
+}
+
+/// `GET …/{id}/events` for aggregate `A` whose ids are names, not UUIDs (a host cluster's).
+pub fn named_history_route<A: Aggregate>(
+    summary: &'static str,
+) -> aide::axum::routing::ApiMethodRouter<AppState> {
+    aide::axum::routing::get_with(
+        move |axum::extract::State(state): axum::extract::State<AppState>,
+              caller: Caller,
+              axum::extract::Path(id): axum::extract::Path<String>| async move {
+            history_of::<A>(&state, &caller, &id).await
         },
         crate::docs::summary(summary),
     )
