@@ -27,6 +27,16 @@ pub struct InstanceSpec {
     /// The snapshot the instance was restored from, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored_from: Option<String>,
+    /// Brought under management where it already ran, rather than deployed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+}
+
+/// A tag a caller puts on an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CustomTag {
+    pub key: String,
+    pub value: String,
 }
 
 // Events are decoded one at a time and never stored in bulk: the creation carrying the
@@ -67,6 +77,30 @@ pub enum InstanceEvent {
     },
     InstanceDeleted {
         previous_status: String,
+    },
+    /// Its parameters, network type or tags replaced (those given).
+    InstanceUpdated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        params: Option<serde_json::Value>,
+        /// `PUBLIC` or `INTERNAL`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        network_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        custom_tags: Option<Vec<CustomTag>>,
+    },
+    InstanceDebugModeSet {
+        enabled: bool,
+    },
+    /// A one-off patch: a tier version to run, and overrides of its configuration.
+    InstancePatched {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier_version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        overrides: Option<serde_json::Value>,
+    },
+    /// The agent recorded where the instance's installer is (on-premises instances).
+    InstanceInstallerRecorded {
+        url: String,
     },
 }
 

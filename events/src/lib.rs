@@ -5,6 +5,7 @@
 //! with its JetStream implementation (production) and an in-memory one (unit tests).
 
 pub mod cost;
+pub mod custom_dns;
 pub mod customer;
 pub mod envelope;
 pub mod host_cluster;

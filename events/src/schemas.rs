@@ -5,9 +5,9 @@ use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    cost, customer, host_cluster, instance, invoice, notification_channel, offering, order,
-    price_book, project, resource, snapshot, subscription, subscription_request, usage, user,
-    DomainEvent, EventEnvelope,
+    cost, custom_dns, customer, host_cluster, instance, invoice, notification_channel, offering,
+    order, price_book, project, resource, snapshot, subscription, subscription_request, usage,
+    user, DomainEvent, EventEnvelope,
 };
 
 /// Every event type there is.
@@ -82,6 +82,7 @@ pub fn catalog() -> Value {
     events_of::<resource::ResourceEvent>(resource::AGGREGATE_TYPE, &mut events);
     events_of::<snapshot::SnapshotEvent>(snapshot::AGGREGATE_TYPE, &mut events);
     events_of::<host_cluster::HostClusterEvent>(host_cluster::AGGREGATE_TYPE, &mut events);
+    events_of::<custom_dns::CustomDnsEvent>(custom_dns::AGGREGATE_TYPE, &mut events);
     json!({
         "description": "Every message on the domain stream is one event: the envelope as JSON, \
             its payload shaped by the schema of its event_type. Headers Fleet-Event-Type, \

@@ -2357,3 +2357,360 @@ async fn host_clusters_are_adopted_deployed_reconfigured_and_deleted_once_empty(
         .collect();
     assert_eq!(ids, vec!["hc-byoa"]);
 }
+
+#[tokio::test]
+async fn an_instance_is_configured_patched_named_and_adopted() {
+    let app = TestApp::spawn().await;
+    let (_, subscription) = user_and_subscription(&app, "ivy@enterprise.example").await;
+    let created = call(
+        &app,
+        Method::POST,
+        &format!(
+            "{BASE}/resource-instance/omnistrate/s-postgres/v1/prod/hosted/pt-standard/postgres"
+        ),
+        Some(
+            json!({"cloud_provider": "aws", "region": "us-east-1", "subscriptionId": subscription,
+                    "requestParams": {"instanceType": "m5.large"}}),
+        ),
+    )
+    .await
+    .expect(202);
+    let wire = created.body["id"].as_str().unwrap().to_owned();
+    let uuid = native_id(&wire, "instance");
+    let item = format!("{SCOPE}/instance/{wire}");
+
+    // Parameters, network type and tags.
+    call(
+        &app,
+        Method::PATCH,
+        &item,
+        Some(
+            json!({"resourceId": "r-m5.large", "network_type": "INTERNAL",
+                    "requestParams": {"maxConnections": 200},
+                    "customTags": [{"key": "team", "value": "data"}]}),
+        ),
+    )
+    .await
+    .expect(200);
+    let described = call(&app, Method::GET, &item, None).await.expect(200);
+    assert_eq!(described.body["input_params"]["maxConnections"], 200);
+    let consumer = &described.body["consumptionResourceInstanceResult"];
+    assert_eq!(consumer["network_type"], "INTERNAL");
+    assert_eq!(
+        consumer["customTags"],
+        json!([{"key": "team", "value": "data"}])
+    );
+    goa(
+        &call(
+            &app,
+            Method::PATCH,
+            &item,
+            Some(json!({"resourceId": "r", "network_type": "SECRET"})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    goa(
+        &call(&app, Method::PATCH, &item, Some(json!({"resourceId": "r"}))).await,
+        400,
+        "bad_request",
+    );
+
+    // Debug mode and debug data.
+    call(
+        &app,
+        Method::POST,
+        &format!("{item}/debug-mode"),
+        Some(json!({"enable": true})),
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{item}/debug-mode"),
+            Some(json!({"enable": true})),
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    let debug = call(&app, Method::GET, &format!("{item}/debug"), None)
+        .await
+        .expect(200);
+    shaped(
+        "Debug",
+        &debug.body,
+        &[("instanceId", T::Str), ("resourcesDebug", T::Obj)],
+    );
+    assert_eq!(
+        debug.body["resourcesDebug"]["m5.large"]["debugData"]["debugMode"],
+        true
+    );
+
+    // Custom DNS: one owner per name in the tenant.
+    let dns = format!("{SCOPE}/http/instance/{wire}/custom-dns");
+    call(
+        &app,
+        Method::POST,
+        &dns,
+        Some(json!({"customDNS": "db.enterprise.example", "targetPort": 5432})),
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &dns,
+            Some(json!({"customDNS": "not a name"})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &dns,
+            Some(json!({"customDNS": "x.example", "targetPort": 70000})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    let other = call(
+        &app,
+        Method::POST,
+        &format!(
+            "{BASE}/resource-instance/omnistrate/s-postgres/v1/prod/hosted/pt-standard/postgres"
+        ),
+        Some(
+            json!({"cloud_provider": "aws", "region": "us-east-1", "subscriptionId": subscription}),
+        ),
+    )
+    .await
+    .expect(202);
+    let other = other.body["id"].as_str().unwrap().to_owned();
+    let taken = call(
+        &app,
+        Method::POST,
+        &format!("{SCOPE}/http/instance/{other}/custom-dns"),
+        Some(json!({"customDNS": "DB.enterprise.example"})),
+    )
+    .await;
+    goa(&taken, 409, "invalid_state");
+    let debug = call(&app, Method::GET, &format!("{item}/debug"), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        debug.body["resourcesDebug"]["m5.large"]["debugData"]["customDNS"][0]["name"],
+        "db.enterprise.example"
+    );
+    call(&app, Method::DELETE, &dns, None).await.expect(200);
+    goa(
+        &call(&app, Method::DELETE, &dns, None).await,
+        404,
+        "not_found",
+    );
+    call(
+        &app,
+        Method::POST,
+        &format!("{SCOPE}/http/instance/{other}/custom-dns"),
+        Some(json!({"customDNS": "db.enterprise.example"})),
+    )
+    .await
+    .expect(200);
+
+    // The installer the agent records; none before.
+    goa(
+        &call(&app, Method::GET, &format!("{item}/installer"), None).await,
+        404,
+        "not_found",
+    );
+    app.post(
+        &format!("/v1/instances/{uuid}/installer"),
+        json!({"url": "https://get.enterprise.example/install.sh"}),
+    )
+    .await
+    .expect(200);
+    let installer = call(&app, Method::GET, &format!("{item}/installer"), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        installer.body["installerURL"],
+        "https://get.enterprise.example/install.sh"
+    );
+    assert_eq!(installer.body["instanceId"], wire.as_str());
+
+    // A one-off patch needs a running instance, and answers the instance as patched.
+    let patch = json!({"resourceId": "r-m5.large", "targetTierVersion": "2.0"});
+    goa(
+        &call(
+            &app,
+            Method::PATCH,
+            &format!("{item}/patch"),
+            Some(patch.clone()),
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    app.post_empty(&format!("/v1/instances/{uuid}/ready"))
+        .await
+        .expect(200);
+    let patched = call(&app, Method::PATCH, &format!("{item}/patch"), Some(patch))
+        .await
+        .expect(200);
+    shaped("ResourceInstance", &patched.body, INSTANCE);
+    assert_eq!(patched.body["tierVersion"], "2.0");
+
+    // Dependent components, and instances linked by a snapshot.
+    let components = call(
+        &app,
+        Method::GET,
+        &format!("{item}/dependent-components"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(components.body["resources"][0]["name"], "m5.large");
+    let snapshot = call(&app, Method::POST, &format!("{item}/snapshot"), None)
+        .await
+        .expect(202);
+    let snapshot = snapshot.body["snapshotId"].as_str().unwrap().to_owned();
+    app.post_empty(&format!(
+        "/v1/snapshots/{}/complete",
+        native_id(&snapshot, "instance-ss")
+    ))
+    .await
+    .expect(200);
+    let restored = call(
+        &app,
+        Method::POST,
+        &format!("{SCOPE}/snapshot/{snapshot}/restore"),
+        Some(json!({})),
+    )
+    .await
+    .expect(202);
+    let restored = restored.body["id"].as_str().unwrap().to_owned();
+    let linked = call(&app, Method::GET, &format!("{item}/linked-instances"), None)
+        .await
+        .expect(200);
+    let ids: Vec<&Value> = linked.body["resourceInstances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["consumptionResourceInstanceResult"]["id"])
+        .collect();
+    assert_eq!(ids, vec![&json!(restored)]);
+    let back = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/instance/{restored}/linked-instances"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        back.body["resourceInstances"][0]["consumptionResourceInstanceResult"]["id"],
+        wire.as_str()
+    );
+
+    // Adoption into a READY cell: created adopted, in the cell's cloud and region.
+    let adopt = format!("{BASE}/resource-instance/s-postgres/pt-standard/hc-edge/postgres/adopt");
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &adopt,
+            Some(json!({"subscriptionID": subscription})),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    app.post("/v1/host-clusters", json!({"id": "hc-edge", "cloud_provider": "gcp", "region": "europe-west1", "description": "Edge"}))
+        .await
+        .expect(202);
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &adopt,
+            Some(json!({"subscriptionID": subscription})),
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    app.post_empty("/v1/host-clusters/hc-edge/ready")
+        .await
+        .expect(200);
+    let adopted = call(
+        &app,
+        Method::POST,
+        &adopt,
+        Some(json!({"subscriptionID": subscription})),
+    )
+    .await
+    .expect(202);
+    let adopted = adopted.body["id"].as_str().unwrap().to_owned();
+    let shown = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/instance/{adopted}"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(shown.body["adopted"], true);
+    assert_eq!(shown.body["cloudProvider"], "gcp");
+    assert_eq!(shown.body["deploymentCellID"], "hc-edge");
+
+    // Nothing configures a deleted instance.
+    call(
+        &app,
+        Method::DELETE,
+        &item,
+        Some(json!({"resourceId": "r"})),
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{item}/debug-mode"),
+            Some(json!({"enable": false})),
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    goa(
+        &call(
+            &app,
+            Method::PATCH,
+            &item,
+            Some(json!({"resourceId": "r", "network_type": "PUBLIC"})),
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &dns,
+            Some(json!({"customDNS": "new.enterprise.example"})),
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+}

@@ -41,6 +41,13 @@ CREATE TABLE IF NOT EXISTS instances (
     version          bigint NOT NULL
 );
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS restored_from text;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS adopted boolean NOT NULL DEFAULT false;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS network_type text;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS params jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS custom_tags jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS debug_mode boolean NOT NULL DEFAULT false;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS tier_version text;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS installer_url text;
 CREATE INDEX IF NOT EXISTS instances_by_tenant ON instances (tenant, id);
 CREATE INDEX IF NOT EXISTS instances_by_status ON instances (tenant, status, id);
 CREATE INDEX IF NOT EXISTS instances_by_subscription ON instances (tenant, subscription_id);
@@ -73,12 +80,23 @@ pub struct InstanceRow {
     pub version: i64,
     /// The snapshot the instance was restored from.
     pub restored_from: Option<String>,
+    pub adopted: bool,
+    /// `PUBLIC` or `INTERNAL`, once set.
+    pub network_type: Option<String>,
+    pub params: serde_json::Value,
+    /// `[{"key": …, "value": …}]`.
+    pub custom_tags: serde_json::Value,
+    pub debug_mode: bool,
+    /// The tier version a one-off patch moved it to.
+    pub tier_version: Option<String>,
+    pub installer_url: Option<String>,
 }
 
 const COLUMNS: &str = "id, tenant, name, service_id, plan_id, cloud_provider, region, \
     deployment_cell, instance_type, environment_type, customer_id, subscription_id, status, \
     capacity, failure_reason, restarts, failovers, created_at, updated_at, deleted_at, version, \
-    restored_from";
+    restored_from, adopted, network_type, params, custom_tags, debug_mode, tier_version, \
+    installer_url";
 
 impl InstanceRow {
     fn created(envelope: &EventEnvelope, event: &InstanceEvent) -> Option<Self> {
@@ -110,6 +128,13 @@ impl InstanceRow {
             deleted_at: None,
             version: envelope.sequence as i64,
             restored_from: spec.restored_from,
+            adopted: spec.adopted,
+            network_type: None,
+            params: serde_json::json!({}),
+            custom_tags: serde_json::json!([]),
+            debug_mode: false,
+            tier_version: None,
+            installer_url: None,
         })
     }
 
@@ -133,6 +158,28 @@ impl InstanceRow {
                 self.status = InstanceStatus::Deleted.to_string();
                 self.deleted_at = Some(at);
             }
+            E::InstanceUpdated {
+                params,
+                network_type,
+                custom_tags,
+            } => {
+                if let Some(params) = params {
+                    self.params = params.clone();
+                }
+                if let Some(network_type) = network_type {
+                    self.network_type = Some(network_type.clone());
+                }
+                if let Some(tags) = custom_tags {
+                    self.custom_tags = serde_json::to_value(tags).unwrap_or_default();
+                }
+            }
+            E::InstanceDebugModeSet { enabled } => self.debug_mode = *enabled,
+            E::InstancePatched { tier_version, .. } => {
+                if let Some(version) = tier_version {
+                    self.tier_version = Some(version.clone());
+                }
+            }
+            E::InstanceInstallerRecorded { url } => self.installer_url = Some(url.clone()),
         }
         self.updated_at = at;
         self.version = envelope.sequence as i64;
@@ -219,12 +266,16 @@ async fn upsert<'a>(
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
              $12::text[], $13::text[], $14::int8[], $15::text[], $16::int8[], $17::int8[],
              $18::timestamptz[], $19::timestamptz[], $20::timestamptz[], $21::int8[],
-             $22::text[])
+             $22::text[], $23::bool[], $24::text[], $25::jsonb[], $26::jsonb[], $27::bool[],
+             $28::text[], $29::text[])
          ON CONFLICT (id) DO UPDATE SET
              status = EXCLUDED.status, capacity = EXCLUDED.capacity,
              failure_reason = EXCLUDED.failure_reason, restarts = EXCLUDED.restarts,
              failovers = EXCLUDED.failovers, updated_at = EXCLUDED.updated_at,
-             deleted_at = EXCLUDED.deleted_at, version = EXCLUDED.version"
+             deleted_at = EXCLUDED.deleted_at, version = EXCLUDED.version,
+             network_type = EXCLUDED.network_type, params = EXCLUDED.params,
+             custom_tags = EXCLUDED.custom_tags, debug_mode = EXCLUDED.debug_mode,
+             tier_version = EXCLUDED.tier_version, installer_url = EXCLUDED.installer_url"
     ))
     .bind(column!(id))
     .bind(column!(tenant))
@@ -248,6 +299,13 @@ async fn upsert<'a>(
     .bind(column!(deleted_at))
     .bind(column!(version))
     .bind(column!(restored_from))
+    .bind(column!(adopted))
+    .bind(column!(network_type))
+    .bind(column!(params))
+    .bind(column!(custom_tags))
+    .bind(column!(debug_mode))
+    .bind(column!(tier_version))
+    .bind(column!(installer_url))
     .execute(tx)
     .await?;
     Ok(())
@@ -365,4 +423,27 @@ pub async fn summary(pool: &PgPool, tenant: &str) -> Result<InstanceSummary, sql
         map.insert(key, count);
     }
     Ok(summary)
+}
+
+/// The instances linked to one by a snapshot: those restored from its snapshots, and the one
+/// whose snapshot it was restored from.
+pub async fn linked(
+    pool: &PgPool,
+    tenant: &str,
+    instance_id: Uuid,
+) -> Result<Vec<InstanceRow>, sqlx::Error> {
+    sqlx::query_as::<_, InstanceRow>(&format!(
+        "SELECT {COLUMNS} FROM inventory.instances
+          WHERE tenant = $1 AND id <> $2 AND (
+              restored_from IN (SELECT s.id::text FROM inventory.snapshots s
+                                 WHERE s.tenant = $1 AND s.source_instance_id = $2::text)
+              OR id::text IN (SELECT s.source_instance_id FROM inventory.snapshots s
+                               JOIN inventory.instances me ON me.restored_from = s.id::text
+                              WHERE me.tenant = $1 AND me.id = $2))
+          ORDER BY id"
+    ))
+    .bind(tenant)
+    .bind(instance_id)
+    .fetch_all(pool)
+    .await
 }

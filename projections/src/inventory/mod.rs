@@ -4,6 +4,7 @@
 //! Instances are the high-volume part and are applied set-based (see [`instances`]); the other
 //! aggregates change rarely and are applied event by event inside the same transaction.
 
+pub mod custom_dns;
 pub mod customers;
 pub mod host_clusters;
 pub mod instances;
@@ -41,12 +42,14 @@ impl Projection for Inventory {
             requests::DDL,
             snapshots::DDL,
             host_clusters::DDL,
+            custom_dns::DDL,
         ]
     }
 
     fn handles(&self, aggregate_type: &str) -> bool {
         use fleet_events::{
-            customer, host_cluster, instance, snapshot, subscription, subscription_request, user,
+            custom_dns, customer, host_cluster, instance, snapshot, subscription,
+            subscription_request, user,
         };
         [
             instance::AGGREGATE_TYPE,
@@ -56,6 +59,7 @@ impl Projection for Inventory {
             subscription_request::AGGREGATE_TYPE,
             snapshot::AGGREGATE_TYPE,
             host_cluster::AGGREGATE_TYPE,
+            custom_dns::AGGREGATE_TYPE,
         ]
         .contains(&aggregate_type)
     }
@@ -66,7 +70,8 @@ impl Projection for Inventory {
         events: &[EventEnvelope],
     ) -> Result<(), ApplyError> {
         use fleet_events::{
-            customer, host_cluster, instance, snapshot, subscription, subscription_request, user,
+            custom_dns, customer, host_cluster, instance, snapshot, subscription,
+            subscription_request, user,
         };
         // Each aggregate type has its own tables, so keeping the order within a type is
         // enough; instances go in one set-based write.
@@ -97,6 +102,9 @@ impl Projection for Inventory {
         }
         for event in of(host_cluster::AGGREGATE_TYPE) {
             host_clusters::apply(tx, event).await?;
+        }
+        for event in of(custom_dns::AGGREGATE_TYPE) {
+            crate::inventory::custom_dns::apply(tx, event).await?;
         }
         Ok(())
     }

@@ -418,6 +418,7 @@ mod tests {
                 customer_id: None,
                 subscription_id: None,
                 restored_from: None,
+                adopted: false,
             }),
             capacity: 1,
         }

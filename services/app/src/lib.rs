@@ -15,6 +15,7 @@ pub mod access;
 pub mod accounts;
 pub mod command_bus;
 pub mod cost;
+pub mod custom_dns;
 pub mod error;
 pub mod facts;
 pub mod host_clusters;

@@ -111,6 +111,7 @@ pub async fn restore(
     let spec = fleet_events::instance::InstanceSpec {
         region: taken.region.clone(),
         restored_from: Some(snapshot_id.to_owned()),
+        adopted: false,
         customer_id: None,
         subscription_id: None,
         ..taken.source

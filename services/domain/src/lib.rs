@@ -3,6 +3,7 @@
 //! Nothing here does I/O; the command bus in `fleet-app` loads, decides and appends.
 
 pub mod billing;
+pub mod custom_dns;
 pub mod customer;
 pub mod host_cluster;
 pub mod instance;

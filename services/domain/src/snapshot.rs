@@ -189,6 +189,7 @@ mod tests {
                 customer_id: Some("c".into()),
                 subscription_id: Some("sub".into()),
                 restored_from: None,
+                adopted: false,
             },
             source_capacity: 2,
             kind: "manual".into(),

@@ -707,6 +707,7 @@ mod tests {
                 customer_id: None,
                 subscription_id: Some("sub".into()),
                 restored_from: None,
+                adopted: false,
             }),
             capacity: 1,
         }

@@ -4,7 +4,9 @@ use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
 use axum::Json;
-use fleet_domain::instance::{Instance, InstanceCommand, InstanceSpec, InstanceStatus};
+use fleet_domain::instance::{
+    Configuration, Instance, InstanceCommand, InstanceSpec, InstanceStatus,
+};
 use fleet_domain::vocabulary::{CloudProvider, EnvironmentType};
 use fleet_domain::Aggregate;
 use fleet_projections::inventory::{self, InstanceFilter, InstanceRow};
@@ -88,7 +90,24 @@ pub fn router() -> ApiRouter<AppState> {
                 |body| Ok(InstanceCommand::ChangeCapacity { delta: body.delta }),
             ),
         )
+        .api_route(
+            "/instances/{id}/installer",
+            action_with::<Instance, RecordInstaller>(
+                "The agent records where the instance's installer is",
+                |body| {
+                    Ok(InstanceCommand::Configure(Configuration::RecordInstaller {
+                        url: body.url,
+                    }))
+                },
+            ),
+        )
         .with_path_items(|item| item.tag("instances"))
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RecordInstaller {
+    url: String,
 }
 
 /// An instance as a command leaves it. Queries return the fuller read-model row.
@@ -156,6 +175,7 @@ async fn create_instance(
         customer_id: body.customer_id,
         subscription_id: None,
         restored_from: None,
+        adopted: false,
     };
     let executed = fleet_app::instances::create_instance(
         &state.bus,

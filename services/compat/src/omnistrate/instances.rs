@@ -145,7 +145,7 @@ struct ForResource {
     resource_id: String,
 }
 
-fn resource_named(resource_id: &str) -> Result<(), GoaError> {
+pub fn resource_named(resource_id: &str) -> Result<(), GoaError> {
     if resource_id.trim().is_empty() {
         return Err(GoaError::field("resourceId", "must not be empty"));
     }
@@ -374,6 +374,7 @@ async fn create(
         customer_id: None,
         subscription_id: None,
         restored_from: None,
+        adopted: false,
     };
     let executed = fleet_app::instances::create_instance(
         &state.bus,

@@ -17,6 +17,7 @@
 //!   read waits for its read model to catch up with the tenant's subjects it reads.
 
 mod billing;
+mod configuration;
 mod cost;
 mod errors;
 mod feeds;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     };
     let routes = ApiRouter::new()
         .merge(instances::router())
+        .merge(configuration::router())
         .merge(snapshots::router())
         .merge(subscriptions::router())
         .merge(users::router())

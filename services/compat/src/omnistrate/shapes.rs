@@ -156,6 +156,9 @@ pub struct ResourceInstance {
     pub subscription_owner_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription_status: Option<String>,
+    /// The version a one-off patch moved it to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_version: Option<String>,
 }
 
 /// `consumptionResourceInstanceResult`: the instance as its consumer sees it.
@@ -176,6 +179,8 @@ pub struct ConsumptionResult {
     pub subscription_status: Option<String>,
     #[serde(rename = "customTags")]
     pub custom_tags: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_type: Option<String>,
     #[serde(rename = "instanceLoadStatus")]
     pub instance_load_status: String,
     /// The snapshot the instance was restored from.
@@ -210,7 +215,7 @@ impl ResourceInstance {
             .map(|s| subscription_status(&s.status));
         let status = instance_status(&row.status);
         Ok(Self {
-            adopted: false,
+            adopted: row.adopted,
             cloud_provider: row.cloud_provider.clone(),
             consumption_resource_instance_result: ConsumptionResult {
                 id: id(prefix::INSTANCE, row.id),
@@ -222,7 +227,8 @@ impl ResourceInstance {
                 current_replicas: row.capacity.to_string(),
                 subscription_id: subscription_id.clone(),
                 subscription_status: subscription_status.clone(),
-                custom_tags: Vec::new(),
+                custom_tags: row.custom_tags.as_array().cloned().unwrap_or_default(),
+                network_type: row.network_type.clone(),
                 instance_load_status: if status == "STOPPED" {
                     "STOPPED"
                 } else {
@@ -234,7 +240,7 @@ impl ResourceInstance {
             default_subscription: false,
             deployment_cell_id: row.deployment_cell.clone(),
             environment_id: environment_id.to_owned(),
-            input_params: Map::new(),
+            input_params: row.params.as_object().cloned().unwrap_or_default(),
             instance_debug_commands: Vec::new(),
             integrations_status: Vec::new(),
             maintenance_tasks: Map::new(),
@@ -250,6 +256,7 @@ impl ResourceInstance {
             subscription_id,
             subscription_owner_name: owner.map(|u| u.name),
             subscription_status,
+            tier_version: row.tier_version.clone(),
         })
     }
 }

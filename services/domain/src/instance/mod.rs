@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Aggregate, DomainError};
 
+mod configuration;
+
+pub use configuration::{Configuration, NETWORK_TYPES};
+
 /// The largest capacity (replicas) one instance may have.
 pub const MAX_CAPACITY: i64 = 10_000;
 pub const CLOUD_PROVIDERS: &[&str] = crate::vocabulary::CloudProvider::WORDS;
@@ -91,6 +95,8 @@ pub enum InstanceCommand {
         delta: i64,
     },
     Delete,
+    /// Its configuration, apart from its lifecycle.
+    Configure(Configuration),
 }
 
 impl InstanceCommand {
@@ -105,6 +111,7 @@ impl InstanceCommand {
             Self::Failover { .. } => "fail over",
             Self::ChangeCapacity { .. } => "change the capacity of",
             Self::Delete => "delete",
+            Self::Configure(change) => change.action(),
         }
     }
 }
@@ -115,6 +122,7 @@ pub struct Instance {
     pub spec: Option<InstanceSpec>,
     pub status: InstanceStatus,
     pub capacity: i64,
+    pub debug_mode: bool,
 }
 
 impl Instance {
@@ -197,6 +205,9 @@ impl Aggregate for Instance {
                 aggregate: Self::TYPE,
             });
         }
+        if let C::Configure(change) = command {
+            return self.configure(change);
+        }
         let event = match (command, self.status) {
             (C::MarkReady, S::Deploying) => InstanceEvent::InstanceProvisioned {},
             (C::Fail { reason }, S::Deploying | S::Running | S::Stopped) => {
@@ -273,6 +284,10 @@ impl Aggregate for Instance {
             E::InstanceRestarted {} | E::InstanceFailedOver { .. } => {}
             E::InstanceCapacityChanged { to, .. } => self.capacity = *to,
             E::InstanceDeleted { .. } => self.status = InstanceStatus::Deleted,
+            E::InstanceDebugModeSet { enabled } => self.debug_mode = *enabled,
+            E::InstanceUpdated { .. }
+            | E::InstancePatched { .. }
+            | E::InstanceInstallerRecorded { .. } => {}
         }
     }
 
@@ -299,6 +314,7 @@ mod tests {
             customer_id: None,
             subscription_id: None,
             restored_from: None,
+            adopted: false,
         }
     }
 
