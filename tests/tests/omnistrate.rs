@@ -2714,3 +2714,197 @@ async fn an_instance_is_configured_patched_named_and_adopted() {
         "invalid_state",
     );
 }
+
+#[tokio::test]
+async fn notification_channels_deliver_by_webhook_and_replay_a_delivery() {
+    let app = TestApp::spawn().await;
+    let (url, received) = fleet_tests::webhook_receiver::receiver(0).await;
+    let created = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/notification-channel"),
+        Some(
+            json!({"name": "Ops", "webhook": {"url": url, "method": "POST"},
+                    "subscription": {"eventCategories": [], "eventPriorities": [],
+                                     "eventTypes": ["InstanceCreated"], "alertTypes": [],
+                                     "environmentTypes": []}}),
+        ),
+    )
+    .await
+    .expect(200);
+    let channel = created.body.as_str().expect("a bare string id").to_owned();
+    assert!(channel.starts_with("channel-"), "{channel}");
+    for (body, field) in [
+        (
+            json!({"name": "Mail", "email": {"to": "ops@example.com"}, "subscription": {}}),
+            "email",
+        ),
+        (
+            json!({"name": "Chat", "slack": {"webhookUrl": "https://hooks.slack.example"}, "subscription": {}}),
+            "slack",
+        ),
+        (
+            json!({"name": "Put", "webhook": {"url": url, "method": "PUT"}, "subscription": {}}),
+            "webhook.method",
+        ),
+        (
+            json!({"name": "x", "webhook": {"url": url, "method": "POST"}, "subscription": {"eventTypes": ["UnhealthyInstance"]}}),
+            "eventTypes",
+        ),
+        (
+            json!({"webhook": {"url": url, "method": "POST"}, "subscription": {}}),
+            "name",
+        ),
+    ] {
+        let reply = call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/notification-channel"),
+            Some(body),
+        )
+        .await;
+        goa(&reply, 400, "bad_request");
+        assert!(
+            reply.body["message"].as_str().unwrap().contains(field),
+            "{field}: {}",
+            reply.body
+        );
+    }
+    let item = format!("{BASE}/notification-channel/{channel}");
+    let described = call(&app, Method::GET, &item, None).await.expect(200);
+    shaped(
+        "Channel",
+        &described.body,
+        &[
+            ("channelType", T::Str),
+            ("id", T::Str),
+            ("name", T::Str),
+            ("subscription", T::Obj),
+            ("webhook", T::Obj),
+        ],
+    );
+    assert_eq!(described.body["channelType"], "WEBHOOK");
+    assert_eq!(
+        described.body["subscription"]["eventTypes"],
+        json!(["InstanceCreated"])
+    );
+    let listed = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/notification-channel"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(listed.body["channels"].as_array().unwrap().len(), 1);
+
+    // An instance is created: the channel is told, and its history shows the delivery.
+    app.create_instance(json!({})).await;
+    let history = app
+        .eventually("the delivery", || async {
+            let reply = call(&app, Method::GET, &format!("{item}/event-history"), None).await;
+            let events = reply.body["events"].as_array().cloned().unwrap_or_default();
+            (events
+                .first()
+                .is_some_and(|e| e["publicationStatus"] == "SUCCESS"))
+            .then_some(events)
+        })
+        .await;
+    assert_eq!(history.len(), 1);
+    shaped(
+        "Event",
+        &history[0],
+        &[
+            ("id", T::Str),
+            ("timestamp", T::Str),
+            ("publicationStatus", T::Str),
+            ("body", T::Obj),
+            ("channelResponse", T::Obj),
+        ],
+    );
+    assert_eq!(history[0]["body"]["eventType"], "InstanceCreated");
+    assert_eq!(history[0]["channelResponse"]["status"], 200);
+    assert_eq!(received.lock().unwrap().delivered.len(), 1);
+
+    // Replayed: delivered once more, as a new delivery.
+    let event = history[0]["id"].as_str().unwrap();
+    call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/notification-event/{event}/replay"),
+        None,
+    )
+    .await
+    .expect(200);
+    app.eventually("the replay", || async {
+        (received.lock().unwrap().delivered.len() == 2).then_some(())
+    })
+    .await;
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/notification-event/event-nope/replay"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    let window = call(
+        &app,
+        Method::GET,
+        &format!("{item}/event-history?endTime=2020-01-01T00:00:00Z"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(window.body["events"], json!([]));
+
+    // Renamed, then deleted: gone, and nothing to replay to.
+    call(
+        &app,
+        Method::PATCH,
+        &item,
+        Some(json!({"name": "Operations"})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        call(&app, Method::GET, &item, None).await.body["name"],
+        "Operations"
+    );
+    goa(
+        &call(
+            &app,
+            Method::PATCH,
+            &item,
+            Some(json!({"pagerDuty": {"integrationKey": "k"}})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    call(&app, Method::DELETE, &item, None).await.expect(200);
+    goa(
+        &call(&app, Method::GET, &item, None).await,
+        404,
+        "not_found",
+    );
+    goa(
+        &call(
+            &app,
+            Method::POST,
+            &format!("{BASE}/notification-event/{event}/replay"),
+            None,
+        )
+        .await,
+        409,
+        "invalid_state",
+    );
+    goa(
+        &call(&app, Method::DELETE, &item, None).await,
+        409,
+        "invalid_state",
+    );
+}

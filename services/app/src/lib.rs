@@ -24,6 +24,7 @@ pub mod instances;
 pub mod invoicing;
 pub mod marketplace;
 pub mod metrics;
+pub mod notifications;
 pub mod policies;
 pub mod positions;
 pub mod process_managers;

@@ -16,10 +16,9 @@ use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::{self, Page};
 use crate::routes::commands::{removal, reply, Accepted, Exposed, Reply};
-use crate::routes::{history_route, parse_id, run, wait_for_position, Issuer, Target};
+use crate::routes::{history_route, parse_id, wait_for_position, Issuer};
 use crate::{ApiError, AppState};
 use fleet_app::command_bus::Executed;
-use fleet_app::webhooks::fingerprint;
 
 /// Most events one replay call enqueues.
 pub const MAX_REPLAY: usize = 10_000;
@@ -105,41 +104,6 @@ fn showing_secret<const STATUS: u16>(
     answer
 }
 
-fn new_secret(given: Option<String>) -> Result<String, ApiError> {
-    match given {
-        Some(secret) if secret.len() < 16 || secret.len() > 256 => Err(ApiError::unprocessable(
-            "secret",
-            "must be 16 to 256 characters",
-        )),
-        Some(secret) => Ok(secret),
-        None => {
-            let bytes: [u8; 24] = rand::random();
-            Ok(format!(
-                "whsec_{}",
-                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ))
-        }
-    }
-}
-
-async fn store_secret(
-    state: &AppState,
-    tenant: &str,
-    id: Uuid,
-    secret: &str,
-) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO notification_secrets (channel_id, tenant, secret) VALUES ($1, $2, $3)
-         ON CONFLICT (channel_id) DO UPDATE SET secret = EXCLUDED.secret",
-    )
-    .bind(id)
-    .bind(tenant)
-    .bind(secret)
-    .execute(&state.pool)
-    .await?;
-    Ok(())
-}
-
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateChannel {
@@ -156,24 +120,13 @@ async fn create_channel(
     ApiJson(body): ApiJson<CreateChannel>,
 ) -> Result<Accepted<ChannelState>, ApiError> {
     issuer.caller.require(Permission::ManageNotifications)?;
-    let secret = new_secret(body.secret)?;
-    let id = Uuid::now_v7();
-    // The secret is kept beside the stream, never in it; the event carries its fingerprint.
-    store_secret(&state, issuer.caller.tenant.as_str(), id, &secret).await?;
-    let command = NotificationChannelCommand::Create {
-        name: body.name,
-        url: body.url,
-        event_types: body.event_types,
-        secret_fingerprint: fingerprint(&secret),
-        known_types: fleet_events::schemas::event_types(),
-    };
-    let executed = run::<NotificationChannel>(
+    let (executed, secret) = fleet_app::notifications::create_channel(
         &state,
-        &issuer,
-        Permission::ManageNotifications,
-        id,
-        Target::New,
-        command,
+        &issuer.meta,
+        body.name,
+        body.url,
+        body.event_types,
+        body.secret,
     )
     .await?;
     Ok(showing_secret(executed, Some(secret)))
@@ -195,30 +148,23 @@ async fn update_channel(
     ApiJson(body): ApiJson<UpdateChannel>,
 ) -> Result<Reply<ChannelState>, ApiError> {
     issuer.caller.require(Permission::ManageNotifications)?;
-    let id = parse_id(NotificationChannel::TYPE, &id)?;
-    let secret = match body.secret {
-        Some(given) => Some(new_secret(Some(given))?),
-        None => None,
-    };
-    let command = NotificationChannelCommand::Update {
-        name: body.name,
-        url: body.url,
-        event_types: body.event_types,
-        secret_fingerprint: secret.as_deref().map(fingerprint),
-        known_types: fleet_events::schemas::event_types(),
-    };
-    let executed = run::<NotificationChannel>(
+    let uuid = parse_id(NotificationChannel::TYPE, &id)?;
+    let (executed, secret) = fleet_app::notifications::update_channel(
         &state,
-        &issuer,
-        Permission::ManageNotifications,
-        id,
-        Target::Existing,
-        command,
+        &issuer.meta,
+        uuid,
+        body.name,
+        body.url,
+        body.event_types,
+        body.secret,
     )
-    .await?;
-    if let Some(secret) = &secret {
-        store_secret(&state, issuer.caller.tenant.as_str(), id, secret).await?;
-    }
+    .await
+    .map_err(|e| match e {
+        fleet_app::AppError::NotFound(_) => {
+            ApiError::NotFound(format!("notification channel {id} not found"))
+        }
+        other => other.into(),
+    })?;
     Ok(showing_secret(executed, secret))
 }
 

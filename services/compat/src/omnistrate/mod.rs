@@ -1,7 +1,7 @@
 //! Omnistrate's Fleet API (000) at `/2022-09-01-00/fleet`: resource instances and their
 //! snapshots, subscriptions and their requests, users, cost, usage, invoices, audit events,
 //! end-customer events, the environment report, organisations and the service's summary and
-//! resources, and the host clusters (deployment cells), each translated onto the same
+//! resources, the host clusters (deployment cells) and notification channels, each translated onto the same
 //! application functions and read models as the native API.
 //!
 //! - Auth: `Authorization: Bearer <token>`, which takes the same API keys as the native API;
@@ -24,6 +24,7 @@ mod feeds;
 mod host_clusters;
 mod instances;
 mod inventory;
+mod notifications;
 mod shapes;
 mod snapshots;
 mod subscriptions;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(feeds::router())
         .merge(inventory::router())
         .merge(host_clusters::router())
+        .merge(notifications::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate));
     let routes = ApiRouter::new().nest(BASE, routes).finish_api(&mut api);
     let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));

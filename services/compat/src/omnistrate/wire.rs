@@ -30,6 +30,7 @@ pub mod prefix {
     pub const INVOICE: &str = "inv";
     pub const EVENT: &str = "event";
     pub const SNAPSHOT: &str = "instance-ss";
+    pub const CHANNEL: &str = "channel";
 }
 
 /// A native id in Omnistrate's form: `instance-0193…`.
