@@ -261,6 +261,24 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     )
     .await
     .expect(200);
+    // A host cluster, and a custom DNS name (set through the Omnistrate dialect).
+    app.post(
+        "/v1/host-clusters",
+        json!({"id": "hc-audit", "cloud_provider": "aws", "region": "us-east-1", "description": "Cell"}),
+    )
+    .await
+    .expect(202);
+    app.request(
+        Some(&app.key),
+        Method::POST,
+        &format!(
+            "/2022-09-01-00/fleet/service/s-postgres/environment/se/http/instance/instance-{instance}/custom-dns"
+        ),
+        Some(json!({"customDNS": "db.acme.example"})),
+        &[],
+    )
+    .await
+    .expect(200);
     // A snapshot, completed, restored into a new instance.
     let snapshot = app
         .post_empty(&format!("/v1/instances/{instance}/snapshots"))
