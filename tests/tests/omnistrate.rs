@@ -2297,14 +2297,64 @@ async fn host_clusters_are_adopted_deployed_reconfigured_and_deleted_once_empty(
         409,
         "invalid_state",
     );
-    call(
+    // Its entities: a namespace per instance; deleting one deletes the instance.
+    let entities = format!("{BASE}/host-cluster/hc-main/entityType/NAMESPACE");
+    let listed = call(&app, Method::GET, &entities, None).await.expect(200);
+    assert_eq!(
+        listed.body["entities"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.body
+    );
+    shaped(
+        "Entity",
+        &listed.body["entities"][0],
+        &[
+            ("identifier", T::Str),
+            ("type", T::Str),
+            ("properties", T::Obj),
+        ],
+    );
+    assert_eq!(listed.body["entities"][0]["identifier"], instance.as_str());
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{BASE}/host-cluster/hc-main/entityType/POD"),
+            None,
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    let one = call(
         &app,
-        Method::DELETE,
-        &format!("{SCOPE}/instance/{instance}"),
-        Some(json!({"resourceId": "r"})),
+        Method::GET,
+        &format!("{entities}/entityID/{instance}"),
+        None,
     )
     .await
     .expect(200);
+    assert_eq!(one.body["properties"]["status"], "DEPLOYING");
+    call(
+        &app,
+        Method::DELETE,
+        &format!("{entities}/entityID/{instance}"),
+        None,
+    )
+    .await
+    .expect(200);
+    goa(
+        &call(
+            &app,
+            Method::GET,
+            &format!("{entities}/entityID/{instance}"),
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    );
     call(
         &app,
         Method::DELETE,
