@@ -8,9 +8,7 @@ use axum::Json;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use fleet_api::auth::Permission;
 use fleet_api::AppState;
-use fleet_app::command_bus::CommandError;
 use fleet_domain::invoice::{Invoice, InvoiceCommand};
-use fleet_domain::DomainError;
 use fleet_projections::invoices::{self, InvoiceFilter, InvoiceRow};
 use fleet_projections::usage;
 use serde::{Deserialize, Serialize};
@@ -331,12 +329,7 @@ async fn invoice_command(
         .bus
         .execute::<Invoice>(agent.meta(), &uuid.to_string(), command)
         .await
-        .map_err(|e| match e {
-            CommandError::Domain(DomainError::NotFound { .. }) => {
-                GoaError::not_found("invoice", shown)
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| GoaError::refused(e, "invoice", shown))?;
     Ok(Done)
 }
 

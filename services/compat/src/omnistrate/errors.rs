@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fleet_api::docs::media;
 use fleet_api::ApiError;
+use fleet_app::command_bus::CommandError;
 use fleet_app::AppError;
+use fleet_domain::DomainError;
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -41,6 +43,22 @@ impl GoaError {
 
     pub fn not_found(what: &str, id: &str) -> Self {
         Self::NotFound(format!("{what} {id} is not found"))
+    }
+
+    /// A command's failure, where "not found" names what the caller asked for by its id.
+    pub fn refused(e: CommandError, what: &str, id: &str) -> Self {
+        match e {
+            CommandError::Domain(DomainError::NotFound { .. }) => Self::not_found(what, id),
+            other => other.into(),
+        }
+    }
+
+    /// An application function's failure, where "not found" names what the caller asked for.
+    pub fn failed(e: AppError, what: &str, id: &str) -> Self {
+        match e {
+            AppError::NotFound(_) => Self::not_found(what, id),
+            other => other.into(),
+        }
     }
 }
 
@@ -91,8 +109,8 @@ impl From<sqlx::Error> for GoaError {
     }
 }
 
-impl From<fleet_app::command_bus::CommandError> for GoaError {
-    fn from(e: fleet_app::command_bus::CommandError) -> Self {
+impl From<CommandError> for GoaError {
+    fn from(e: CommandError) -> Self {
         AppError::from(e).into()
     }
 }

@@ -10,11 +10,9 @@ use axum::extract::{Path, State};
 use axum::Json;
 use fleet_api::auth::Permission;
 use fleet_api::AppState;
-use fleet_app::command_bus::CommandError;
 use fleet_app::host_clusters::Registration;
 use fleet_domain::host_cluster::{validate_id, HostCluster, HostClusterCommand};
 use fleet_domain::vocabulary::CloudProvider;
-use fleet_domain::DomainError;
 use fleet_projections::inventory::host_clusters::{self, HostClusterRow};
 use fleet_projections::inventory::NAME as INVENTORY;
 use serde::{Deserialize, Serialize};
@@ -204,15 +202,6 @@ async fn read(state: &AppState, agent: &Agent, id: &str) -> Result<HostClusterRo
         .ok_or_else(|| GoaError::not_found("host cluster", id))
 }
 
-fn refusal(e: CommandError, id: &str) -> GoaError {
-    match e {
-        CommandError::Domain(DomainError::NotFound { .. }) => {
-            GoaError::not_found("host cluster", id)
-        }
-        other => other.into(),
-    }
-}
-
 async fn command(
     state: &AppState,
     agent: &Agent,
@@ -225,7 +214,7 @@ async fn command(
         .bus
         .execute::<HostCluster>(agent.meta(), id, command)
         .await
-        .map_err(|e| refusal(e, id))?;
+        .map_err(|e| GoaError::refused(e, "host cluster", id))?;
     Ok(())
 }
 
@@ -367,10 +356,7 @@ async fn delete(
     agent.require(Permission::OperateFleet)?;
     fleet_app::host_clusters::delete(&state, agent.meta(), &path.id)
         .await
-        .map_err(|e| match e {
-            fleet_app::AppError::NotFound(_) => GoaError::not_found("host cluster", &path.id),
-            other => other.into(),
-        })?;
+        .map_err(|e| GoaError::failed(e, "host cluster", &path.id))?;
     Ok(Done)
 }
 
@@ -441,10 +427,7 @@ async fn issue_dashboard_token(
         None,
     )
     .await
-    .map_err(|e| match e {
-        fleet_app::AppError::NotFound(_) => GoaError::not_found("host cluster", id),
-        other => other.into(),
-    })?;
+    .map_err(|e| GoaError::failed(e, "host cluster", id))?;
     let expires = match &executed.event.event.payload["expires_at"] {
         Value::String(at) => at.clone(),
         _ => String::new(),
@@ -502,10 +485,7 @@ async fn kubeconfig(
         Some(role.clone()),
     )
     .await
-    .map_err(|e| match e {
-        fleet_app::AppError::NotFound(_) => GoaError::not_found("host cluster", &path.id),
-        other => other.into(),
-    })?;
+    .map_err(|e| GoaError::failed(e, "host cluster", &path.id))?;
     Ok(Json(Kubeconfig {
         id: path.id,
         service_account_token: token,

@@ -11,7 +11,6 @@ use fleet_api::auth::Permission;
 use fleet_api::AppState;
 use fleet_domain::instance::{Instance, InstanceCommand, InstanceSpec};
 use fleet_domain::vocabulary::{CloudProvider, EnvironmentType};
-use fleet_domain::DomainError;
 use fleet_events::{EventEnvelope, EventLog};
 use fleet_projections::inventory::{self, InstanceFilter, InstanceRow};
 use serde::{Deserialize, Serialize};
@@ -128,12 +127,7 @@ async fn command(
             .bus
             .execute::<Instance>(agent.meta(), &uuid.to_string(), command)
             .await
-            .map_err(|e| match e {
-                fleet_app::command_bus::CommandError::Domain(DomainError::NotFound { .. }) => {
-                    GoaError::not_found("instance", &path.instance_id)
-                }
-                other => other.into(),
-            })?,
+            .map_err(|e| GoaError::refused(e, "instance", &path.instance_id))?,
     };
     Ok(executed.event.sequence)
 }

@@ -285,12 +285,7 @@ async fn delete(
             NotificationChannelCommand::Delete,
         )
         .await
-        .map_err(|e| match e {
-            fleet_app::command_bus::CommandError::Domain(fleet_domain::DomainError::NotFound {
-                ..
-            }) => GoaError::not_found("notification channel", &path.id),
-            other => other.into(),
-        })?;
+        .map_err(|e| GoaError::refused(e, "notification channel", &path.id))?;
     Ok(Done)
 }
 
@@ -371,9 +366,6 @@ async fn replay(
     let uuid = native(prefix::EVENT, "notification event", &path.id)?;
     fleet_app::notifications::replay_delivery(&state, agent.tenant().as_str(), uuid)
         .await
-        .map_err(|e| match e {
-            fleet_app::AppError::NotFound(_) => GoaError::not_found("notification event", &path.id),
-            other => other.into(),
-        })?;
+        .map_err(|e| GoaError::failed(e, "notification event", &path.id))?;
     Ok(Done)
 }

@@ -9,13 +9,11 @@ use axum::extract::{Path, State};
 use axum::Json;
 use fleet_api::auth::Permission;
 use fleet_api::AppState;
-use fleet_app::command_bus::CommandError;
 use fleet_app::subscriptions::Granted;
 use fleet_domain::subscription::{Subscription as Sub, SubscriptionChanges, SubscriptionCommand};
 use fleet_domain::subscription_request::{SubscriptionRequest, SubscriptionRequestCommand};
 use fleet_domain::user::User;
 use fleet_domain::vocabulary::Marketplace;
-use fleet_domain::DomainError;
 use fleet_projections::inventory::subscriptions::{self, SubscriptionFilter};
 use fleet_projections::inventory::{requests, NAME as INVENTORY};
 use serde::{Deserialize, Serialize};
@@ -98,13 +96,6 @@ async fn scoped(state: &AppState, agent: &Agent, path: &ItemPath) -> Result<Stri
     match subscription.terms {
         Some(terms) if terms.service_id == path.service_id => Ok(uuid),
         _ => Err(GoaError::not_found("subscription", &path.id)),
-    }
-}
-
-fn refusal(e: CommandError, what: &str, id: &str) -> GoaError {
-    match e {
-        CommandError::Domain(DomainError::NotFound { .. }) => GoaError::not_found(what, id),
-        other => other.into(),
     }
 }
 
@@ -350,10 +341,7 @@ async fn update_one(
 ) -> Result<(), GoaError> {
     fleet_app::subscriptions::update_subscription(state, agent.meta(), uuid, changes(billing))
         .await
-        .map_err(|e| match e {
-            fleet_app::AppError::NotFound(_) => GoaError::not_found("subscription", shown),
-            other => GoaError::from(other),
-        })
+        .map_err(|e| GoaError::failed(e, "subscription", shown))
         .map_err(|e| match e {
             GoaError::BadRequest(reason) => {
                 GoaError::BadRequest(reason.replace("max_instances", "maxNumberOfInstances"))
@@ -412,7 +400,7 @@ async fn lifecycle(
         .bus
         .execute::<Sub>(agent.meta(), &uuid, command)
         .await
-        .map_err(|e| refusal(e, "subscription", &path.id))?;
+        .map_err(|e| GoaError::refused(e, "subscription", &path.id))?;
     Ok(Done)
 }
 
@@ -540,12 +528,7 @@ async fn approve_request(
     let uuid = scoped_request(&state, &agent, &path).await?;
     fleet_app::subscriptions::approve_request(&state, agent.meta(), &uuid, Granted::default())
         .await
-        .map_err(|e| match e {
-            fleet_app::AppError::NotFound(_) => {
-                GoaError::not_found("subscription request", &path.id)
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| GoaError::failed(e, "subscription request", &path.id))?;
     Ok(Done)
 }
 
@@ -562,6 +545,6 @@ async fn deny_request(
         .bus
         .execute::<SubscriptionRequest>(agent.meta(), &uuid, deny)
         .await
-        .map_err(|e| refusal(e, "subscription request", &path.id))?;
+        .map_err(|e| GoaError::refused(e, "subscription request", &path.id))?;
     Ok(Done)
 }

@@ -10,10 +10,8 @@ use axum::extract::{Path, State};
 use axum::Json;
 use fleet_api::auth::Permission;
 use fleet_api::AppState;
-use fleet_app::command_bus::CommandError;
 use fleet_domain::customer::{Customer, CustomerCommand};
 use fleet_domain::user::{User as UserAggregate, UserCommand};
-use fleet_domain::DomainError;
 use fleet_events::customer::CustomerProfile;
 use fleet_projections::inventory::users;
 use fleet_projections::inventory::NAME as INVENTORY;
@@ -317,12 +315,7 @@ async fn user_command(
         .bus
         .execute::<UserAggregate>(agent.meta(), &uuid.to_string(), command)
         .await
-        .map_err(|e| match e {
-            CommandError::Domain(DomainError::NotFound { .. }) => {
-                GoaError::not_found("user", shown)
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| GoaError::refused(e, "user", shown))?;
     Ok(Done)
 }
 
