@@ -1721,6 +1721,100 @@ async fn the_fleet_tells_its_audit_events_organisations_summary_and_report() {
     assert_eq!(invited["userID"], user.as_str());
     assert_eq!(invited["userEmail"], "gus@enterprise.example");
 
+    // The provider's operations events: a scale-out, a failed deployment, the sign-up and
+    // the subscription, with the outstanding ones counted by type.
+    call(
+        &app,
+        Method::POST,
+        &format!("{SCOPE}/instance/{wire}/add-capacity"),
+        Some(json!({"capacityToBeAdded": 2, "resourceId": "r"})),
+    )
+    .await
+    .expect(200);
+    let (doomed, _) = app.create_instance(json!({"plan_id": "pt-gold"})).await;
+    app.post(
+        &format!("/v1/instances/{doomed}/fail"),
+        json!({"reason": "no capacity in the zone"}),
+    )
+    .await
+    .expect(200);
+    let operations = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/operations/events"),
+        None,
+    )
+    .await
+    .expect(200);
+    let summary = &operations.body["eventsSummary"]["eventsSummary"];
+    assert_eq!(summary["ScaleOut"], 1, "{}", operations.body);
+    assert_eq!(summary["FailedDeployment"], 1);
+    assert_eq!(summary["UserSignUp"], 1);
+    assert!(
+        summary["UserSubscription"].as_i64().unwrap() >= 2,
+        "Acme's and Enterprise's"
+    );
+    for event in operations.body["events"].as_array().unwrap() {
+        shaped(
+            "ServiceProviderEvent",
+            event,
+            &[
+                ("alertType", T::Str),
+                ("eventCategory", T::Str),
+                ("eventID", T::Str),
+                ("eventPayload", T::Obj),
+                ("eventType", T::Str),
+                ("expiryTime", T::Str),
+                ("priority", T::Str),
+                ("scope", T::Str),
+                ("time", T::Str),
+            ],
+        );
+    }
+    let failed = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/operations/events?eventTypes=FailedDeployment"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(failed.body["events"].as_array().unwrap().len(), 1);
+    assert_eq!(failed.body["events"][0]["alertType"], "Alarm");
+    let paged = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/operations/events?pageSize=2"),
+        None,
+    )
+    .await
+    .expect(200);
+    let token = paged.body["nextPageToken"]
+        .as_str()
+        .expect("more pages")
+        .to_owned();
+    let next = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/operations/events?pageSize=2&nextPageToken={token}"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_ne!(
+        next.body["events"][0]["eventID"],
+        paged.body["events"][0]["eventID"]
+    );
+    let other = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/operations/events?serviceID=s-other"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(other.body["events"], json!([]));
+
     // The environment's report.
     let stats = call(
         &app,
@@ -1743,9 +1837,10 @@ async fn the_fleet_tells_its_audit_events_organisations_summary_and_report() {
             &[("totalCount", T::Int), ("last7DaysCount", T::Int)],
         );
     }
-    assert_eq!(stats.body["deployments"]["totalCount"], 1);
+    assert_eq!(stats.body["deployments"]["totalCount"], 2);
+    assert_eq!(stats.body["liveDeployments"]["totalCount"], 2);
     assert_eq!(stats.body["failovers"]["last7DaysCount"], 1);
-    assert_eq!(stats.body["subscriptions"]["totalCount"], 1);
+    assert_eq!(stats.body["subscriptions"]["totalCount"], 2);
     assert_eq!(stats.body["userSignups"]["totalCount"], 1);
     let dev = call(
         &app,
@@ -1857,7 +1952,7 @@ async fn the_fleet_tells_its_audit_events_organisations_summary_and_report() {
     .expect(200);
     assert_eq!(
         summary.body,
-        json!({"EnvironmentCount": 1, "InstancesCount": 1, "OrganizationCount": 2, "ResourceCount": 1,
+        json!({"EnvironmentCount": 1, "InstancesCount": 2, "OrganizationCount": 2, "ResourceCount": 1,
                "UserCount": 1, "environmentId": "se-prod", "serviceId": "s-postgres"})
     );
     let tier = format!("{SCOPE}/model/sm-hosted/productTier/pt-standard");
