@@ -1,6 +1,6 @@
 //! What happened in the fleet, as Omnistrate tells it: the audit events (audit-events-api),
-//! the end-customer events (events-api), the provider's operations events (operations-api)
-//! and the per-environment report (report-api). All read the audit log and the inventory.
+//! the end-customer events (events-api) and the per-environment report (report-api). All
+//! read the audit log and the inventory; the operations events are in [`super::operations`].
 //!
 //! The service, tier and environment filters of the audit events are read from each event,
 //! or from the instance or subscription it concerns.
@@ -35,13 +35,6 @@ pub fn router() -> ApiRouter<AppState> {
             get_with(
                 end_customer_events,
                 super::operation("events-api", "ListEvents"),
-            ),
-        )
-        .api_route(
-            "/operations/events",
-            get_with(
-                operations_events,
-                super::operation("operations-api", "ListEvents"),
             ),
         )
         .api_route(
@@ -94,33 +87,33 @@ fn text<'a>(payload: &'a Value, field: &str) -> Option<&'a str> {
 /// `FleetAuditEvent`.
 #[derive(Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct AuditEvent {
-    id: String,
-    time: String,
-    event_source: String,
-    message: String,
+pub(super) struct AuditEvent {
+    pub(super) id: String,
+    pub(super) time: String,
+    pub(super) event_source: String,
+    pub(super) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    service_id: Option<String>,
+    pub(super) service_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    environment_type: Option<String>,
+    pub(super) environment_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    product_tier_id: Option<String>,
+    pub(super) product_tier_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    instance_id: Option<String>,
+    pub(super) instance_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    subscription_id: Option<String>,
-    user_id: String,
-    user_name: String,
+    pub(super) subscription_id: Option<String>,
+    pub(super) user_id: String,
+    pub(super) user_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    org_id: Option<String>,
-    workflow_failures: Vec<Value>,
+    pub(super) org_id: Option<String>,
+    pub(super) workflow_failures: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    ip_address: Option<String>,
+    pub(super) ip_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<String>,
+    pub(super) user_agent: Option<String>,
     /// API_KEY, JWT or SYSTEM.
-    auth_method: String,
-    role_type: String,
+    pub(super) auth_method: String,
+    pub(super) role_type: String,
 }
 
 impl From<&AuditRow> for AuditEvent {
@@ -152,14 +145,14 @@ impl From<&AuditRow> for AuditEvent {
 
 /// The service, tier and environment of events whose payload does not name them: those of
 /// the instance or subscription the event concerns, each read once per page.
-struct Context<'a> {
+pub(super) struct Context<'a> {
     state: &'a AppState,
     tenant: &'a str,
     seen: std::collections::HashMap<String, Option<(String, String, Option<String>)>>,
 }
 
 impl<'a> Context<'a> {
-    fn new(state: &'a AppState, tenant: &'a str) -> Self {
+    pub(super) fn new(state: &'a AppState, tenant: &'a str) -> Self {
         Self {
             state,
             tenant,
@@ -167,7 +160,11 @@ impl<'a> Context<'a> {
         }
     }
 
-    async fn fill(&mut self, row: &AuditRow, event: &mut AuditEvent) -> Result<(), GoaError> {
+    pub(super) async fn fill(
+        &mut self,
+        row: &AuditRow,
+        event: &mut AuditEvent,
+    ) -> Result<(), GoaError> {
         if event.service_id.is_some() {
             return Ok(());
         }
@@ -233,7 +230,7 @@ struct AuditEvents {
 }
 
 /// The values of a repeated query parameter.
-fn repeated(raw: Option<&str>, name: &str) -> Vec<String> {
+pub(super) fn repeated(raw: Option<&str>, name: &str) -> Vec<String> {
     form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .filter(|(key, _)| key == name)
         .flat_map(|(_, value)| {
@@ -494,212 +491,5 @@ async fn report_stats(
         failovers: stats.failovers.into(),
         subscriptions: stats.subscriptions.into(),
         user_signups: stats.user_signups.into(),
-    }))
-}
-
-/// `ServiceProviderEvent`: what the provider should know of, told from the audit log.
-#[derive(Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-struct ServiceProviderEvent {
-    #[serde(rename = "eventID")]
-    event_id: String,
-    /// FailedDeployment, UnhealthyInstance, ScaleOut, UserSignUp or UserSubscription.
-    event_type: String,
-    /// InstanceEvent, ServiceEvent or UserEvent.
-    event_category: String,
-    /// Alarm or Notification.
-    alert_type: String,
-    /// High, Medium or Low.
-    priority: String,
-    /// ServiceProvider.
-    scope: String,
-    time: String,
-    /// Outstanding until then: a week after it happened.
-    expiry_time: String,
-    event_payload: Value,
-    #[serde(rename = "instanceID", skip_serializing_if = "Option::is_none")]
-    instance_id: Option<String>,
-    #[serde(rename = "serviceID", skip_serializing_if = "Option::is_none")]
-    service_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service_environment_type: Option<String>,
-}
-
-/// The operations event a domain event is, if it is one: (type, category, alert, priority).
-fn operations_kind(
-    row: &AuditRow,
-) -> Option<(&'static str, &'static str, &'static str, &'static str)> {
-    Some(match row.action.as_str() {
-        "InstanceFailed" if row.payload["previous_status"] == "deploying" => {
-            ("FailedDeployment", "InstanceEvent", "Alarm", "High")
-        }
-        "InstanceFailed" => ("UnhealthyInstance", "InstanceEvent", "Alarm", "High"),
-        "InstanceCapacityChanged" if row.payload["delta"].as_i64().is_some_and(|d| d > 0) => {
-            ("ScaleOut", "InstanceEvent", "Notification", "Low")
-        }
-        "UserCreated" => ("UserSignUp", "UserEvent", "Notification", "Low"),
-        "SubscriptionCreated" => ("UserSubscription", "ServiceEvent", "Notification", "Medium"),
-        _ => return None,
-    })
-}
-
-const OPERATIONS_SOURCES: [&str; 4] = [
-    "InstanceFailed",
-    "InstanceCapacityChanged",
-    "UserCreated",
-    "SubscriptionCreated",
-];
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-struct OperationsQuery {
-    next_page_token: Option<String>,
-    page_size: Option<i64>,
-    environment_type: Option<String>,
-    /// Repeated: `eventTypes=ScaleOut&eventTypes=FailedDeployment`.
-    #[allow(dead_code)]
-    event_types: Option<String>,
-    #[serde(rename = "serviceID")]
-    service_id: Option<String>,
-    #[serde(rename = "instanceID")]
-    instance_id: Option<String>,
-    #[serde(rename = "productTierID")]
-    product_tier_id: Option<String>,
-    start_date: Option<DateTime<Utc>>,
-    end_date: Option<DateTime<Utc>>,
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-struct EventsSummary {
-    /// Outstanding (not yet expired) events by type, over the whole filter.
-    events_summary: std::collections::BTreeMap<String, i64>,
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-struct OperationsEvents {
-    events: Vec<ServiceProviderEvent>,
-    events_summary: EventsSummary,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_page_token: Option<String>,
-}
-
-/// How long an operations event stays outstanding.
-const OUTSTANDING: chrono::Duration = chrono::Duration::days(7);
-
-/// The provider's operations events, newest first (of the latest 10,000 candidates), with
-/// the count of the outstanding ones by type.
-async fn operations_events(
-    State(state): State<AppState>,
-    agent: Agent,
-    Query(query): Query<OperationsQuery>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<OperationsEvents>, GoaError> {
-    let limit = match query.page_size {
-        None => super::wire::DEFAULT_PAGE_SIZE as usize,
-        Some(n @ 1..=1000) => n as usize,
-        Some(_) => return Err(GoaError::field("pageSize", "must be between 1 and 1000")),
-    };
-    let before = query
-        .next_page_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.parse::<i64>()
-                .map_err(|_| GoaError::field("nextPageToken", "is not a token this API returned"))
-        })
-        .transpose()?;
-    let wanted = repeated(raw.as_deref(), "eventTypes");
-    let environment = query
-        .environment_type
-        .as_deref()
-        .map(|e| {
-            EnvironmentType::parse(e).ok_or_else(|| {
-                GoaError::field(
-                    "environmentType",
-                    format!("must be one of {}", EnvironmentType::WORDS.join(", ")),
-                )
-            })
-        })
-        .transpose()?;
-    let instance = native_opt(prefix::INSTANCE, "instanceID", query.instance_id.as_deref())?;
-    state.caught_up_on_all(agent.tenant(), audit::NAME).await?;
-    state
-        .caught_up_on_all(agent.tenant(), inventory::NAME)
-        .await?;
-    let filter = AuditFilter {
-        start: query.start_date,
-        end: query.end_date,
-        event_types: Some(OPERATIONS_SOURCES.iter().map(|t| (*t).to_owned()).collect()),
-        instance_id: instance.map(|i| i.to_string()),
-        ..Default::default()
-    };
-    let rows = audit::list(&state.pool, agent.tenant().as_str(), &filter, None, 10_000).await?;
-    let mut context = Context::new(&state, agent.tenant().as_str());
-    let now = Utc::now();
-    let mut kept = Vec::new();
-    for row in &rows {
-        let Some((kind, category, alert, priority)) = operations_kind(row) else {
-            continue;
-        };
-        if !wanted.is_empty() && !wanted.iter().any(|w| w == kind) {
-            continue;
-        }
-        let mut scope = AuditEvent::from(row);
-        context.fill(row, &mut scope).await?;
-        let matches = query
-            .service_id
-            .as_ref()
-            .is_none_or(|s| scope.service_id.as_ref() == Some(s))
-            && query
-                .product_tier_id
-                .as_ref()
-                .is_none_or(|p| scope.product_tier_id.as_ref() == Some(p))
-            && environment
-                .is_none_or(|env| scope.environment_type.as_deref() == Some(env.as_str()));
-        if !matches {
-            continue;
-        }
-        kept.push((
-            row.sequence,
-            row.occurred_at + OUTSTANDING > now,
-            ServiceProviderEvent {
-                event_id: id(prefix::EVENT, row.event_id),
-                event_type: kind.into(),
-                event_category: category.into(),
-                alert_type: alert.into(),
-                priority: priority.into(),
-                scope: "ServiceProvider".into(),
-                time: time(row.occurred_at),
-                expiry_time: time(row.occurred_at + OUTSTANDING),
-                event_payload: row.payload.clone(),
-                instance_id: scope.instance_id,
-                service_id: scope.service_id,
-                service_environment_type: scope.environment_type,
-            },
-        ));
-    }
-    let mut events_summary = std::collections::BTreeMap::new();
-    for (_, outstanding, event) in &kept {
-        if *outstanding {
-            *events_summary.entry(event.event_type.clone()).or_insert(0) += 1;
-        }
-    }
-    let page: Vec<_> = kept
-        .into_iter()
-        .filter(|(sequence, ..)| before.is_none_or(|b| *sequence < b))
-        .take(limit + 1)
-        .collect();
-    let next_page_token = (page.len() > limit)
-        .then(|| {
-            page.get(limit - 1)
-                .map(|(sequence, ..)| sequence.to_string())
-        })
-        .flatten();
-    Ok(Json(OperationsEvents {
-        events: page.into_iter().take(limit).map(|(_, _, e)| e).collect(),
-        events_summary: EventsSummary { events_summary },
-        next_page_token,
     }))
 }

@@ -21,10 +21,13 @@ mod configuration;
 mod cost;
 mod errors;
 mod feeds;
+mod host_cluster_entities;
 mod host_clusters;
+mod instance_events;
 mod instances;
 mod inventory;
 mod notifications;
+mod operations;
 mod shapes;
 mod snapshots;
 mod subscriptions;
@@ -69,6 +72,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     };
     let routes = ApiRouter::new()
         .merge(instances::router())
+        .merge(instance_events::router())
         .merge(configuration::router())
         .merge(snapshots::router())
         .merge(subscriptions::router())
@@ -76,8 +80,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(cost::router())
         .merge(billing::router())
         .merge(feeds::router())
+        .merge(operations::router())
         .merge(inventory::router())
         .merge(host_clusters::router())
+        .merge(host_cluster_entities::router())
         .merge(notifications::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate));
     let routes = ApiRouter::new().nest(BASE, routes).finish_api(&mut api);
