@@ -2137,6 +2137,7 @@ async fn host_clusters_are_adopted_deployed_reconfigured_and_deleted_once_empty(
     );
     assert_eq!(described.body["status"], "READY");
     assert_eq!(described.body["modelType"], "OMNISTRATE_HOSTED");
+    assert_eq!(described.body["healthStatus"]["overallStatus"], "HEALTHY");
     assert_eq!(described.body["currentNumberOfDeployments"], 1);
     let byoa = call(
         &app,
@@ -2302,6 +2303,20 @@ async fn host_clusters_are_adopted_deployed_reconfigured_and_deleted_once_empty(
     )
     .await
     .expect(202);
+    let debug = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/host-cluster/hc-main/debug"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        debug.body["amenityStatuses"][0],
+        json!({"name": "cert-manager", "status": "INSTALLING"})
+    );
+    assert_eq!(debug.body["healthStatus"]["overallStatus"], "UNKNOWN");
+    assert_eq!(debug.body["customHelmExecutionLogsBase64"], json!({}));
     let applied = call(
         &app,
         Method::GET,

@@ -188,6 +188,8 @@ pub struct HostClusterRow {
     pub node_pools: Value,
     /// Instances placed in the cell that are not deleted.
     pub live_instances: i64,
+    /// Of those, the failed ones.
+    pub failed_instances: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -199,6 +201,9 @@ const SELECT: &str = "SELECT h.id, h.origin, h.cloud_provider, h.region, h.descr
         (SELECT count(*) FROM inventory.instances i
           WHERE i.tenant = h.tenant AND i.deployment_cell = h.id
             AND i.status <> 'deleted') AS live_instances,
+        (SELECT count(*) FROM inventory.instances i
+          WHERE i.tenant = h.tenant AND i.deployment_cell = h.id
+            AND i.status = 'failed') AS failed_instances,
         h.created_at, h.updated_at, h.version
     FROM inventory.host_clusters h";
 

@@ -65,6 +65,10 @@ pub fn router() -> ApiRouter<AppState> {
             post_with(dashboard_token, op("GenerateTokenForHostClusterDashboard")),
         )
         .api_route(
+            "/host-cluster/{id}/debug",
+            get_with(debug, op("DebugHostCluster")),
+        )
+        .api_route(
             "/host-cluster/{id}/kubeconfig",
             get_with(kubeconfig, op("KubeConfigHostCluster")),
         )
@@ -119,6 +123,7 @@ struct Cluster {
     amenities: Vec<Value>,
     pending_amenities: Vec<Value>,
     helm_packages: Vec<Value>,
+    health_status: Health,
     #[serde(skip_serializing_if = "Option::is_none")]
     customer_email: Option<String>,
     created_at: String,
@@ -153,10 +158,108 @@ impl From<&HostClusterRow> for Cluster {
             amenities: list_of(&row.amenities),
             pending_amenities: pending,
             helm_packages: Vec::new(),
+            health_status: Health::of(row),
             customer_email: row.customer_email.clone(),
             created_at: time(row.created_at),
         }
     }
+}
+
+/// `healthStatus`: the cluster's health as its state and its instances' show it.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    /// HEALTHY (READY, no failed instance), UNHEALTHY (FAILED, or a failed instance in it),
+    /// or UNKNOWN (still being deployed, cancelled).
+    overall_status: String,
+    status_message: String,
+}
+
+impl Health {
+    fn of(row: &HostClusterRow) -> Self {
+        let (status, message) = match (row.status.as_str(), row.failed_instances) {
+            ("FAILED", _) => (
+                "UNHEALTHY",
+                format!(
+                    "the cluster failed: {}",
+                    row.failure_reason.as_deref().unwrap_or("no reason given")
+                ),
+            ),
+            ("READY", 0) => ("HEALTHY", "the cluster is ready".to_owned()),
+            ("READY", failed) => ("UNHEALTHY", format!("{failed} failed instances in it")),
+            (other, _) => ("UNKNOWN", format!("the cluster is {other}")),
+        };
+        Self {
+            overall_status: status.into(),
+            status_message: message,
+        }
+    }
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct DebugQuery {
+    #[allow(dead_code)]
+    include_amenities_installation_logs: Option<bool>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct AmenityStatus {
+    name: String,
+    /// INSTALLED, INSTALLING (being applied) or PENDING (waiting to be applied).
+    status: String,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Debug {
+    /// Installation logs by namespace: none are kept by Fleetledger, so none are shown.
+    custom_helm_execution_logs_base64: std::collections::BTreeMap<String, String>,
+    amenity_statuses: Vec<AmenityStatus>,
+    health_status: Health,
+}
+
+/// What Fleetledger knows of the cluster's amenities and health.
+async fn debug(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(path): Path<IdPath>,
+    Query(_): Query<DebugQuery>,
+) -> Result<Json<Debug>, GoaError> {
+    let row = read(&state, &agent, &path.id).await?;
+    let name = |a: &Value| {
+        a.get("Name")
+            .or_else(|| a.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let installed = if row.status == "READY" {
+        "INSTALLED"
+    } else {
+        "INSTALLING"
+    };
+    let amenity_statuses = list_of(&row.amenities)
+        .iter()
+        .map(|a| AmenityStatus {
+            name: name(a),
+            status: installed.into(),
+        })
+        .chain(
+            list_of(&row.pending_amenities)
+                .iter()
+                .map(|a| AmenityStatus {
+                    name: name(a),
+                    status: "PENDING".into(),
+                }),
+        )
+        .collect();
+    Ok(Json(Debug {
+        custom_helm_execution_logs_base64: std::collections::BTreeMap::new(),
+        amenity_statuses,
+        health_status: Health::of(&row),
+    }))
 }
 
 /// The service-scoped `DescribeHostCluster`: the smaller shape of inventory-api.
