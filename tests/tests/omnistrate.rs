@@ -850,6 +850,31 @@ async fn users_are_created_with_their_organisation_and_suspended_and_deleted() {
     )
     .await;
     goa(&duplicate, 409, "invalid_state");
+    // A user refused leaves no organisation behind.
+    let before = call(&app, Method::GET, &format!("{BASE}/organizations"), None)
+        .await
+        .body["organizations"]
+        .as_array()
+        .unwrap()
+        .len();
+    let bad_email = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/user"),
+        Some(
+            json!({"email": "not-an-email", "name": "Eve", "password": "x",
+                    "legalCompanyName": "Orphan Ltd", "enableAutoVerification": true}),
+        ),
+    )
+    .await;
+    goa(&bad_email, 400, "bad_request");
+    let after = call(&app, Method::GET, &format!("{BASE}/organizations"), None)
+        .await
+        .body["organizations"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "no organisation is left behind");
     let missing = call(
         &app,
         Method::POST,

@@ -12,6 +12,7 @@ use fleet_api::auth::Permission;
 use fleet_api::AppState;
 use fleet_domain::customer::{Customer, CustomerCommand};
 use fleet_domain::user::{User as UserAggregate, UserCommand};
+use fleet_domain::Aggregate;
 use fleet_events::customer::CustomerProfile;
 use fleet_projections::inventory::users;
 use fleet_projections::inventory::NAME as INVENTORY;
@@ -277,6 +278,17 @@ async fn create(
         tax_id: None,
         internal_identifier: None,
     };
+    // The user is decided before the organisation is created, so that a user refused (a bad
+    // email, say) leaves no organisation behind.
+    let user = UserCommand::Create {
+        customer_id: String::new(),
+        email: body.email.clone(),
+        name: body.name.clone(),
+        role: "root".into(),
+    };
+    UserAggregate::default()
+        .decide(&user)
+        .map_err(|e| GoaError::from(fleet_app::AppError::from(e)))?;
     let customer_id = Uuid::now_v7().to_string();
     state
         .bus
