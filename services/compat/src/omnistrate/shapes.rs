@@ -57,36 +57,24 @@ impl<'a> Lookup<'a> {
     }
 
     pub async fn customer(&mut self, id: &str) -> Result<Option<CustomerRow>, GoaError> {
-        if !self.customers.contains_key(id) {
-            let row = match Uuid::parse_str(id) {
-                Ok(uuid) => customers::get(self.pool, self.tenant, uuid).await?,
-                Err(_) => None,
-            };
-            self.customers.insert(id.to_owned(), row);
-        }
-        Ok(self.customers[id].clone())
+        let (pool, tenant) = (self.pool, self.tenant);
+        cached(&mut self.customers, id, |uuid| {
+            customers::get(pool, tenant, uuid)
+        })
+        .await
     }
 
     pub async fn subscription(&mut self, id: &str) -> Result<Option<SubscriptionRow>, GoaError> {
-        if !self.subscriptions.contains_key(id) {
-            let row = match Uuid::parse_str(id) {
-                Ok(uuid) => subscriptions::get(self.pool, self.tenant, uuid).await?,
-                Err(_) => None,
-            };
-            self.subscriptions.insert(id.to_owned(), row);
-        }
-        Ok(self.subscriptions[id].clone())
+        let (pool, tenant) = (self.pool, self.tenant);
+        cached(&mut self.subscriptions, id, |uuid| {
+            subscriptions::get(pool, tenant, uuid)
+        })
+        .await
     }
 
     pub async fn user(&mut self, id: &str) -> Result<Option<UserRow>, GoaError> {
-        if !self.users.contains_key(id) {
-            let row = match Uuid::parse_str(id) {
-                Ok(uuid) => users::get(self.pool, self.tenant, uuid).await?,
-                Err(_) => None,
-            };
-            self.users.insert(id.to_owned(), row);
-        }
-        Ok(self.users[id].clone())
+        let (pool, tenant) = (self.pool, self.tenant);
+        cached(&mut self.users, id, |uuid| users::get(pool, tenant, uuid)).await
     }
 
     /// The customer's first root user: who owns what the customer holds when no one else is
@@ -121,6 +109,29 @@ impl<'a> Lookup<'a> {
         }
         self.root_user(&subscription.customer_id).await
     }
+}
+
+/// The row of `id` from `seen`, read with `load` the first time; an id that is not a UUID
+/// names no row.
+async fn cached<T, F, Fut>(
+    seen: &mut HashMap<String, Option<T>>,
+    id: &str,
+    load: F,
+) -> Result<Option<T>, GoaError>
+where
+    T: Clone,
+    F: FnOnce(Uuid) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, sqlx::Error>>,
+{
+    if let Some(row) = seen.get(id) {
+        return Ok(row.clone());
+    }
+    let row = match Uuid::parse_str(id) {
+        Ok(uuid) => load(uuid).await?,
+        Err(_) => None,
+    };
+    seen.insert(id.to_owned(), row.clone());
+    Ok(row)
 }
 
 /// `ResourceInstance` (DescribeResourceInstance, and the rows of the instance lists).
