@@ -94,10 +94,23 @@ impl JetStreamLog {
             allow_direct: true,
             ..Default::default()
         };
-        let stream = context
-            .get_or_create_stream(config)
-            .await
-            .map_err(|e| LogError::Unavailable(format!("creating a stream: {e}")))?;
+        // On a loaded server a stream's store can fail to be created for a moment ("error
+        // creating store for stream", 10049, which names no cause); so can a request time out.
+        // Both pass: try again for a few seconds before calling the log unavailable.
+        let mut pause = Duration::from_millis(50);
+        let mut attempt = 1;
+        let stream = loop {
+            match context.get_or_create_stream(config.clone()).await {
+                Ok(stream) => break stream,
+                Err(e) if attempt < 8 && creation_may_pass(&e.to_string()) => {
+                    tracing::warn!(error = %e, attempt, "creating the stream; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    attempt += 1;
+                }
+                Err(e) => return Err(LogError::Unavailable(format!("creating a stream: {e}"))),
+            }
+        };
         Ok(Self { context, stream })
     }
 
@@ -118,6 +131,12 @@ impl JetStreamLog {
             .map(|_| ())
             .map_err(|e| LogError::Unavailable(e.to_string()))
     }
+}
+
+/// Whether a failed stream creation is worth another try: the server's transient store
+/// failure, or a timeout. A configuration the server refuses fails again, at once.
+fn creation_may_pass(error: &str) -> bool {
+    error.contains("10049") || error.contains("timed out") || error.contains("timeout")
 }
 
 /// Decodes a stored message into an envelope.
@@ -422,5 +441,21 @@ impl JetStreamLog {
             }
             _ => Ok(last),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::creation_may_pass;
+
+    #[test]
+    fn only_transient_creation_failures_are_tried_again() {
+        assert!(creation_may_pass(
+            "jetstream error: error creating store for stream (code 500, error code 10049)"
+        ));
+        assert!(creation_may_pass("request timed out"));
+        assert!(!creation_may_pass(
+            "jetstream error: stream name already in use with a different configuration (code 400, error code 10058)"
+        ));
     }
 }
