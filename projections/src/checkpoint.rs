@@ -44,6 +44,31 @@ pub async fn lock(conn: &mut PgConnection, projection: &str) -> Result<u64, sqlx
     Ok(position as u64)
 }
 
+/// Locks the checkpoint rows of `projections` for the rest of the transaction and returns
+/// their positions, in the order given. The rows are locked in name order, whoever asks, so two
+/// writers never deadlock on them.
+pub async fn lock_all(
+    conn: &mut PgConnection,
+    projections: &[String],
+) -> Result<Vec<u64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT projection, position FROM projection_checkpoints WHERE projection = ANY($1)
+          ORDER BY projection FOR UPDATE",
+    )
+    .bind(projections)
+    .fetch_all(&mut *conn)
+    .await?;
+    projections
+        .iter()
+        .map(|name| {
+            rows.iter()
+                .find(|(projection, _)| projection == name)
+                .map(|(_, position)| *position as u64)
+                .ok_or(sqlx::Error::RowNotFound)
+        })
+        .collect()
+}
+
 /// The channel on which every stored checkpoint is announced as `<projection> <position>`,
 /// when its transaction commits: readers that wait for a position listen instead of polling.
 pub const CHANNEL: &str = "fleet_checkpoints";
@@ -62,6 +87,27 @@ pub async fn store(
     )
     .bind(projection)
     .bind(position as i64)
+    .bind(CHANNEL)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores several checkpoints, and announces each, in one round trip.
+pub async fn store_all(
+    conn: &mut PgConnection,
+    projections: &[String],
+    positions: &[i64],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH stored AS (
+             UPDATE projection_checkpoints c SET position = s.position, updated_at = now()
+               FROM UNNEST($1::text[], $2::int8[]) AS s (projection, position)
+              WHERE c.projection = s.projection RETURNING c.projection, c.position)
+         SELECT pg_notify($3, projection || ' ' || position) FROM stored",
+    )
+    .bind(projections)
+    .bind(positions)
     .bind(CHANNEL)
     .execute(&mut *conn)
     .await?;

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod checkpoint;
 pub mod cost;
 pub mod engine;
+pub mod group;
 pub mod inventory;
 pub mod invoices;
 pub mod marketplace;
@@ -29,7 +30,8 @@ use async_trait::async_trait;
 use fleet_events::EventEnvelope;
 use sqlx::PgConnection;
 
-pub use engine::{ProjectionEngine, ProjectionRunner};
+pub use engine::ProjectionEngine;
+pub use group::{GroupRunner, Member};
 pub use metrics::ProjectionMetrics;
 
 #[derive(Debug, thiserror::Error)]

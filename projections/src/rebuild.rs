@@ -13,7 +13,8 @@ use fleet_events::EventLog;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::engine::{EngineError, EngineSettings, ProjectionRunner, Streams};
+use crate::engine::{EngineError, EngineSettings, Streams};
+use crate::group::{GroupRunner, Member};
 use crate::{checkpoint, Projection, ProjectionMetrics};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,16 +62,18 @@ impl Rebuild {
             discard_staging(&self.pool, &staging).await?;
         }
         let log = self.streams.of(projection.source()).clone();
-        let runner = ProjectionRunner {
-            projection,
-            schema: staging.clone(),
-            checkpoint: staging.clone(),
+        let runner = GroupRunner {
+            members: vec![Member {
+                projection,
+                schema: staging.clone(),
+                checkpoint: staging.clone(),
+            }],
             pool: self.pool.clone(),
             log: log.clone(),
             metrics: self.metrics.clone(),
             settings: EngineSettings::default(),
         };
-        let mut position = runner.prepare().await?;
+        let mut position = runner.prepare().await?[0];
         let (_keep_open, mut never) = watch::channel(false);
         // The stream keeps growing while we build: chase its end until we are there.
         loop {
@@ -83,7 +86,9 @@ impl Rebuild {
                 break;
             }
             position = runner
-                .follow(position, Some(target), &mut never, |p| progress(p, target))
+                .follow(vec![position], Some(target), &mut never, |p| {
+                    progress(p, target)
+                })
                 .await?;
         }
         let schema = match until {

@@ -73,13 +73,13 @@ pub async fn start(
     engine.prepare(&fleet_projections::all()).await?;
     let mut workers = Vec::new();
     if options.projectors {
-        workers.extend(engine.spawn(fleet_projections::all(), shutdown_rx.clone()));
+        workers.extend(engine.spawn("read-models", fleet_projections::all(), shutdown_rx.clone()));
     }
     // Their tables are read by queries (open uptime intervals) even where they do not run.
     let process_managers = fleet_app::process_managers::all(&bus, &streams.usage);
     engine.prepare(&process_managers).await?;
     if options.process_managers {
-        workers.extend(engine.spawn(process_managers, shutdown_rx.clone()));
+        workers.extend(engine.spawn("process-managers", process_managers, shutdown_rx.clone()));
     }
     workers.push(tokio::spawn(expire_idempotency_keys(
         pool.clone(),
