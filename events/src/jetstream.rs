@@ -36,10 +36,12 @@ impl Default for StreamSettings {
     }
 }
 
+/// Cheap to clone: the stream's handle carries its whole configuration and state, which a
+/// request path would otherwise copy each time the application's state is cloned.
 #[derive(Clone)]
 pub struct JetStreamLog {
     context: jetstream::Context,
-    stream: Stream,
+    stream: std::sync::Arc<Stream>,
 }
 
 impl JetStreamLog {
@@ -111,7 +113,10 @@ impl JetStreamLog {
                 Err(e) => return Err(LogError::Unavailable(format!("creating a stream: {e}"))),
             }
         };
-        Ok(Self { context, stream })
+        Ok(Self {
+            context,
+            stream: std::sync::Arc::new(stream),
+        })
     }
 
     pub fn context(&self) -> &jetstream::Context {

@@ -29,7 +29,8 @@ pub use fleet_app::Settings;
 /// The native API's state: the application, and what only HTTP needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub app: App,
+    /// Shared, not copied: axum clones the state for every request and every layer.
+    pub app: Arc<App>,
     pub keys: KeyCache,
     pub registry: Arc<Registry>,
 }

@@ -122,7 +122,7 @@ pub async fn start(
     let listener = TcpListener::bind(&options.listen).await?;
     let addr = listener.local_addr()?;
     let state = AppState {
-        app,
+        app: Arc::new(app),
         keys: Default::default(),
         registry: Arc::new(registry),
     };
