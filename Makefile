@@ -35,9 +35,16 @@ test: services build venv
 		cargo test --workspace --no-fail-fast; \
 	fi
 
-## Throughput and latency beside the raw ceilings, in release mode.
+PEER := target/peer-cqrs-es/release/peer-cqrs-es
+
+## Throughput and latency beside the raw ceilings and the cqrs-es peer, in release mode.
 bench: services
-	cargo run --release -p fleetd -- bench commands
+	cargo build --release -p fleetd
+	cargo build --release --manifest-path ../shared/peers/cqrs-es/Cargo.toml --target-dir target/peer-cqrs-es
+	target/release/fleetd bench commands --concurrency 8,32,64 --peer $(PEER)
+	target/release/fleetd bench usage
+	target/release/fleetd bench replay
+	target/release/fleetd bench cost-queries
 
 lint:
 	cargo fmt --all -- --check

@@ -23,6 +23,8 @@ pub enum EngineError {
     Apply(ApplyError),
     #[error("the event stream ended")]
     StreamEnded,
+    #[error("{0}")]
+    Setup(String),
 }
 
 #[derive(Debug, Clone)]
@@ -98,16 +100,16 @@ impl ProjectionEngine {
         projections: Vec<Arc<dyn Projection>>,
         shutdown: watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        [(Source::Domain, "domain"), (Source::Usage, "usage")]
+        [Source::Domain, Source::Usage]
             .into_iter()
-            .filter_map(|(source, stream)| {
+            .filter_map(|source| {
                 let of_source: Vec<_> = projections
                     .iter()
                     .filter(|p| p.source() == source)
                     .cloned()
                     .collect();
                 (!of_source.is_empty()).then(|| {
-                    let group = format!("{kind}-{stream}");
+                    let group = format!("{kind}-{}", source.as_str());
                     tokio::spawn(lead(
                         group,
                         self.runner(source, &of_source),
@@ -163,7 +165,8 @@ async fn run_leader(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<u64, EngineError> {
     let positions = runner.prepare().await?;
-    runner.follow(positions, None, shutdown, |_| {}).await
+    let positions = runner.follow(positions, None, shutdown, |_| {}).await?;
+    Ok(positions.into_iter().min().unwrap_or(0))
 }
 
 fn lock_key(group: &str) -> String {

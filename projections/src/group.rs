@@ -109,25 +109,25 @@ impl GroupRunner {
     }
 
     /// Follows the stream from the members' `positions` until every member has reached
-    /// `until` (or forever when `None`), or until shutdown. Returns the lowest position
-    /// reached; `on_progress` is called with it after each batch.
+    /// `until` (or forever when `None`), or until shutdown. Returns each member's position;
+    /// `on_progress` is called with the lowest after each batch.
     pub async fn follow(
         &self,
         mut positions: Vec<u64>,
         until: Option<u64>,
         shutdown: &mut watch::Receiver<bool>,
         mut on_progress: impl FnMut(u64) + Send,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<Vec<u64>, EngineError> {
         let lowest = |positions: &[u64]| positions.iter().copied().min().unwrap_or(0);
         let mut read = lowest(&positions);
         let mut events = self.subscribe(read + 1).await?;
         let mut idle_while_behind = 0;
         loop {
             if until.is_some_and(|target| lowest(&positions) >= target) || *shutdown.borrow() {
-                return Ok(lowest(&positions));
+                return Ok(positions);
             }
             let Some(mut batch) = self.next_batch(&mut events, shutdown).await? else {
-                return Ok(lowest(&positions));
+                return Ok(positions);
             };
             // A rebuild up to a position stops exactly there.
             if let Some(target) = until {

@@ -76,6 +76,15 @@ pub enum Source {
     Usage,
 }
 
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Domain => "domain",
+            Source::Usage => "usage",
+        }
+    }
+}
+
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
     /// The checkpoint key, the advisory-lock key and the PostgreSQL schema of its tables.

@@ -44,36 +44,67 @@ impl Rebuild {
         projection: Arc<dyn Projection>,
         until: Option<u64>,
         fresh: bool,
-        mut progress: impl FnMut(u64, u64) + Send,
+        progress: impl FnMut(u64, u64) + Send,
     ) -> Result<RebuildReport, EngineError> {
-        let name = projection.name();
-        let staging = format!("{name}__rebuild");
-        // An interrupted rebuild resumes, unless it is already past the position asked for.
-        let reached: Option<i64> = sqlx::query_scalar(
-            "SELECT position FROM projection_checkpoints WHERE projection = $1
-                AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-        )
-        .bind(&staging)
-        .fetch_optional(&self.pool)
-        .await?;
-        let resumed = !fresh
-            && reached.is_some_and(|reached| until.is_none_or(|until| reached as u64 <= until));
-        if !resumed {
-            discard_staging(&self.pool, &staging).await?;
+        let mut reports = self
+            .run_together(vec![projection], until, fresh, progress)
+            .await?;
+        Ok(reports.remove(0))
+    }
+
+    /// Rebuilds projections of one stream in a single pass over it: each event is read and
+    /// decoded once for all of them, and each batch is one transaction for all of them. Each
+    /// keeps its own staging schema and checkpoint, so an interrupted rebuild resumes each
+    /// from where it got to. Reports come in the order of `projections`; `progress` is
+    /// called with the lowest position reached.
+    pub async fn run_together(
+        &self,
+        projections: Vec<Arc<dyn Projection>>,
+        until: Option<u64>,
+        fresh: bool,
+        mut progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<Vec<RebuildReport>, EngineError> {
+        let Some(source) = projections.first().map(|p| p.source()) else {
+            return Ok(Vec::new());
+        };
+        if projections.iter().any(|p| p.source() != source) {
+            return Err(EngineError::Setup(
+                "projections rebuilt together read one stream".into(),
+            ));
         }
-        let log = self.streams.of(projection.source()).clone();
-        let runner = GroupRunner {
-            members: vec![Member {
+        let mut members = Vec::new();
+        let mut resumed = Vec::new();
+        for projection in projections {
+            let staging = format!("{}__rebuild", projection.name());
+            // An interrupted rebuild resumes, unless it is already past the position asked for.
+            let reached: Option<i64> = sqlx::query_scalar(
+                "SELECT position FROM projection_checkpoints WHERE projection = $1
+                    AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            )
+            .bind(&staging)
+            .fetch_optional(&self.pool)
+            .await?;
+            let resumes = !fresh
+                && reached.is_some_and(|reached| until.is_none_or(|until| reached as u64 <= until));
+            if !resumes {
+                discard_staging(&self.pool, &staging).await?;
+            }
+            resumed.push(resumes);
+            members.push(Member {
                 projection,
                 schema: staging.clone(),
-                checkpoint: staging.clone(),
-            }],
+                checkpoint: staging,
+            });
+        }
+        let log = self.streams.of(source).clone();
+        let runner = GroupRunner {
+            members,
             pool: self.pool.clone(),
             log: log.clone(),
             metrics: self.metrics.clone(),
             settings: EngineSettings::default(),
         };
-        let mut position = runner.prepare().await?[0];
+        let mut positions = runner.prepare().await?;
         let (_keep_open, mut never) = watch::channel(false);
         // The stream keeps growing while we build: chase its end until we are there.
         loop {
@@ -81,28 +112,32 @@ impl Rebuild {
                 Some(until) => until,
                 None => log.last_sequence().await?,
             };
-            progress(position, target);
-            if position >= target {
+            let lowest = positions.iter().copied().min().unwrap_or(target);
+            progress(lowest, target);
+            if lowest >= target {
                 break;
             }
-            position = runner
-                .follow(vec![position], Some(target), &mut never, |p| {
-                    progress(p, target)
-                })
+            positions = runner
+                .follow(positions, Some(target), &mut never, |p| progress(p, target))
                 .await?;
         }
-        let schema = match until {
-            None => {
-                swap_in(&self.pool, name, &staging, position).await?;
-                name.to_owned()
-            }
-            Some(_) => keep_aside(&self.pool, name, &staging, position).await?,
-        };
-        Ok(RebuildReport {
-            position,
-            resumed,
-            schema,
-        })
+        let mut reports = Vec::new();
+        for ((member, resumed), position) in runner.members.iter().zip(resumed).zip(positions) {
+            let name = member.projection.name();
+            let schema = match until {
+                None => {
+                    swap_in(&self.pool, name, &member.schema, position).await?;
+                    name.to_owned()
+                }
+                Some(_) => keep_aside(&self.pool, name, &member.schema, position).await?,
+            };
+            reports.push(RebuildReport {
+                position,
+                resumed,
+                schema,
+            });
+        }
+        Ok(reports)
     }
 }
 

@@ -1,5 +1,8 @@
-//! `fleetd bench commands`: instances through their lifecycle over HTTP.
+//! `fleetd bench commands`: instances through their lifecycle over HTTP, against `fleetd serve`
+//! in a process of its own with every read model and process manager running; beside the raw
+//! JetStream and PostgreSQL ceilings and, given `--peer`, the cqrs-es peer, all in one run.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,26 +12,131 @@ use fleet_projections::ProjectionMetrics;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
-use super::{ms, percentiles, raw_insert, raw_publish, server, BenchResult, LIFECYCLE};
+use super::peer::{self, PeerFigure};
+use super::server::BenchServer;
+use super::{ms, percentiles, raw_insert, raw_publish, BenchResult, Table, LIFECYCLE};
 use crate::config::Config;
 
-pub async fn run(config: &Config, instances: usize, concurrency: usize) -> BenchResult<()> {
+/// Instances driven one command at a time, for the latency of a command alone.
+const SEQUENTIAL_INSTANCES: usize = 100;
+
+pub async fn run(
+    config: &Config,
+    instances: usize,
+    levels: &[usize],
+    peer_binary: Option<&Path>,
+) -> BenchResult<()> {
     let total = (instances * LIFECYCLE) as u64;
     println!(
-        "fleetd bench commands: {instances} instances x {LIFECYCLE} commands = {total} commands, {concurrency} concurrent clients"
+        "fleetd bench commands: {instances} instances x {LIFECYCLE} commands = {total} commands at each of {levels:?} concurrent clients, and {} one at a time",
+        SEQUENTIAL_INSTANCES * LIFECYCLE
     );
-    let (running, base, key) = server(config).await?;
     let pool = config.database().await?;
     let nats = config.nats().await?;
+    let mut table = Table::default();
 
-    let publish_ceiling = raw_publish(&nats, &config.namespace, instances, concurrency).await?;
-    let insert_ceiling = raw_insert(&pool, total as usize).await?;
+    // The peer first, while nothing else runs: it has PostgreSQL to itself.
+    let mut peers: Vec<(usize, Option<PeerFigure>)> = Vec::new();
+    let mut peer_alone = None;
+    if let Some(binary) = peer_binary {
+        peer_alone = Some(peer::run(binary, SEQUENTIAL_INSTANCES, 1)?);
+        for &c in levels {
+            peers.push((c, Some(peer::run(binary, instances, c)?)));
+        }
+    }
 
-    let subscription_id = bench_subscription(&base, &key).await?;
-    let started = Instant::now();
-    let (latencies, last_position) =
-        drive_lifecycles(&base, &key, &subscription_id, instances, concurrency).await?;
-    let elapsed = started.elapsed();
+    let server = BenchServer::start(config).await?;
+    let subscription_id = bench_subscription(&server.base, &server.key).await?;
+
+    let (alone, _) = drive_lifecycles(
+        &server.base,
+        &server.key,
+        &subscription_id,
+        SEQUENTIAL_INSTANCES,
+        1,
+    )
+    .await?;
+    let (alone_p50, alone_p99) = percentiles(alone);
+    let raw_alone = raw_publish(&nats, &config.namespace, SEQUENTIAL_INSTANCES, 1).await?;
+    table.row(
+        "one command alone, p50 (ms)",
+        format!("{:.2}", ms(alone_p50)),
+        "raw publish alone",
+        format!("{:.2}", 1e3 / raw_alone),
+        Some(ms(alone_p50) / (1e3 / raw_alone)),
+    );
+    if let Some(peer) = &peer_alone {
+        table.row(
+            "one command alone, p50 (ms)",
+            format!("{:.2}", ms(alone_p50)),
+            "cqrs-es alone",
+            format!("{:.2}", peer.p50_us / 1e3),
+            Some(ms(alone_p50) / (peer.p50_us / 1e3)),
+        );
+    }
+    table.row(
+        "one command alone, p99 (ms)",
+        format!("{:.2}", ms(alone_p99)),
+        "",
+        String::new(),
+        None,
+    );
+
+    let mut last_position = 0;
+    for &concurrency in levels {
+        let publish_ceiling = raw_publish(&nats, &config.namespace, instances, concurrency).await?;
+        let started = Instant::now();
+        let (latencies, position) = drive_lifecycles(
+            &server.base,
+            &server.key,
+            &subscription_id,
+            instances,
+            concurrency,
+        )
+        .await?;
+        let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+        last_position = last_position.max(position);
+        let (p50, p99) = percentiles(latencies);
+        let figure = format!("commands/s, {concurrency} clients");
+        table.row(
+            &figure,
+            format!("{rate:.0}"),
+            "raw publish, expected seq",
+            format!("{publish_ceiling:.0}"),
+            Some(rate / publish_ceiling),
+        );
+        if let Some((_, Some(peer))) = peers.iter().find(|(c, _)| *c == concurrency) {
+            table.row(
+                &figure,
+                format!("{rate:.0}"),
+                "cqrs-es, in-process",
+                format!("{:.0}", peer.rate),
+                Some(rate / peer.rate),
+            );
+            table.row(
+                &format!("  p99 (ms), {concurrency} clients"),
+                format!("{:.2}", ms(p99)),
+                "cqrs-es p99",
+                format!("{:.2}", peer.p99_us / 1e3),
+                Some(ms(p99) / (peer.p99_us / 1e3)),
+            );
+        } else {
+            table.row(
+                &format!("  p99 (ms), {concurrency} clients"),
+                format!("{:.2}", ms(p99)),
+                "",
+                String::new(),
+                None,
+            );
+        }
+        table.row(
+            &format!("  p50 (ms), {concurrency} clients"),
+            format!("{:.2}", ms(p50)),
+            "",
+            String::new(),
+            None,
+        );
+    }
     let done = Instant::now();
     fleet_projections::checkpoint::wait_for(
         &pool,
@@ -38,9 +146,25 @@ pub async fn run(config: &Config, instances: usize, concurrency: usize) -> Bench
     )
     .await?;
     let projector_tail = done.elapsed();
-    running.stop().await;
+    let memory = server.stop().await;
+    table.row(
+        "inventory behind the last command (ms)",
+        format!("{:.0}", ms(projector_tail)),
+        "",
+        String::new(),
+        None,
+    );
+    table.row(
+        "fleetd peak resident memory (MiB)",
+        format!("{:.0}", memory.peak_mib),
+        "goal",
+        "200".into(),
+        Some(memory.peak_mib / 200.0),
+    );
 
     // Projector throughput: rebuild the inventory from 0 with the same engine.
+    let events = count_events(config).await?;
+    let insert_ceiling = raw_insert(&pool, events.clamp(10_000, 200_000) as usize).await?;
     let streams = config.streams(nats.clone()).await?;
     let rebuild = Rebuild {
         pool: pool.clone(),
@@ -59,31 +183,23 @@ pub async fn run(config: &Config, instances: usize, concurrency: usize) -> Bench
         .await?;
     let projector_rate = report.position as f64 / rebuild_started.elapsed().as_secs_f64();
     pool.close().await;
-
-    let command_rate = latencies.len() as f64 / elapsed.as_secs_f64();
-    let (p50, p99) = percentiles(latencies);
+    table.row(
+        "inventory catch-up (events/s)",
+        format!("{projector_rate:.0}"),
+        "raw UNNEST insert (rows/s)",
+        format!("{insert_ceiling:.0}"),
+        Some(projector_rate / insert_ceiling),
+    );
     println!();
-    println!(
-        "raw ceiling  JetStream publish, expected subject seq, {concurrency} concurrent: {publish_ceiling:>9.0} msg/s"
-    );
-    println!(
-        "raw ceiling  PostgreSQL batched insert (UNNEST, 1000 rows/tx):        {insert_ceiling:>9.0} rows/s"
-    );
-    println!(
-        "end to end   commands over HTTP:                                   {command_rate:>9.0} cmd/s  ({:.0}% of raw publish)  p50 {:.2} ms  p99 {:.2} ms",
-        100.0 * command_rate / publish_ceiling,
-        ms(p50),
-        ms(p99)
-    );
-    println!(
-        "projector    inventory catch-up (rebuild from 0):                  {projector_rate:>9.0} events/s  ({:.0}% of raw insert)",
-        100.0 * projector_rate / insert_ceiling
-    );
-    println!(
-        "projector    behind the last command by {:.0} ms when the load stopped",
-        projector_tail.as_secs_f64() * 1e3
-    );
+    table.print();
     Ok(())
+}
+
+/// Events in the domain stream.
+async fn count_events(config: &Config) -> BenchResult<u64> {
+    let context = async_nats::jetstream::new(config.nats().await?);
+    let mut stream = context.get_stream(config.namespace.domain_stream()).await?;
+    Ok(stream.info().await?.state.messages)
 }
 
 /// A customer with an uncapped subscription to create the instances under.

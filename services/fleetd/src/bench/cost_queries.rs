@@ -3,12 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ms, percentiles, server, BenchResult};
+use super::server::BenchServer;
+use super::{ms, percentiles, BenchResult};
 use crate::config::Config;
 
 pub async fn run(config: &Config, instances: usize, runs: usize) -> BenchResult<()> {
     println!("fleetd bench cost-queries: {instances} instances x 365 days of cost, usage of {} subscriptions, {runs} runs a query", instances / 10);
-    let (running, base, key) = server(config).await?;
+    let server = BenchServer::start(config).await?;
+    let (base, key) = (server.base.clone(), server.key.clone());
     let pool = config.database().await?;
     let loading = Instant::now();
     // Generated inside PostgreSQL: the bench measures the queries, not the loading.
@@ -125,6 +127,7 @@ pub async fn run(config: &Config, instances: usize, runs: usize) -> BenchResult<
             ms(p99)
         );
     }
-    running.stop().await;
+    let memory = server.stop().await;
+    println!("fleetd memory: {memory}");
     Ok(())
 }

@@ -2,12 +2,15 @@
 //! ceilings of this machine measured in the same run: JetStream publish with per-subject
 //! expected sequence at the same concurrency, and batched PostgreSQL inserts.
 //!
-//! A bench runs against its own namespace and database, on an in-process server, and removes
-//! both when done.
+//! A bench runs against its own namespace and database, with `fleetd serve` in a process of its
+//! own, and removes both when done.
 
 mod billing;
 mod commands;
 mod cost_queries;
+mod peer;
+mod replay;
+mod server;
 mod usage;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,13 +20,11 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
 use bytes::Bytes;
 use clap::Subcommand;
-use fleet_api::auth::{create_api_key, Role};
-use fleet_events::{Namespace, Tenant};
+use fleet_events::Namespace;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
 
 use crate::config::Config;
-use crate::serve::{self, Running, ServeOptions};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -31,8 +32,13 @@ pub enum BenchCommand {
     Commands {
         #[arg(long, default_value_t = 2000)]
         instances: usize,
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
+        /// Concurrent clients: one run at each level.
+        #[arg(long, value_delimiter = ',', default_value = "8,32")]
+        concurrency: Vec<usize>,
+        /// The peer's binary (`target/peer-cqrs-es/release/peer-cqrs-es`), run at the same
+        /// levels in the same sitting.
+        #[arg(long)]
+        peer: Option<std::path::PathBuf>,
     },
     /// Send usage batches over HTTP: records/s to acknowledgement, projector records/s, lag.
     Usage {
@@ -51,6 +57,12 @@ pub enum BenchCommand {
         report_invoices: usize,
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+    },
+    /// Write a large stream of instance lifecycles, project it live, then rebuild every read
+    /// model from 0 and compare the rebuilt tables with the live ones.
+    Replay {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
     },
     /// Load a year of daily cost and usage for a fleet, then time each report.
     CostQueries {
@@ -72,7 +84,11 @@ pub async fn run(config: &Config, command: BenchCommand) -> BenchResult<()> {
         BenchCommand::Commands {
             instances,
             concurrency,
-        } => commands::run(config, instances, concurrency.max(1)).await,
+            peer,
+        } => {
+            let levels: Vec<usize> = concurrency.into_iter().map(|c| c.max(1)).collect();
+            commands::run(config, instances.max(1), &levels, peer.as_deref()).await
+        }
         BenchCommand::Usage {
             batches,
             batch_size,
@@ -99,36 +115,13 @@ pub async fn run(config: &Config, command: BenchCommand) -> BenchResult<()> {
             )
             .await
         }
+        BenchCommand::Replay { events } => replay::run(config, events.max(1)).await,
         BenchCommand::CostQueries { instances, runs } => {
             cost_queries::run(config, instances.max(1), runs.max(1)).await
         }
     };
     scratch.remove().await;
     result
-}
-
-/// An in-process server on a free port, and an admin key of tenant `bench`.
-async fn server(config: &Config) -> BenchResult<(Running, String, String)> {
-    let running = serve::start(
-        config,
-        ServeOptions {
-            listen: "127.0.0.1:0".into(),
-            projectors: true,
-            process_managers: true,
-            read_wait: Duration::from_secs(30),
-            scheduler: fleet_app::scheduler::SchedulerSettings {
-                interval: Duration::from_secs(5),
-                monthly_invoices_after: None,
-            },
-            webhooks: Default::default(),
-        },
-    )
-    .await?;
-    let pool = config.database().await?;
-    let (_, key) = create_api_key(&pool, &Tenant::parse("bench")?, Role::Admin, None).await?;
-    pool.close().await;
-    let base = format!("http://{}", running.addr);
-    Ok((running, base, key))
 }
 
 /// p50 and p99.
@@ -145,6 +138,53 @@ fn percentiles(mut latencies: Vec<Duration>) -> (Duration, Duration) {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// The figures of a bench beside their ceilings or peer, with fleetd's figure divided by the
+/// reference's (for a rate higher is better, for a latency or memory lower is).
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 5]>,
+}
+
+impl Table {
+    fn row(
+        &mut self,
+        figure: &str,
+        fleetd: String,
+        reference: &str,
+        reference_value: String,
+        ratio: Option<f64>,
+    ) {
+        self.rows.push([
+            figure.to_owned(),
+            fleetd,
+            reference.to_owned(),
+            reference_value,
+            ratio.map(|r| format!("{r:.2}x")).unwrap_or_default(),
+        ]);
+    }
+
+    fn print(&self) {
+        let header = ["figure", "fleetd", "beside", "", "fleetd / beside"].map(str::to_owned);
+        let rows: Vec<&[String; 5]> = std::iter::once(&header).chain(&self.rows).collect();
+        let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+        let widths = [width(0), width(1), width(2), width(3)];
+        for row in rows {
+            println!(
+                "{:<w0$}  {:>w1$}  {:<w2$}  {:>w3$}  {}",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+                w3 = widths[3],
+            );
+        }
+    }
 }
 
 /// A namespace and database of the bench's own.

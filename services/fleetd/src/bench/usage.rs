@@ -14,7 +14,8 @@ use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 
 use super::commands::bench_subscription;
-use super::{ms, percentiles, raw_insert, raw_stream, server, BenchResult};
+use super::server::BenchServer;
+use super::{ms, percentiles, raw_insert, raw_stream, BenchResult};
 use crate::config::Config;
 
 pub async fn run(
@@ -25,7 +26,8 @@ pub async fn run(
 ) -> BenchResult<()> {
     let total = batches * size;
     println!("fleetd bench usage: {batches} batches x {size} records = {total} records, {concurrency} concurrent clients");
-    let (running, base, key) = server(config).await?;
+    let server = BenchServer::start(config).await?;
+    let (base, key) = (server.base.clone(), server.key.clone());
     let pool = config.database().await?;
     let nats = config.nats().await?;
     let http = reqwest::Client::new();
@@ -112,7 +114,8 @@ pub async fn run(
     }
     let ingest = total as f64 / started.elapsed().as_secs_f64();
     let lags = watcher.await?;
-    running.stop().await;
+    let memory = server.stop().await;
+    println!("fleetd memory: {memory}");
 
     let streams = config.streams(nats.clone()).await?;
     let rebuild = Rebuild {
