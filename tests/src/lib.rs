@@ -163,7 +163,11 @@ impl TestApp {
             .env("DATABASE_URL", &self.database_url)
             .env("NATS_URL", nats_url())
             .env("FLEET_NAMESPACE", &self.namespace)
-            .env("FLEET_LOG", "warn")
+            // `FLEET_TEST_LOG=info,fleet_projections=debug` to see more of a failing test.
+            .env(
+                "FLEET_LOG",
+                std::env::var("FLEET_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("FLEET_DB_MAX_CONNECTIONS", "8")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
