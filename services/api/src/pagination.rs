@@ -39,7 +39,7 @@ pub fn decode_token(token: Option<&str>) -> Result<Option<Uuid>, ApiError> {
 }
 
 pub fn encode_token(last: Uuid) -> String {
-    last.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(last.as_bytes())
 }
 
 /// A page of a list, in creation order; pass `next_page_token` for the next.

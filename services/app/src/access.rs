@@ -150,8 +150,7 @@ impl Principal {
 }
 
 pub fn hash_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// Creates an API key and returns its id and the key itself, which is stored nowhere.
@@ -162,13 +161,7 @@ pub async fn create_api_key(
     name: Option<&str>,
 ) -> Result<(Uuid, String), sqlx::Error> {
     let secret: [u8; 24] = rand::random();
-    let key = format!(
-        "{KEY_PREFIX}{}",
-        secret
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let key = format!("{KEY_PREFIX}{}", hex::encode(secret));
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO api_keys (id, tenant, role, name, key_hash) VALUES ($1, $2, $3, $4, $5)",

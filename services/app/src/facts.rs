@@ -35,12 +35,7 @@ pub async fn record_usage(
             hasher.update(record.id.as_bytes());
             hasher.update(b"\n");
         }
-        let digest: String = hasher
-            .finalize()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = hex::encode(&hasher.finalize()[..16]);
         let event = UsageEvent::UsageRecorded {
             records: chunk.to_vec(),
         };

@@ -73,7 +73,7 @@ pub async fn issue_credential(
 ) -> Result<(String, Executed<HostCluster>), AppError> {
     validate_id(id).map_err(|_| AppError::NotFound(format!("host cluster {id} not found")))?;
     let bytes: [u8; 32] = rand::random();
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = hex::encode(bytes);
     let command = HostClusterCommand::IssueCredential {
         credential: credential.to_owned(),
         role,

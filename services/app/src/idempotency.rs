@@ -48,11 +48,7 @@ pub fn request_hash(method: &str, target: &str, body: &[u8]) -> String {
     hasher.update(target);
     hasher.update(b"\n");
     hasher.update(body);
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 type StoredRow = (

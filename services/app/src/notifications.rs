@@ -19,10 +19,7 @@ pub fn new_secret(given: Option<String>) -> Result<String, AppError> {
         Some(secret) => Ok(secret),
         None => {
             let bytes: [u8; 24] = rand::random();
-            Ok(format!(
-                "whsec_{}",
-                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ))
+            Ok(format!("whsec_{}", hex::encode(bytes)))
         }
     }
 }
