@@ -52,10 +52,6 @@ CREATE TABLE IF NOT EXISTS events (
     prev_hash       text NOT NULL,
     hash            text NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_tenant ON events (tenant, sequence DESC);
-CREATE INDEX IF NOT EXISTS events_by_time ON events (tenant, occurred_at DESC);
-CREATE INDEX IF NOT EXISTS events_by_correlation ON events (tenant, correlation_id);
-CREATE INDEX IF NOT EXISTS events_by_aggregate ON events (tenant, aggregate_id);
 -- The last hash of each tenant's chain.
 CREATE TABLE IF NOT EXISTS chain_heads (
     tenant   text PRIMARY KEY,
@@ -67,6 +63,14 @@ CREATE TABLE IF NOT EXISTS links (
     customer_id     text,
     subscription_id text
 );
+"#;
+
+/// The audit log's queries: by tenant, time, correlation and aggregate.
+const READER_INDEXES: &str = r#"
+CREATE INDEX IF NOT EXISTS events_by_tenant ON events (tenant, sequence DESC);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (tenant, occurred_at DESC);
+CREATE INDEX IF NOT EXISTS events_by_correlation ON events (tenant, correlation_id);
+CREATE INDEX IF NOT EXISTS events_by_aggregate ON events (tenant, aggregate_id);
 "#;
 
 /// A row of the audit log.
@@ -147,11 +151,7 @@ impl AuditRow {
     }
 
     pub fn computed_hash(&self) -> String {
-        let mut hex = String::with_capacity(64);
-        for byte in Sha256::digest(self.canonical().as_bytes()) {
-            let _ = write!(hex, "{byte:02x}");
-        }
-        hex
+        hex::encode(Sha256::digest(self.canonical().as_bytes()))
     }
 
     /// The first column in which two rows differ, comparing times to the microsecond.
@@ -295,6 +295,10 @@ impl Projection for Audit {
 
     fn ddl(&self) -> Vec<&'static str> {
         vec![DDL]
+    }
+
+    fn reader_indexes(&self) -> Vec<&'static str> {
+        vec![READER_INDEXES]
     }
 
     fn handles(&self, _aggregate_type: &str) -> bool {

@@ -21,7 +21,7 @@ use fleet_events::{EventEnvelope, EventLog, LogError};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use sqlx::{Connection, PgConnection, PgPool};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::engine::{EngineError, EngineSettings};
 use crate::{checkpoint, Projection, ProjectionMetrics};
@@ -34,6 +34,9 @@ pub struct Member {
     /// The schema of its tables: the live one, or a rebuild's.
     pub schema: String,
     pub checkpoint: String,
+    /// Leave the [reader indexes](Projection::reader_indexes) out until
+    /// [`GroupRunner::create_reader_indexes`] (a rebuild's tables, before they serve).
+    pub defer_reader_indexes: bool,
 }
 
 impl Member {
@@ -44,6 +47,7 @@ impl Member {
             projection,
             schema: name.clone(),
             checkpoint: name,
+            defer_reader_indexes: false,
         }
     }
 }
@@ -98,14 +102,31 @@ impl GroupRunner {
                 .execute(&mut *tx)
                 .await?;
             set_search_path(&mut tx, &member.schema).await?;
-            for ddl in member.projection.ddl() {
+            let mut ddl = member.projection.ddl();
+            if !member.defer_reader_indexes {
+                ddl.extend(member.projection.reader_indexes());
+            }
+            for statements in ddl {
                 // A plain string runs as a simple query, which may hold several statements.
-                sqlx::Executor::execute(&mut *tx, ddl).await?;
+                sqlx::Executor::execute(&mut *tx, statements).await?;
             }
             positions.push(checkpoint::ensure(&mut tx, &member.checkpoint).await?);
         }
         tx.commit().await?;
         Ok(positions)
+    }
+
+    /// Creates the reader indexes that members deferred.
+    pub async fn create_reader_indexes(&self) -> Result<(), sqlx::Error> {
+        for member in self.members.iter().filter(|m| m.defer_reader_indexes) {
+            let mut tx = self.pool.begin().await?;
+            set_search_path(&mut tx, &member.schema).await?;
+            for statements in member.projection.reader_indexes() {
+                sqlx::Executor::execute(&mut *tx, statements).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     /// Follows the stream from the members' `positions` until every member has reached
@@ -120,20 +141,17 @@ impl GroupRunner {
     ) -> Result<Vec<u64>, EngineError> {
         let lowest = |positions: &[u64]| positions.iter().copied().min().unwrap_or(0);
         let mut read = lowest(&positions);
-        let mut events = self.subscribe(read + 1).await?;
+        let mut reader = self.read_ahead(read + 1, until).await?;
         let mut idle_while_behind = 0;
         loop {
             if until.is_some_and(|target| lowest(&positions) >= target) || *shutdown.borrow() {
                 return Ok(positions);
             }
-            let Some(mut batch) = self.next_batch(&mut events, shutdown).await? else {
-                return Ok(positions);
+            let batch = tokio::select! {
+                batch = reader.next() => batch?,
+                _ = shutdown.changed() => return Ok(positions),
             };
-            // A rebuild up to a position stops exactly there.
-            if let Some(target) = until {
-                batch.retain(|m| m.sequence <= target);
-            }
-            if batch.is_empty() {
+            if batch.messages == 0 {
                 // Idle. If the stream has moved on without us, the consumer is stuck (a lost
                 // NATS node, say): start a fresh one from where we are.
                 let end = self.log.last_sequence().await.unwrap_or(read);
@@ -143,14 +161,13 @@ impl GroupRunner {
                     idle_while_behind += 1;
                     if idle_while_behind >= 2 {
                         tracing::warn!(projections = ?self.checkpoints(), position = read, end, "consumer stalled; re-subscribing");
-                        events = self.subscribe(read + 1).await?;
+                        reader = self.read_ahead(read + 1, until).await?;
                         idle_while_behind = 0;
                     }
                 }
                 continue;
             }
             idle_while_behind = 0;
-            let batch = Batch::of(batch);
             let (pending, last) = (batch.pending, batch.last);
             let passed: Vec<u64> = positions.iter().map(|&p| batch.past(p)).collect();
             match self.commit_batch(&positions, batch).await? {
@@ -173,7 +190,7 @@ impl GroupRunner {
                     );
                     positions = stored;
                     read = lowest(&positions);
-                    events = self.subscribe(read + 1).await?;
+                    reader = self.read_ahead(read + 1, until).await?;
                 }
             }
             for (member, position) in self.members.iter().zip(&positions) {
@@ -195,44 +212,31 @@ impl GroupRunner {
         }
     }
 
-    /// The next batch: waits up to `idle_wait` for one event, then takes what is already
-    /// delivered, up to `batch_size`. `Some(empty)` when idle, `None` on shutdown.
-    async fn next_batch(
-        &self,
-        events: &mut BoxStream<'static, Result<StreamedEvent, LogError>>,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<Option<Vec<StreamedEvent>>, EngineError> {
-        let first = tokio::select! {
-            first = tokio::time::timeout(self.settings.idle_wait, events.next()) => first,
-            _ = shutdown.changed() => return Ok(None),
-        };
-        let first = match first {
-            Err(_idle) => return Ok(Some(Vec::new())),
-            Ok(None) => return Err(EngineError::StreamEnded),
-            Ok(Some(message)) => message?,
-        };
-        let mut batch = vec![first];
-        // Take what has arrived; while more is pending, wait a moment for it, so that a busy
-        // stream is applied in large batches without delaying a quiet one.
-        while batch.len() < self.settings.batch_size {
-            let next = match events.next().now_or_never() {
-                Some(next) => next,
-                None if batch.last().is_some_and(|m| m.pending > 0) => {
-                    match tokio::time::timeout(Duration::from_millis(2), events.next()).await {
-                        Ok(next) => next,
-                        Err(_) => break,
-                    }
+    /// Starts reading the stream from `start` in a task of its own, batches decoded ahead of
+    /// the one being committed, so that delivery and decoding overlap the database's work.
+    /// Past `until`, nothing is passed on.
+    async fn read_ahead(&self, start: u64, until: Option<u64>) -> Result<ReadAhead, EngineError> {
+        let mut events = self.subscribe(start).await?;
+        let settings = self.settings.clone();
+        let (sender, batches) = mpsc::channel(2);
+        let task = tokio::spawn(async move {
+            loop {
+                let batch = next_batch(&mut events, &settings)
+                    .await
+                    .map(|mut messages| {
+                        // A rebuild up to a position stops exactly there.
+                        if let Some(target) = until {
+                            messages.retain(|m| m.sequence <= target);
+                        }
+                        Batch::of(messages)
+                    });
+                let failed = batch.is_err();
+                if sender.send(batch).await.is_err() || failed {
+                    return;
                 }
-                None => break,
-            };
-            match next {
-                Some(Ok(message)) => batch.push(message),
-                // An error is the consumer's to recover from; apply what we have.
-                _ => break,
             }
-        }
-        tracing::debug!(projections = ?self.checkpoints(), events = batch.len(), "batch");
-        Ok(Some(batch))
+        });
+        Ok(ReadAhead { batches, task })
     }
 
     /// Applies `batch` to every member past whose checkpoint it reaches, and moves every
@@ -357,6 +361,8 @@ impl GroupRunner {
 struct Batch {
     decoded: Vec<EventEnvelope>,
     unreadable: Vec<Unreadable>,
+    /// Messages read, wanted or not: none when the stream was idle.
+    messages: usize,
     first: u64,
     last: u64,
     pending: u64,
@@ -368,8 +374,65 @@ struct Unreadable {
     error: String,
 }
 
+/// Batches read ahead by a task of their own; the task ends when this is dropped.
+struct ReadAhead {
+    batches: mpsc::Receiver<Result<Batch, EngineError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReadAhead {
+    async fn next(&mut self) -> Result<Batch, EngineError> {
+        self.batches
+            .recv()
+            .await
+            .unwrap_or(Err(EngineError::StreamEnded))
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The next batch: waits up to `idle_wait` for one event, then takes what is already
+/// delivered, up to `batch_size`. Empty when idle.
+async fn next_batch(
+    events: &mut BoxStream<'static, Result<StreamedEvent, LogError>>,
+    settings: &EngineSettings,
+) -> Result<Vec<StreamedEvent>, EngineError> {
+    let first = match tokio::time::timeout(settings.idle_wait, events.next()).await {
+        Err(_idle) => return Ok(Vec::new()),
+        Ok(None) => return Err(EngineError::StreamEnded),
+        Ok(Some(message)) => message?,
+    };
+    let mut batch = vec![first];
+    // Take what has arrived; while more is pending, wait a moment for it, so that a busy
+    // stream is applied in large batches without delaying a quiet one.
+    while batch.len() < settings.batch_size {
+        let next = match events.next().now_or_never() {
+            Some(next) => next,
+            None if batch.last().is_some_and(|m| m.pending > 0) => {
+                match tokio::time::timeout(Duration::from_millis(2), events.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                }
+            }
+            None => break,
+        };
+        match next {
+            Some(Ok(message)) => batch.push(message),
+            // An error is the consumer's to recover from; apply what we have.
+            _ => break,
+        }
+    }
+    tracing::debug!(events = batch.len(), "batch");
+    Ok(batch)
+}
+
 impl Batch {
     fn of(messages: Vec<StreamedEvent>) -> Self {
+        let count = messages.len();
         let first = messages.first().map_or(0, |m| m.sequence);
         let (last, pending) = messages.last().map_or((0, 0), |m| (m.sequence, m.pending));
         let mut decoded = Vec::with_capacity(messages.len());
@@ -388,6 +451,7 @@ impl Batch {
         Self {
             decoded,
             unreadable,
+            messages: count,
             first,
             last,
             pending,

@@ -97,6 +97,13 @@ pub trait Projection: Send + Sync + 'static {
     /// Creates the projection's tables, unqualified, in the current search path. Idempotent.
     fn ddl(&self) -> Vec<&'static str>;
 
+    /// Indexes that only queries use, never `apply`, created like [`Projection::ddl`]. A
+    /// rebuild creates them once it has caught up, in one pass over the full tables, rather
+    /// than keeping them up row by row as it goes.
+    fn reader_indexes(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// Whether events of this aggregate type concern the projection. The engine passes over
     /// the rest but still moves the checkpoint, so a position read from any command's
     /// response can be waited for on any projection.

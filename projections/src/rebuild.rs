@@ -94,6 +94,7 @@ impl Rebuild {
                 projection,
                 schema: staging.clone(),
                 checkpoint: staging,
+                defer_reader_indexes: true,
             });
         }
         let log = self.streams.of(source).clone();
@@ -121,6 +122,7 @@ impl Rebuild {
                 .follow(positions, Some(target), &mut never, |p| progress(p, target))
                 .await?;
         }
+        runner.create_reader_indexes().await?;
         let mut reports = Vec::new();
         for ((member, resumed), position) in runner.members.iter().zip(resumed).zip(positions) {
             let name = member.projection.name();

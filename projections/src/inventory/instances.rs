@@ -48,6 +48,10 @@ ALTER TABLE instances ADD COLUMN IF NOT EXISTS custom_tags jsonb NOT NULL DEFAUL
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS debug_mode boolean NOT NULL DEFAULT false;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS tier_version text;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS installer_url text;
+"#;
+
+/// The inventory's queries: by tenant, status and subscription.
+pub(super) const READER_INDEXES: &str = r#"
 CREATE INDEX IF NOT EXISTS instances_by_tenant ON instances (tenant, id);
 CREATE INDEX IF NOT EXISTS instances_by_status ON instances (tenant, status, id);
 CREATE INDEX IF NOT EXISTS instances_by_subscription ON instances (tenant, subscription_id);

@@ -46,6 +46,10 @@ impl Projection for Inventory {
         ]
     }
 
+    fn reader_indexes(&self) -> Vec<&'static str> {
+        vec![instances::READER_INDEXES]
+    }
+
     fn handles(&self, aggregate_type: &str) -> bool {
         use fleet_events::{
             custom_dns, customer, host_cluster, instance, snapshot, subscription,
