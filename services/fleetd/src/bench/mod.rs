@@ -64,10 +64,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         events: usize,
     },
-    /// Load a year of daily cost and usage for a fleet, then time each report.
+    /// Load years of daily cost and a year of usage for a fleet, then time each report.
     CostQueries {
         #[arg(long, default_value_t = 10_000)]
         instances: usize,
+        /// Days of cost per instance: three years make 10M facts for 10k instances.
+        #[arg(long, default_value_t = 1095)]
+        days: usize,
         #[arg(long, default_value_t = 30)]
         runs: usize,
     },
@@ -116,9 +119,11 @@ pub async fn run(config: &Config, command: BenchCommand) -> BenchResult<()> {
             .await
         }
         BenchCommand::Replay { events } => replay::run(config, events.max(1)).await,
-        BenchCommand::CostQueries { instances, runs } => {
-            cost_queries::run(config, instances.max(1), runs.max(1)).await
-        }
+        BenchCommand::CostQueries {
+            instances,
+            days,
+            runs,
+        } => cost_queries::run(config, instances.max(1), days.max(1), runs.max(1)).await,
     };
     scratch.remove().await;
     result

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::commands::bench_subscription;
 use super::server::BenchServer;
-use super::{ms, percentiles, raw_insert, raw_stream, BenchResult};
+use super::{ms, percentiles, raw_insert, raw_stream, BenchResult, Table};
 use crate::config::Config;
 
 pub async fn run(
@@ -115,7 +115,6 @@ pub async fn run(
     let ingest = total as f64 / started.elapsed().as_secs_f64();
     let lags = watcher.await?;
     let memory = server.stop().await;
-    println!("fleetd memory: {memory}");
 
     let streams = config.streams(nats.clone()).await?;
     let rebuild = Rebuild {
@@ -130,22 +129,52 @@ pub async fn run(
     let projector = total as f64 / rebuild_started.elapsed().as_secs_f64();
     pool.close().await;
 
-    let (_, p99) = percentiles(lags);
+    let (lag_p50, lag_p99) = percentiles(lags);
+    let mut table = Table::default();
+    table.row(
+        "ingest over HTTP to durable ack (records/s)",
+        format!("{ingest:.0}"),
+        "raw async publish, 1,000 a message",
+        format!("{publish_ceiling:.0}"),
+        Some(ingest / publish_ceiling),
+    );
+    table.row(
+        "ingest over HTTP to durable ack (records/s)",
+        format!("{ingest:.0}"),
+        "goal",
+        "200000".into(),
+        Some(ingest / 200_000.0),
+    );
+    table.row(
+        "usage projector catch-up (records/s)",
+        format!("{projector:.0}"),
+        "raw UNNEST insert (rows/s)",
+        format!("{insert_ceiling:.0}"),
+        Some(projector / insert_ceiling),
+    );
+    table.row(
+        "acknowledged to counted, p99 (ms)",
+        format!("{:.1}", ms(lag_p99)),
+        "goal",
+        "1000".into(),
+        Some(ms(lag_p99) / 1000.0),
+    );
+    table.row(
+        "acknowledged to counted, p50 (ms)",
+        format!("{:.1}", ms(lag_p50)),
+        "",
+        String::new(),
+        None,
+    );
+    table.row(
+        "fleetd peak resident memory (MiB)",
+        format!("{:.0}", memory.peak_mib),
+        "goal",
+        "200".into(),
+        Some(memory.peak_mib / 200.0),
+    );
     println!();
-    println!("raw ceiling  JetStream async publish, 1,000 records a message, {concurrency} publishers: {publish_ceiling:>9.0} records/s");
-    println!("raw ceiling  PostgreSQL batched insert (UNNEST, 1000 rows/tx):              {insert_ceiling:>9.0} rows/s");
-    println!(
-        "ingest       records over HTTP to durable acknowledgement:                 {ingest:>9.0} records/s  ({:.0}% of raw publish)",
-        100.0 * ingest / publish_ceiling
-    );
-    println!(
-        "projector    usage catch-up (rebuild from 0):                              {projector:>9.0} records/s  ({:.0}% of raw insert)",
-        100.0 * projector / insert_ceiling
-    );
-    println!(
-        "end to end   acknowledgement to counted, p99:                              {:>9.1} ms",
-        ms(p99)
-    );
+    table.print();
     Ok(())
 }
 
