@@ -60,7 +60,16 @@ pub fn router() -> ApiRouter<AppState> {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Batch {
-    records: Vec<Value>,
+    /// Kept as text until each record is read on its own: building a JSON tree of every
+    /// record first cost more than the rest of the ingest.
+    #[schemars(with = "Vec<Value>")]
+    records: Vec<Box<serde_json::value::RawValue>>,
+}
+
+/// The id of a record that failed to read, to name it in the rejection.
+#[derive(Deserialize)]
+struct IdHint {
+    id: Option<String>,
 }
 
 /// One record as sent; checked field by field so that one bad record fails alone.
@@ -128,12 +137,19 @@ async fn record_usage(
     let mut duplicates = Vec::new();
     let mut seen = HashSet::new();
     let mut parsed = Vec::with_capacity(batch.records.len());
-    for (index, raw) in batch.records.into_iter().enumerate() {
-        let id_hint = raw.get("id").and_then(Value::as_str).map(str::to_owned);
-        let record: Incoming = match serde_path_to_error::deserialize(raw) {
+    for (index, raw) in batch.records.iter().enumerate() {
+        let mut reader = serde_json::Deserializer::from_str(raw.get());
+        let record: Incoming = match serde_path_to_error::deserialize(&mut reader) {
             Ok(record) => record,
             Err(e) => {
-                let message = e.inner().to_string();
+                let id_hint = serde_json::from_str::<IdHint>(raw.get())
+                    .ok()
+                    .and_then(|hint| hint.id);
+                let mut message = e.inner().to_string();
+                // The position is within the record alone: it would mislead.
+                if let Some(at) = message.rfind(" at line ") {
+                    message.truncate(at);
+                }
                 let path = e.path().to_string();
                 let field = if path == "." {
                     message.split('`').nth(1).unwrap_or("record").to_owned()
