@@ -44,6 +44,24 @@ impl Default for EngineSettings {
     }
 }
 
+/// A usage message carries up to 1,000 records: batches of this many messages keep a
+/// transaction, and what is decoded ahead of it (one batch), to about ten thousand records:
+/// a decoded record is a JSON tree, and memory, not speed, is what larger batches cost.
+const USAGE_BATCH_MESSAGES: usize = 10;
+
+impl EngineSettings {
+    /// The settings for a group reading `source`.
+    pub fn for_source(&self, source: Source) -> Self {
+        match source {
+            Source::Domain => self.clone(),
+            Source::Usage => Self {
+                batch_size: self.batch_size.min(USAGE_BATCH_MESSAGES),
+                ..self.clone()
+            },
+        }
+    }
+}
+
 /// The streams projections read: the domain stream and the usage stream.
 #[derive(Clone)]
 pub struct Streams {
@@ -75,7 +93,7 @@ impl ProjectionEngine {
             log: self.streams.of(source).clone(),
             pool: self.pool.clone(),
             metrics: self.metrics.clone(),
-            settings: self.settings.clone(),
+            settings: self.settings.for_source(source),
         }
     }
 

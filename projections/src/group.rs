@@ -218,7 +218,7 @@ impl GroupRunner {
     async fn read_ahead(&self, start: u64, until: Option<u64>) -> Result<ReadAhead, EngineError> {
         let mut events = self.subscribe(start).await?;
         let settings = self.settings.clone();
-        let (sender, batches) = mpsc::channel(2);
+        let (sender, batches) = mpsc::channel(1);
         let task = tokio::spawn(async move {
             loop {
                 let batch = next_batch(&mut events, &settings)

@@ -103,7 +103,7 @@ impl Rebuild {
             pool: self.pool.clone(),
             log: log.clone(),
             metrics: self.metrics.clone(),
-            settings: EngineSettings::default(),
+            settings: EngineSettings::default().for_source(source),
         };
         let mut positions = runner.prepare().await?;
         let (_keep_open, mut never) = watch::channel(false);
