@@ -23,7 +23,7 @@ pub async fn run(config: &Config, instances: usize, days: usize, runs: usize) ->
                 (array['aws', 'gcp', 'azure'])[1 + i % 3], 'r-' || (i % 12), 'hc-' || (i % 40),
                 (array['PROD', 'DEV'])[1 + i % 2], 'm5.large', 'c-' || (i % 1000),
                 24, 1 + (i % 100) * 0.01, 'EUR', 'runtime'
-         FROM generate_series(0, $1 - 1) i, generate_series(0, $2 - 1) d",
+         FROM generate_series(0, $1 - 1) i, generate_series(0, $2::int - 1) d",
     )
     .bind(instances as i64)
     .bind(days as i64)
