@@ -28,6 +28,9 @@ pub struct RebuildReport {
     pub schema: String,
 }
 
+/// Rebuilds of one stream run in this many lanes side by side (see [`Rebuild::run_together`]).
+const LANES: usize = 2;
+
 pub struct Rebuild {
     pub pool: PgPool,
     pub streams: Streams,
@@ -52,11 +55,11 @@ impl Rebuild {
         Ok(reports.remove(0))
     }
 
-    /// Rebuilds projections of one stream in a single pass over it: each event is read and
-    /// decoded once for all of them, and each batch is one transaction for all of them. Each
-    /// keeps its own staging schema and checkpoint, so an interrupted rebuild resumes each
-    /// from where it got to. Reports come in the order of `projections`; `progress` is
-    /// called with the lowest position reached.
+    /// Rebuilds projections of one stream together: in a few lanes side by side, each lane
+    /// reading the stream once for its members, decoding each event once and committing each
+    /// batch in one transaction for all of them. Each keeps its own staging schema and
+    /// checkpoint, so an interrupted rebuild resumes each from where it got to. Reports come
+    /// in the order of `projections`; `progress` is called with the lowest position reached.
     pub async fn run_together(
         &self,
         projections: Vec<Arc<dyn Projection>>,
@@ -74,6 +77,10 @@ impl Rebuild {
         }
         let mut members = Vec::new();
         let mut resumed = Vec::new();
+        let order: Vec<String> = projections
+            .iter()
+            .map(|p| format!("{}__rebuild", p.name()))
+            .collect();
         for projection in projections {
             let staging = format!("{}__rebuild", projection.name());
             // An interrupted rebuild resumes, unless it is already past the position asked for.
@@ -98,33 +105,77 @@ impl Rebuild {
             });
         }
         let log = self.streams.of(source).clone();
-        let runner = GroupRunner {
-            members,
-            pool: self.pool.clone(),
-            log: log.clone(),
-            metrics: self.metrics.clone(),
-            settings: EngineSettings::default().for_source(source),
-        };
-        let mut positions = runner.prepare().await?;
-        let (_keep_open, mut never) = watch::channel(false);
-        // The stream keeps growing while we build: chase its end until we are there.
-        loop {
-            let target = match until {
-                Some(until) => until,
-                None => log.last_sequence().await?,
-            };
-            let lowest = positions.iter().copied().min().unwrap_or(target);
-            progress(lowest, target);
-            if lowest >= target {
-                break;
-            }
-            positions = runner
-                .follow(positions, Some(target), &mut never, |p| progress(p, target))
-                .await?;
+        // The members are spread over lanes that run side by side, each one reader and one
+        // transaction per batch: a rebuild is bound by the database, which then works on as
+        // many batches at once as there are lanes. Fewer lanes than members: each lane reads
+        // the stream once more.
+        let mut lanes: Vec<GroupRunner> = (0..LANES.min(members.len()))
+            .map(|_| GroupRunner {
+                members: Vec::new(),
+                pool: self.pool.clone(),
+                log: log.clone(),
+                metrics: self.metrics.clone(),
+                settings: EngineSettings::default().for_source(source),
+            })
+            .collect();
+        let count = lanes.len();
+        for (i, member) in members.into_iter().enumerate() {
+            lanes[i % count].members.push(member);
         }
-        runner.create_reader_indexes().await?;
+        let mut starts = Vec::new();
+        for lane in &lanes {
+            starts.push(lane.prepare().await?);
+        }
+        // The lowest position of each lane, for one figure of progress.
+        let reached = std::sync::Mutex::new(vec![0; count]);
+        let progress = std::sync::Mutex::new(&mut progress);
+        let report = |lane: usize, position: u64, target: u64| {
+            let mut reached = reached.lock().expect("progress lock");
+            reached[lane] = position;
+            let lowest = reached.iter().copied().min().unwrap_or(position);
+            (progress.lock().expect("progress lock"))(lowest, target);
+        };
+        let caught_up = lanes
+            .iter()
+            .zip(starts)
+            .enumerate()
+            .map(|(i, (lane, start))| {
+                let log = &log;
+                let report = &report;
+                async move {
+                    let mut positions = start;
+                    let (_keep_open, mut never) = watch::channel(false);
+                    // The stream keeps growing while we build: chase its end until we are there.
+                    loop {
+                        let target = match until {
+                            Some(until) => until,
+                            None => log.last_sequence().await?,
+                        };
+                        let lowest = positions.iter().copied().min().unwrap_or(target);
+                        report(i, lowest, target);
+                        if lowest >= target {
+                            break;
+                        }
+                        positions = lane
+                            .follow(positions, Some(target), &mut never, |p| {
+                                report(i, p, target)
+                            })
+                            .await?;
+                    }
+                    lane.create_reader_indexes().await?;
+                    Ok::<_, EngineError>(positions)
+                }
+            });
+        let positions = futures::future::try_join_all(caught_up).await?;
+        let mut finished: Vec<(&Member, u64)> = lanes
+            .iter()
+            .zip(&positions)
+            .flat_map(|(lane, positions)| lane.members.iter().zip(positions.iter().copied()))
+            .collect();
+        // Reports in the order of `projections`, which `resumed` follows.
+        finished.sort_by_key(|(member, _)| order.iter().position(|n| *n == member.checkpoint));
         let mut reports = Vec::new();
-        for ((member, resumed), position) in runner.members.iter().zip(resumed).zip(positions) {
+        for ((member, position), resumed) in finished.into_iter().zip(resumed) {
             let name = member.projection.name();
             let schema = match until {
                 None => {
