@@ -154,13 +154,7 @@ pub async fn run(
         String::new(),
         None,
     );
-    table.row(
-        "fleetd peak resident memory (MiB)",
-        format!("{:.0}", memory.peak_mib),
-        "goal",
-        "200".into(),
-        Some(memory.peak_mib / 200.0),
-    );
+    table.peak_memory(memory);
 
     // Projector throughput: rebuild the inventory from 0 with the same engine.
     let events = count_events(config).await?;

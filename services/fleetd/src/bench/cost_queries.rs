@@ -142,13 +142,7 @@ pub async fn run(config: &Config, instances: usize, days: usize, runs: usize) ->
         );
     }
     let memory = server.stop().await;
-    table.row(
-        "fleetd peak resident memory (MiB)",
-        format!("{:.0}", memory.peak_mib),
-        "goal",
-        "200".into(),
-        Some(memory.peak_mib / 200.0),
-    );
+    table.peak_memory(memory);
     println!();
     table.print();
     Ok(())

@@ -170,6 +170,18 @@ impl Table {
         ]);
     }
 
+    /// fleetd's peak resident memory beside the goal every bench keeps it under.
+    fn peak_memory(&mut self, memory: server::Memory) {
+        const GOAL_MIB: f64 = 200.0;
+        self.row(
+            "fleetd peak resident memory (MiB)",
+            format!("{:.0}", memory.peak_mib),
+            "goal",
+            format!("{GOAL_MIB:.0}"),
+            Some(memory.peak_mib / GOAL_MIB),
+        );
+    }
+
     fn print(&self) {
         let header = ["figure", "fleetd", "beside", "", "fleetd / beside"].map(str::to_owned);
         let rows: Vec<&[String; 5]> = std::iter::once(&header).chain(&self.rows).collect();

@@ -132,13 +132,7 @@ pub async fn run(config: &Config, events: usize) -> BenchResult<()> {
         format!("{GOAL_SECONDS_PER_MILLION:.0}"),
         Some(seconds_per_million / GOAL_SECONDS_PER_MILLION),
     );
-    figures.row(
-        "fleetd peak resident memory (MiB)",
-        format!("{:.0}", memory.peak_mib),
-        "goal",
-        "200".into(),
-        Some(memory.peak_mib / 200.0),
-    );
+    figures.peak_memory(memory);
     println!();
     figures.print();
     println!();

@@ -166,13 +166,7 @@ pub async fn run(
         String::new(),
         None,
     );
-    table.row(
-        "fleetd peak resident memory (MiB)",
-        format!("{:.0}", memory.peak_mib),
-        "goal",
-        "200".into(),
-        Some(memory.peak_mib / 200.0),
-    );
+    table.peak_memory(memory);
     println!();
     table.print();
     Ok(())
