@@ -102,6 +102,11 @@ pub enum InstanceEvent {
     InstanceInstallerRecorded {
         url: String,
     },
+    /// The reseller's own data about the instance as a billable resource (Ormuco's
+    /// `reseller_metadata`); it replaces what was there.
+    InstanceResellerMetadataSet {
+        metadata: serde_json::Value,
+    },
 }
 
 impl DomainEvent for InstanceEvent {}

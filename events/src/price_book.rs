@@ -26,6 +26,10 @@ pub enum PriceBookEvent {
         /// Units of the main currency per unit of this one (1 for the main currency).
         #[schemars(with = "String")]
         rate: Decimal,
+        /// How the currency is named to people: "Canadian dollar", "Canadian dollars", "$".
+        /// Absent in events of schema version 1, which named a currency by its code alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        names: Option<CurrencyNames>,
     },
     ExchangeRateSet {
         code: String,
@@ -49,6 +53,12 @@ pub enum PriceBookEvent {
         pricing: Value,
         effective_from: DateTime<Utc>,
     },
+    /// Free-form data the tenant keeps with a product (Ormuco's product `metadata`); it
+    /// replaces what was there and never affects a price.
+    ProductMetadataSet {
+        code: String,
+        metadata: Value,
+    },
     CostRateSet {
         cloud_provider: String,
         region: String,
@@ -59,6 +69,14 @@ pub enum PriceBookEvent {
         currency: String,
         effective_from: DateTime<Utc>,
     },
+}
+
+/// A currency's names as people read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CurrencyNames {
+    pub label: String,
+    pub plural_label: String,
+    pub symbol: String,
 }
 
 impl DomainEvent for PriceBookEvent {}

@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS product_prices (
     sequence       bigint NOT NULL,
     PRIMARY KEY (tenant, code, effective_from)
 );
+ALTER TABLE currencies ADD COLUMN IF NOT EXISTS label text;
+ALTER TABLE currencies ADD COLUMN IF NOT EXISTS plural_label text;
+ALTER TABLE currencies ADD COLUMN IF NOT EXISTS symbol text;
+ALTER TABLE products ADD COLUMN IF NOT EXISTS metadata jsonb;
+ALTER TABLE products ADD COLUMN IF NOT EXISTS updated_at timestamptz;
 CREATE TABLE IF NOT EXISTS cost_rates (
     tenant         text NOT NULL,
     cloud_provider text NOT NULL,
@@ -62,6 +67,22 @@ CREATE TABLE IF NOT EXISTS cost_rates (
     PRIMARY KEY (tenant, cloud_provider, region, instance_type, effective_from)
 );
 "#;
+
+/// A product's price or metadata changed at `at`.
+async fn touch(
+    tx: &mut PgConnection,
+    tenant: &str,
+    code: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE products SET updated_at = $3 WHERE tenant = $1 AND code = $2")
+        .bind(tenant)
+        .bind(code)
+        .bind(at)
+        .execute(tx)
+        .await
+        .map(|_| ())
+}
 
 /// Rates given when a currency is added apply to all time before their first change.
 fn since_always() -> DateTime<Utc> {
@@ -133,15 +154,21 @@ async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Result<(), Apply
             code,
             main,
             rate: r,
+            names,
         } => {
+            let names = names.as_ref();
             sqlx::query(
-                "INSERT INTO currencies (tenant, code, main, created_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO currencies (tenant, code, main, created_at, label, plural_label,
+                     symbol)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             )
             .bind(tenant)
             .bind(&code)
             .bind(main)
             .bind(at)
+            .bind(names.map(|n| n.label.clone()))
+            .bind(names.map(|n| n.plural_label.clone()))
+            .bind(names.map(|n| n.symbol.clone()))
             .execute(&mut *tx)
             .await?;
             rate(&code, r, since_always()).execute(&mut *tx).await?;
@@ -163,8 +190,9 @@ async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Result<(), Apply
             effective_from,
         } => {
             sqlx::query(
-                "INSERT INTO products (tenant, code, name, category, unit, currency, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                "INSERT INTO products (tenant, code, name, category, unit, currency, created_at,
+                     updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING",
             )
             .bind(tenant)
             .bind(&code)
@@ -187,6 +215,18 @@ async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Result<(), Apply
             price(&code, pricing, effective_from)
                 .execute(&mut *tx)
                 .await?;
+            touch(&mut *tx, tenant, &code, at).await?;
+        }
+        PriceBookEvent::ProductMetadataSet { code, metadata } => {
+            sqlx::query(
+                "UPDATE products SET metadata = $3, updated_at = $4 WHERE tenant = $1 AND code = $2",
+            )
+            .bind(tenant)
+            .bind(&code)
+            .bind((!metadata.is_null()).then_some(metadata))
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
         }
         PriceBookEvent::CostRateSet {
             cloud_provider,
@@ -233,12 +273,18 @@ pub struct CurrencyRow {
     #[schemars(with = "Option<fleet_events::schemas::DecimalString>")]
     pub next_rate: Option<Decimal>,
     pub next_rate_effective_from: Option<DateTime<Utc>>,
+    /// How people name it, when it was added with names.
+    pub label: Option<String>,
+    pub plural_label: Option<String>,
+    pub symbol: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 pub async fn currencies(pool: &PgPool, tenant: &str) -> Result<Vec<CurrencyRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT c.code, c.main, now_rate.rate, now_rate.effective_from AS rate_effective_from,
-                next_rate.rate AS next_rate, next_rate.effective_from AS next_rate_effective_from
+                next_rate.rate AS next_rate, next_rate.effective_from AS next_rate_effective_from,
+                c.label, c.plural_label, c.symbol, c.created_at
          FROM pricing.currencies c
          CROSS JOIN LATERAL (SELECT rate, effective_from FROM pricing.exchange_rates r
                              WHERE r.tenant = c.tenant AND r.code = c.code AND r.effective_from <= now()
@@ -294,10 +340,15 @@ pub struct ProductRow {
     pub pricing: Value,
     pub price_effective_from: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// When its price or metadata last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Free-form data the tenant keeps with it; `null` until set.
+    pub metadata: Option<Value>,
 }
 
 const PRODUCT: &str = "SELECT p.code, p.name, p.category, p.unit, p.currency, price.pricing,
-        price.effective_from AS price_effective_from, p.created_at
+        price.effective_from AS price_effective_from, p.created_at,
+        coalesce(p.updated_at, p.created_at) AS updated_at, p.metadata
     FROM pricing.products p
     CROSS JOIN LATERAL (SELECT pricing, effective_from FROM pricing.product_prices pp
                         WHERE pp.tenant = p.tenant AND pp.code = p.code

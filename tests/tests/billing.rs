@@ -333,6 +333,14 @@ async fn invoice_totals_equal_rated_usage_less_discounts_plus_taxes() {
             dec(&rated["subtotal"]),
             "round {round}"
         );
+        // The usage statement carries the same discount and taxes as the invoice.
+        assert_eq!(
+            dec(&rated["discount"]),
+            dec(&invoice["discount_total"]),
+            "round {round}: {rated:#}"
+        );
+        assert_eq!(dec(&rated["total"]), dec(&invoice["total"]), "round {round}");
+        assert_eq!(rated["taxes"][0]["name"], "vat", "round {round}");
         let taxes: rust_decimal::Decimal = invoice["taxes"]
             .as_array()
             .unwrap()

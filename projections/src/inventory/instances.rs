@@ -48,6 +48,7 @@ ALTER TABLE instances ADD COLUMN IF NOT EXISTS custom_tags jsonb NOT NULL DEFAUL
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS debug_mode boolean NOT NULL DEFAULT false;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS tier_version text;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS installer_url text;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS reseller_metadata jsonb NOT NULL DEFAULT '{}';
 "#;
 
 /// The inventory's queries: by tenant, status and subscription.
@@ -94,13 +95,15 @@ pub struct InstanceRow {
     /// The tier version a one-off patch moved it to.
     pub tier_version: Option<String>,
     pub installer_url: Option<String>,
+    /// The reseller's own data about the instance as a billable resource.
+    pub reseller_metadata: serde_json::Value,
 }
 
 const COLUMNS: &str = "id, tenant, name, service_id, plan_id, cloud_provider, region, \
     deployment_cell, instance_type, environment_type, customer_id, subscription_id, status, \
     capacity, failure_reason, restarts, failovers, created_at, updated_at, deleted_at, version, \
     restored_from, adopted, network_type, params, custom_tags, debug_mode, tier_version, \
-    installer_url";
+    installer_url, reseller_metadata";
 
 impl InstanceRow {
     fn created(envelope: &EventEnvelope, event: &InstanceEvent) -> Option<Self> {
@@ -139,6 +142,7 @@ impl InstanceRow {
             debug_mode: false,
             tier_version: None,
             installer_url: None,
+            reseller_metadata: serde_json::json!({}),
         })
     }
 
@@ -184,6 +188,9 @@ impl InstanceRow {
                 }
             }
             E::InstanceInstallerRecorded { url } => self.installer_url = Some(url.clone()),
+            E::InstanceResellerMetadataSet { metadata } => {
+                self.reseller_metadata = metadata.clone()
+            }
         }
         self.updated_at = at;
         self.version = envelope.sequence as i64;
@@ -271,7 +278,7 @@ async fn upsert<'a>(
              $12::text[], $13::text[], $14::int8[], $15::text[], $16::int8[], $17::int8[],
              $18::timestamptz[], $19::timestamptz[], $20::timestamptz[], $21::int8[],
              $22::text[], $23::bool[], $24::text[], $25::jsonb[], $26::jsonb[], $27::bool[],
-             $28::text[], $29::text[])
+             $28::text[], $29::text[], $30::jsonb[])
          ON CONFLICT (id) DO UPDATE SET
              status = EXCLUDED.status, capacity = EXCLUDED.capacity,
              failure_reason = EXCLUDED.failure_reason, restarts = EXCLUDED.restarts,
@@ -279,7 +286,8 @@ async fn upsert<'a>(
              deleted_at = EXCLUDED.deleted_at, version = EXCLUDED.version,
              network_type = EXCLUDED.network_type, params = EXCLUDED.params,
              custom_tags = EXCLUDED.custom_tags, debug_mode = EXCLUDED.debug_mode,
-             tier_version = EXCLUDED.tier_version, installer_url = EXCLUDED.installer_url"
+             tier_version = EXCLUDED.tier_version, installer_url = EXCLUDED.installer_url,
+             reseller_metadata = EXCLUDED.reseller_metadata"
     ))
     .bind(column!(id))
     .bind(column!(tenant))
@@ -310,6 +318,7 @@ async fn upsert<'a>(
     .bind(column!(debug_mode))
     .bind(column!(tier_version))
     .bind(column!(installer_url))
+    .bind(column!(reseller_metadata))
     .execute(tx)
     .await?;
     Ok(())

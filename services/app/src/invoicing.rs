@@ -306,7 +306,7 @@ pub fn uncovered(window: Period, coverage: &[Coverage], end: u64) -> Vec<Coverag
 }
 
 /// Hours as `DD:HH:MM:SS`, as 001 shows uptime.
-fn uptime(hours: Decimal) -> String {
+pub fn uptime(hours: Decimal) -> String {
     let seconds = (hours * Decimal::from(3600))
         .round()
         .try_into()

@@ -31,6 +31,7 @@ pub mod process_managers;
 pub mod rater;
 pub mod scheduler;
 pub mod snapshots;
+pub mod statements;
 pub mod subscriptions;
 pub mod webhooks;
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-pub use fleet_events::price_book::{PriceBookEvent, ID};
+pub use fleet_events::price_book::{CurrencyNames, PriceBookEvent, ID};
 use rust_decimal::Decimal;
 
 use crate::money::Currency;
@@ -22,6 +22,7 @@ pub enum PriceBookCommand {
         main: bool,
         /// Units of the main currency per unit of this one; absent for the main currency.
         rate: Option<Decimal>,
+        names: Option<CurrencyNames>,
     },
     SetExchangeRate {
         code: String,
@@ -45,6 +46,11 @@ pub enum PriceBookCommand {
         effective_from: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     },
+    /// Replaces the product's free-form metadata (a JSON value; `null` clears it).
+    SetProductMetadata {
+        code: String,
+        metadata: serde_json::Value,
+    },
     SetCostRate {
         cloud_provider: String,
         region: String,
@@ -55,6 +61,9 @@ pub enum PriceBookCommand {
         now: DateTime<Utc>,
     },
 }
+
+/// Metadata is for people and other systems, not for rating: it is kept small.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductEntry {
@@ -141,8 +150,18 @@ impl Aggregate for PriceBook {
     fn decide(&self, command: &PriceBookCommand) -> Result<PriceBookEvent, DomainError> {
         use PriceBookCommand as C;
         Ok(match command {
-            C::AddCurrency { code, main, rate } => {
+            C::AddCurrency {
+                code,
+                main,
+                rate,
+                names,
+            } => {
                 Currency::parse(code)?;
+                if let Some(names) = names {
+                    validate::required("label", &names.label, 64)?;
+                    validate::required("plural_label", &names.plural_label, 64)?;
+                    validate::required("symbol", &names.symbol, 8)?;
+                }
                 if self.currencies.contains_key(code) {
                     return Err(DomainError::AlreadyExists {
                         aggregate: "currency",
@@ -180,6 +199,7 @@ impl Aggregate for PriceBook {
                     code: code.clone(),
                     main: *main,
                     rate: rate.unwrap_or(Decimal::ONE),
+                    names: names.clone(),
                 }
             }
             C::SetExchangeRate {
@@ -254,6 +274,23 @@ impl Aggregate for PriceBook {
                     code: code.clone(),
                     pricing: serde_json::to_value(pricing).expect("pricing serialises"),
                     effective_from: effective(*effective_from, *now, Some(product.price_from))?,
+                }
+            }
+            C::SetProductMetadata { code, metadata } => {
+                if !self.products.contains_key(code) {
+                    return Err(DomainError::NotFound {
+                        aggregate: "product",
+                    });
+                }
+                if metadata.to_string().len() > MAX_METADATA_BYTES {
+                    return Err(DomainError::invalid(
+                        "metadata",
+                        format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
+                    ));
+                }
+                PriceBookEvent::ProductMetadataSet {
+                    code: code.clone(),
+                    metadata: metadata.clone(),
                 }
             }
             C::SetCostRate {
@@ -335,6 +372,7 @@ impl Aggregate for PriceBook {
                     product.price_from = *effective_from;
                 }
             }
+            E::ProductMetadataSet { .. } => {}
             E::CostRateSet {
                 cloud_provider,
                 region,
@@ -379,6 +417,7 @@ mod tests {
             code: code.into(),
             main,
             rate: rate.map(d),
+            names: None,
         }
     }
 
@@ -475,5 +514,50 @@ mod tests {
                 .1
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_currency_may_be_named_and_a_product_carries_metadata() {
+        let named = C::AddCurrency {
+            code: "CAD".into(),
+            main: true,
+            rate: None,
+            names: Some(CurrencyNames {
+                label: "Canadian dollar".into(),
+                plural_label: "Canadian dollars".into(),
+                symbol: "$".into(),
+            }),
+        };
+        let (_, event) = run(vec![named.clone()]);
+        assert!(matches!(
+            event,
+            Ok(PriceBookEvent::CurrencyAdded { names: Some(ref n), .. }) if n.symbol == "$"
+        ));
+        let unnamed = C::AddCurrency {
+            code: "CAD".into(),
+            main: true,
+            rate: None,
+            names: Some(CurrencyNames {
+                label: String::new(),
+                plural_label: "x".into(),
+                symbol: "$".into(),
+            }),
+        };
+        assert!(matches!(
+            run(vec![unnamed]).1,
+            Err(DomainError::Invalid { ref field, .. }) if field == "label"
+        ));
+        let metadata = |code: &str| C::SetProductMetadata {
+            code: code.into(),
+            metadata: serde_json::json!({"sku": "pico"}),
+        };
+        assert!(matches!(
+            run(vec![named.clone(), product("vcpu", "CAD"), metadata("vcpu")]).1,
+            Ok(PriceBookEvent::ProductMetadataSet { .. })
+        ));
+        assert!(matches!(
+            run(vec![named, metadata("vcpu")]).1,
+            Err(DomainError::NotFound { aggregate: "product" })
+        ));
     }
 }

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use fleet_domain::money::{decimal_str, decimal_str_opt, Currency};
-use fleet_domain::price_book::{PriceBook, PriceBookCommand, ID};
+use fleet_domain::price_book::{CurrencyNames, PriceBook, PriceBookCommand, ID};
 use fleet_domain::rating::Pricing;
 use fleet_projections::pricing::{self, CostRateRow, CurrencyRow, PriceRow, ProductRow, NAME};
 use rust_decimal::Decimal;
@@ -60,6 +60,13 @@ pub fn router() -> ApiRouter<AppState> {
             post_with(
                 change_product_price,
                 summary("Change a price from now or a later instant; the past is never rewritten"),
+            ),
+        )
+        .api_route(
+            "/products/{code}/metadata",
+            put_with(
+                set_product_metadata,
+                summary("Replace a product's free-form metadata; it never affects a price"),
             ),
         )
         .api_route(
@@ -128,6 +135,10 @@ struct AddCurrency {
     #[serde(default, deserialize_with = "decimal_str_opt")]
     #[schemars(with = "Option<fleet_events::schemas::DecimalString>")]
     rate: Option<Decimal>,
+    /// How people name it ("Canadian dollar"); with `plural_label` and `symbol`, or not at all.
+    label: Option<String>,
+    plural_label: Option<String>,
+    symbol: Option<String>,
 }
 
 async fn add_currency(
@@ -135,10 +146,25 @@ async fn add_currency(
     issuer: Issuer,
     ApiJson(body): ApiJson<AddCurrency>,
 ) -> Result<Reply<Recorded>, ApiError> {
+    let names = match (body.label, body.plural_label, body.symbol) {
+        (None, None, None) => None,
+        (Some(label), Some(plural_label), Some(symbol)) => Some(CurrencyNames {
+            label,
+            plural_label,
+            symbol,
+        }),
+        _ => {
+            return Err(ApiError::bad_request(
+                "label",
+                "label, plural_label and symbol are given together or not at all",
+            ))
+        }
+    };
     let command = PriceBookCommand::AddCurrency {
         code: body.code.to_ascii_uppercase(),
         main: body.main,
         rate: body.rate,
+        names,
     };
     execute(&state, &issuer, command).await
 }
@@ -226,6 +252,26 @@ async fn change_product_price(
         pricing: body.pricing,
         effective_from: body.effective_from,
         now: Utc::now(),
+    };
+    execute(&state, &issuer, command).await
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ProductMetadata {
+    /// Any JSON value; `null` clears it.
+    metadata: serde_json::Value,
+}
+
+async fn set_product_metadata(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<ProductMetadata>,
+) -> Result<Reply<Recorded>, ApiError> {
+    let command = PriceBookCommand::SetProductMetadata {
+        code,
+        metadata: body.metadata,
     };
     execute(&state, &issuer, command).await
 }

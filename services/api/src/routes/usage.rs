@@ -21,7 +21,6 @@ use crate::pagination::Items;
 use crate::routes::commands::{Accepted, Reply};
 use crate::routes::{parse_id, wait_for_latest, wait_for_position_in, Issuer};
 use crate::{ApiError, AppState};
-use fleet_app::rater::{rated_at, Rater};
 
 pub const MAX_BATCH: usize = 10_000;
 
@@ -434,13 +433,17 @@ struct RatedLine {
     provider_id: String,
     project_id: String,
     product: String,
+    description: String,
+    category: String,
     unit: Option<String>,
     #[schemars(with = "fleet_events::schemas::DecimalString")]
     quantity: Decimal,
+    /// `DD:HH:MM:SS`, for hourly units.
+    uptime: Option<String>,
     rate_system: Option<String>,
     /// The price, as the price book states it (a flat unit price, or the tiers).
     rate: Option<Value>,
-    /// In the report currency, rounded to its minor unit.
+    /// In the statement's currency, rounded to its minor unit.
     #[schemars(with = "fleet_events::schemas::DecimalString")]
     total: Decimal,
 }
@@ -450,13 +453,18 @@ struct CustomerUsage {
     customer_id: String,
     start: NaiveDate,
     end: NaiveDate,
-    currency: Option<String>,
+    currency: String,
     lines: Vec<RatedLine>,
     #[schemars(with = "fleet_events::schemas::DecimalString")]
     subtotal: Decimal,
     #[schemars(with = "fleet_events::schemas::DecimalString")]
+    discount_percentage: Decimal,
+    /// The percentage's value and the flat discount together.
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
     discount: Decimal,
-    taxes: Vec<Value>,
+    taxes: Vec<fleet_events::invoice::AppliedTax>,
+    #[schemars(with = "fleet_events::schemas::DecimalString")]
+    tax_total: Decimal,
     #[schemars(with = "fleet_events::schemas::DecimalString")]
     total: Decimal,
     /// How the amounts were reached.
@@ -464,7 +472,7 @@ struct CustomerUsage {
 }
 
 /// A customer's usage over the window per provider, project and product, rated with the
-/// price book in force at the end of the window, in the tenant's main currency.
+/// price book in force at the end of the window, with the customer's discount and taxes.
 async fn customer_usage(
     State(state): State<AppState>,
     caller: Caller,
@@ -474,38 +482,38 @@ async fn customer_usage(
 ) -> Result<Json<CustomerUsage>, ApiError> {
     let (start, end) = window.bounds()?;
     wait_for_position_in(&state, &state.usage_log, usage::NAME, position).await?;
-    let tenant = caller.tenant.as_str();
     let uuid = crate::routes::customers::known_customer(&state, &caller, &id).await?;
-    let at = rated_at(end);
-    let mut rater = Rater::new(&state.pool, tenant, None).await?;
-    let totals = usage::customer_totals(&state.pool, tenant, &uuid.to_string(), start, end).await?;
-    let mut lines = Vec::with_capacity(totals.len());
-    for total in totals {
-        let rated = rater
-            .rate(&total.product, at, Decimal::ZERO, total.quantity)
-            .await?;
-        lines.push(RatedLine {
-            provider_id: total.provider_id,
-            project_id: total.project_id,
-            product: total.product,
-            unit: rated.unit,
-            quantity: total.quantity,
-            rate_system: rated.rate_system,
-            rate: rated.rate,
-            total: rated.total,
-        });
-    }
-    let subtotal: Decimal = lines.iter().map(|l| l.total).sum();
+    let statement =
+        fleet_app::statements::usage_statement(&state, &caller.tenant, uuid, start, end).await?;
+    let totals = statement.totals;
     Ok(Json(CustomerUsage {
         customer_id: uuid.to_string(),
         start,
         end: end - Duration::days(1),
-        currency: Some(rater.currency.to_string()),
-        lines,
-        subtotal,
-        discount: Decimal::ZERO,
-        taxes: Vec::new(),
-        total: subtotal,
-        rating: "each line: quantity over the window rated with the price in force at its end, converted to the main currency at that time's rate, rounded half away from zero; unpriced dimensions count 0",
+        currency: statement.currency.to_string(),
+        lines: statement
+            .lines
+            .into_iter()
+            .map(|l| RatedLine {
+                provider_id: l.provider_id,
+                project_id: l.project_id,
+                product: l.product,
+                description: l.description,
+                category: l.category,
+                unit: l.unit,
+                quantity: l.quantity,
+                uptime: l.uptime,
+                rate_system: l.rate_system,
+                rate: l.rate,
+                total: l.total,
+            })
+            .collect(),
+        subtotal: totals.subtotal,
+        discount_percentage: totals.discount_percentage,
+        discount: totals.discount_total,
+        taxes: totals.taxes,
+        tax_total: totals.tax_total,
+        total: totals.total,
+        rating: fleet_app::statements::RATING,
     }))
 }

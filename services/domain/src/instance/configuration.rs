@@ -30,7 +30,14 @@ pub enum Configuration {
     RecordInstaller {
         url: String,
     },
+    /// The reseller's data about the instance as a billable resource; replaces what was there.
+    SetResellerMetadata {
+        metadata: Value,
+    },
 }
+
+/// Reseller metadata is a small JSON object.
+pub const MAX_RESELLER_METADATA_BYTES: usize = 16 * 1024;
 
 impl Configuration {
     pub(super) fn action(&self) -> &'static str {
@@ -39,6 +46,7 @@ impl Configuration {
             Self::SetDebugMode { .. } => "set the debug mode of",
             Self::Patch { .. } => "patch",
             Self::RecordInstaller { .. } => "record the installer of",
+            Self::SetResellerMetadata { .. } => "set the reseller metadata of",
         }
     }
 }
@@ -131,6 +139,20 @@ impl Instance {
                     return Err(DomainError::invalid("url", "must be an http(s) URL"));
                 }
                 Ok(InstanceEvent::InstanceInstallerRecorded { url: url.clone() })
+            }
+            Configuration::SetResellerMetadata { metadata } => {
+                if !metadata.is_object() {
+                    return Err(DomainError::invalid("metadata", "must be a JSON object"));
+                }
+                if metadata.to_string().len() > MAX_RESELLER_METADATA_BYTES {
+                    return Err(DomainError::invalid(
+                        "metadata",
+                        format!("must be at most {MAX_RESELLER_METADATA_BYTES} bytes of JSON"),
+                    ));
+                }
+                Ok(InstanceEvent::InstanceResellerMetadataSet {
+                    metadata: metadata.clone(),
+                })
             }
         }
     }
@@ -242,5 +264,22 @@ mod tests {
         ])
         .1
         .is_ok());
+    }
+
+    #[test]
+    fn reseller_metadata_is_an_object_on_a_live_instance() {
+        let set = |metadata: Value| C::Configure(Configuration::SetResellerMetadata { metadata });
+        assert!(matches!(
+            run(vec![created(), set(serde_json::json!({"po": "42"}))]).1,
+            Ok(InstanceEvent::InstanceResellerMetadataSet { .. })
+        ));
+        assert!(matches!(
+            run(vec![created(), set(serde_json::json!([1]))]).1,
+            Err(DomainError::Invalid { field: "metadata", .. })
+        ));
+        assert!(matches!(
+            run(vec![created(), C::Delete, set(serde_json::json!({}))]).1,
+            Err(DomainError::InvalidState { .. })
+        ));
     }
 }

@@ -287,7 +287,8 @@ impl Aggregate for Instance {
             E::InstanceDebugModeSet { enabled } => self.debug_mode = *enabled,
             E::InstanceUpdated { .. }
             | E::InstancePatched { .. }
-            | E::InstanceInstallerRecorded { .. } => {}
+            | E::InstanceInstallerRecorded { .. }
+            | E::InstanceResellerMetadataSet { .. } => {}
         }
     }
 
