@@ -55,10 +55,7 @@ pub enum PriceBookEvent {
     },
     /// Free-form data the tenant keeps with a product (Ormuco's product `metadata`); it
     /// replaces what was there and never affects a price.
-    ProductMetadataSet {
-        code: String,
-        metadata: Value,
-    },
+    ProductMetadataSet { code: String, metadata: Value },
     CostRateSet {
         cloud_provider: String,
         region: String,

@@ -310,6 +310,35 @@ pub async fn list(
     })
 }
 
+/// An invoice with its whole frozen document, as a dialect that shows the lines reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredInvoice {
+    pub id: Uuid,
+    pub status: String,
+    pub document: sqlx::types::Json<InvoiceDocument>,
+}
+
+/// The customer's invoices (deleted drafts are gone), oldest period first; only `id` when one
+/// is named.
+pub async fn stored_of_customer(
+    pool: &PgPool,
+    tenant: &str,
+    customer_id: &str,
+    id: Option<Uuid>,
+) -> Result<Vec<StoredInvoice>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, document FROM invoices.invoices
+         WHERE tenant = $1 AND customer_id = $2 AND status <> 'deleted'
+           AND ($3::uuid IS NULL OR id = $3)
+         ORDER BY period_start, generated_at, id",
+    )
+    .bind(tenant)
+    .bind(customer_id)
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
 /// The customer's newest invoice: the latest period, then the latest generated.
 pub async fn last_of_customer(
     pool: &PgPool,

@@ -169,6 +169,8 @@ impl TestApp {
                 std::env::var("FLEET_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .env("FLEET_DB_MAX_CONNECTIONS", "8")
+            // Tests and benches run many servers at once: none takes Ormuco's fixed port.
+            .env("FLEET_ORMUCO_LISTEN", "")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         command

@@ -339,7 +339,11 @@ async fn invoice_totals_equal_rated_usage_less_discounts_plus_taxes() {
             dec(&invoice["discount_total"]),
             "round {round}: {rated:#}"
         );
-        assert_eq!(dec(&rated["total"]), dec(&invoice["total"]), "round {round}");
+        assert_eq!(
+            dec(&rated["total"]),
+            dec(&invoice["total"]),
+            "round {round}"
+        );
         assert_eq!(rated["taxes"][0]["name"], "vat", "round {round}");
         let taxes: rust_decimal::Decimal = invoice["taxes"]
             .as_array()

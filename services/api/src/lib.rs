@@ -57,6 +57,18 @@ pub fn router_with(state: AppState, dialects: Router<AppState>) -> Router {
     router
 }
 
+/// A dialect's routes served on a listener of their own, with the same per-request context
+/// (correlation id, tracing) as the main listener.
+pub fn served_alone(state: AppState, routes: Router<AppState>) -> Router {
+    routes
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_context::middleware,
+        ))
+        .with_state(state)
+}
+
 /// The router and the OpenAPI document generated from it.
 pub fn router_and_document(state: AppState) -> (Router, Arc<serde_json::Value>) {
     router_and_document_with(state, Router::new())

@@ -56,24 +56,47 @@ pub const RATING: &str = "each line: quantity over the window rated with the pri
     at its end, converted to the billing currency at that time's rate, rounded half away from \
     zero; unpriced dimensions count 0; then the customer's discount and taxes, as on invoices";
 
-/// The customer's usage over `[start, end)`. The caller has checked that the customer is
-/// the tenant's and that the usage read model has caught up as far as it needs.
+/// Which of a customer's usage a statement holds.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Only this provider's.
+    pub provider_id: Option<String>,
+    /// Only this project's.
+    pub project_id: Option<String>,
+}
+
+/// The customer's usage over `[start, end)` within `scope`; the discount and taxes apply to
+/// what the scope holds. The caller has checked that the customer is the tenant's and that
+/// the usage read model has caught up as far as it needs.
 pub async fn usage_statement(
     app: &App,
     tenant: &Tenant,
     customer_id: Uuid,
     start: NaiveDate,
     end: NaiveDate,
+    scope: &Scope,
 ) -> Result<UsageStatement, AppError> {
     let customer = load::<Customer>(app, tenant, &customer_id.to_string()).await?;
     let terms = customer.billing.unwrap_or_default();
     let mut rater = Rater::new(&app.pool, tenant.as_str(), terms.currency.as_deref()).await?;
     let at = rated_at(end);
-    let quantities =
-        usage::customer_totals(&app.pool, tenant.as_str(), &customer_id.to_string(), start, end)
-            .await?;
+    let quantities = usage::customer_totals(
+        &app.pool,
+        tenant.as_str(),
+        &customer_id.to_string(),
+        start,
+        end,
+    )
+    .await?;
     let mut lines = Vec::with_capacity(quantities.len());
-    for q in quantities {
+    let within = |q: &usage::CustomerTotal| {
+        scope
+            .provider_id
+            .as_ref()
+            .is_none_or(|p| *p == q.provider_id)
+            && scope.project_id.as_ref().is_none_or(|p| *p == q.project_id)
+    };
+    for q in quantities.into_iter().filter(within) {
         let rated = rater
             .rate(&q.product, at, Decimal::ZERO, q.quantity)
             .await?;

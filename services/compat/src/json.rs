@@ -51,9 +51,56 @@ pub fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Unreadable> {
     })
 }
 
+/// A JSON number (or a string holding one) read digit for digit as a decimal: its text is
+/// taken as written, never through a binary float, so `1.00000003` stays `1.00000003`.
+pub fn exact_decimal<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<rust_decimal::Decimal, D::Error> {
+    use serde::de::{Deserialize, Error};
+    let raw = <Box<serde_json::value::RawValue>>::deserialize(deserializer)?;
+    let text = raw.get().trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let parsed = if text.contains(['e', 'E']) {
+        rust_decimal::Decimal::from_scientific(text)
+    } else {
+        rust_decimal::Decimal::from_str_exact(text)
+    };
+    parsed.map_err(|_| D::Error::custom(format!("{text} is not a decimal number")))
+}
+
+/// [`exact_decimal`] for an optional field (use with `#[serde(default)]`).
+pub fn exact_decimal_opt<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<rust_decimal::Decimal>, D::Error> {
+    exact_decimal(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Rate {
+        #[serde(deserialize_with = "exact_decimal")]
+        rate: rust_decimal::Decimal,
+    }
+
+    #[test]
+    fn numbers_are_read_digit_for_digit() {
+        for text in ["1.00000003", "0.12345678901234567890123", "\"2.50\"", "100"] {
+            let body = format!("{{\"rate\": {text}}}");
+            let rate: Rate = read(body.as_bytes()).unwrap();
+            assert_eq!(rate.rate.to_string(), text.trim_matches('"'));
+        }
+        assert!(matches!(
+            read::<Rate>(br#"{"rate": "abc"}"#),
+            Err(Unreadable::Field { ref field, .. }) if field == "rate"
+        ));
+        assert!(read::<Rate>(br#"{"rate": true}"#).is_err());
+    }
 
     #[derive(serde::Deserialize, Debug)]
     #[allow(dead_code)]

@@ -5,8 +5,10 @@
 //! - [`omnistrate`]: Omnistrate's Fleet API (000) at `/2022-09-01-00/fleet`.
 //! - [`waldur`]: Waldur's marketplace provider resources, orders and component usages (002).
 
+pub mod extract;
 pub mod json;
 pub mod omnistrate;
+pub mod ormuco;
 pub mod waldur;
 
 use axum::Router;
@@ -14,5 +16,7 @@ use fleet_api::AppState;
 
 /// Every dialect's routes, to serve beside the native API.
 pub fn router(state: AppState) -> Router<AppState> {
-    waldur::router(state.clone()).merge(omnistrate::router(state))
+    waldur::router(state.clone())
+        .merge(omnistrate::router(state.clone()))
+        .merge(ormuco::router(state))
 }

@@ -552,12 +552,19 @@ mod tests {
             metadata: serde_json::json!({"sku": "pico"}),
         };
         assert!(matches!(
-            run(vec![named.clone(), product("vcpu", "CAD"), metadata("vcpu")]).1,
+            run(vec![
+                named.clone(),
+                product("vcpu", "CAD"),
+                metadata("vcpu")
+            ])
+            .1,
             Ok(PriceBookEvent::ProductMetadataSet { .. })
         ));
         assert!(matches!(
             run(vec![named, metadata("vcpu")]).1,
-            Err(DomainError::NotFound { aggregate: "product" })
+            Err(DomainError::NotFound {
+                aggregate: "product"
+            })
         ));
     }
 }

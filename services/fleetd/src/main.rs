@@ -35,6 +35,10 @@ enum Command {
     Serve {
         #[arg(long, env = "FLEET_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Where Ormuco's Billing API is also served on a listener of its own (001 names port
+        /// 9534); empty: only beside the native API.
+        #[arg(long, env = "FLEET_ORMUCO_LISTEN", default_value = "127.0.0.1:9534")]
+        ormuco_listen: String,
         /// Serve the API only; projections run in other processes.
         #[arg(long, env = "FLEET_NO_PROJECTORS")]
         no_projectors: bool,
@@ -139,6 +143,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve {
             listen,
+            ormuco_listen,
             no_projectors,
             no_process_managers,
             read_wait_ms,
@@ -149,6 +154,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let options = serve::ServeOptions {
                 listen,
+                ormuco_listen,
                 projectors: !no_projectors,
                 process_managers: !no_process_managers,
                 read_wait: Duration::from_millis(read_wait_ms),

@@ -18,6 +18,8 @@ use crate::config::Config;
 
 pub struct ServeOptions {
     pub listen: String,
+    /// Where Ormuco's Billing API is also served on its own; empty: nowhere else.
+    pub ormuco_listen: String,
     pub projectors: bool,
     /// Process managers (approved requests, ended subscriptions) and the scheduler.
     pub process_managers: bool,
@@ -29,6 +31,8 @@ pub struct ServeOptions {
 /// A started server: its address, and the handle to stop it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Ormuco's own listener, when it has one.
+    pub ormuco_addr: Option<SocketAddr>,
     pub shutdown: watch::Sender<bool>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     pub workers: Vec<tokio::task::JoinHandle<()>>,
@@ -126,6 +130,25 @@ pub async fn start(
         keys: Default::default(),
         registry: Arc::new(registry),
     };
+    let mut ormuco_addr = None;
+    if !options.ormuco_listen.trim().is_empty() {
+        let listener = TcpListener::bind(options.ormuco_listen.trim()).await?;
+        ormuco_addr = Some(listener.local_addr()?);
+        let ormuco =
+            fleet_api::served_alone(state.clone(), fleet_compat::ormuco::router(state.clone()))
+                .into_make_service_with_connect_info::<SocketAddr>();
+        let mut stop = shutdown_rx.clone();
+        workers.push(tokio::spawn(async move {
+            let served = axum::serve(listener, ormuco)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "Ormuco's listener stopped");
+            }
+        }));
+    }
     let dialects = fleet_compat::router(state.clone());
     let app =
         fleet_api::router_with(state, dialects).into_make_service_with_connect_info::<SocketAddr>();
@@ -139,6 +162,7 @@ pub async fn start(
     });
     Ok(Running {
         addr,
+        ormuco_addr,
         shutdown,
         server,
         workers,
@@ -149,6 +173,9 @@ pub async fn run(config: &Config, options: ServeOptions) -> Result<(), Box<dyn s
     let running = start(config, options).await?;
     // The harness and scripts read this line to learn the port.
     println!("listening on http://{}", running.addr);
+    if let Some(addr) = running.ormuco_addr {
+        println!("ormuco listening on http://{addr}");
+    }
     tracing::info!(addr = %running.addr, namespace = %config.namespace, "fleetd serving");
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -86,7 +86,7 @@ struct ReportQuery {
 }
 
 /// 001 documents its flags with Python's `True`/`False`; JSON's spelling works too.
-fn flag(field: &str, value: &Option<String>) -> Result<bool, ApiError> {
+pub fn flag(field: &str, value: &Option<String>) -> Result<bool, ApiError> {
     match value.as_deref() {
         None => Ok(false),
         Some("true" | "True" | "1") => Ok(true),
@@ -190,30 +190,56 @@ async fn billing_report(
     ReadPosition(position): ReadPosition,
     ApiQuery(query): ApiQuery<ReportQuery>,
 ) -> Result<Served<Csv>, ApiError> {
-    let start = query
-        .start_date
-        .ok_or_else(|| ApiError::bad_request("start_date", "is required"))?;
-    let end = query.end_date.unwrap_or_else(|| Utc::now().date_naive());
+    let request = ReportRequest {
+        start_date: query
+            .start_date
+            .ok_or_else(|| ApiError::bad_request("start_date", "is required"))?,
+        end_date: query.end_date,
+        detail: flag("detail", &query.detail)?,
+        show_federated_invoices: flag("show_federated_invoices", &query.show_federated_invoices)?,
+        show_all_resellers: flag("show_all_resellers", &query.show_all_resellers)?,
+    };
+    wait_for_position(&state, invoices::NAME, position).await?;
+    billing_report_csv(&state, &caller, request).map(Served::new)
+}
+
+/// What a billing report covers and shows, as 001 asks for it.
+pub struct ReportRequest {
+    pub start_date: NaiveDate,
+    /// Today when absent.
+    pub end_date: Option<NaiveDate>,
+    pub detail: bool,
+    pub show_federated_invoices: bool,
+    pub show_all_resellers: bool,
+}
+
+/// The report as a streamed CSV answer, read from the invoices read model as it stands (the
+/// caller has waited for what it must see). Shared with Ormuco's report operation.
+pub fn billing_report_csv(
+    state: &AppState,
+    caller: &Caller,
+    request: ReportRequest,
+) -> Result<axum::response::Response, ApiError> {
+    let start = request.start_date;
+    let end = request.end_date.unwrap_or_else(|| Utc::now().date_naive());
     if start > end {
         return Err(ApiError::bad_request(
             "start_date",
             "should be smaller or equal than end_date",
         ));
     }
-    let all_resellers = flag("show_all_resellers", &query.show_all_resellers)?;
-    if all_resellers {
+    if request.show_all_resellers {
         caller.require(Permission::ReportAllResellers)?;
     }
     let layout = Layout {
-        federated: flag("show_federated_invoices", &query.show_federated_invoices)?,
-        detail: flag("detail", &query.detail)?,
+        federated: request.show_federated_invoices,
+        detail: request.detail,
     };
-    wait_for_position(&state, invoices::NAME, position).await?;
     let scope = ReportScope {
         tenant: caller.tenant.to_string(),
         start,
         end,
-        all_resellers,
+        all_resellers: request.show_all_resellers,
         detail: layout.detail,
     };
     let (sender, body) = body_channel();
@@ -227,17 +253,15 @@ async fn billing_report(
         })
         .await;
     });
-    Ok(Served::new(
-        (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"billing.csv\"",
-                ),
-            ],
-            Body::from_stream(body),
-        )
-            .into_response(),
-    ))
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"billing.csv\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }

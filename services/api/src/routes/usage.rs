@@ -483,8 +483,15 @@ async fn customer_usage(
     let (start, end) = window.bounds()?;
     wait_for_position_in(&state, &state.usage_log, usage::NAME, position).await?;
     let uuid = crate::routes::customers::known_customer(&state, &caller, &id).await?;
-    let statement =
-        fleet_app::statements::usage_statement(&state, &caller.tenant, uuid, start, end).await?;
+    let statement = fleet_app::statements::usage_statement(
+        &state,
+        &caller.tenant,
+        uuid,
+        start,
+        end,
+        &Default::default(),
+    )
+    .await?;
     let totals = statement.totals;
     Ok(Json(CustomerUsage {
         customer_id: uuid.to_string(),

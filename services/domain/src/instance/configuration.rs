@@ -275,7 +275,10 @@ mod tests {
         ));
         assert!(matches!(
             run(vec![created(), set(serde_json::json!([1]))]).1,
-            Err(DomainError::Invalid { field: "metadata", .. })
+            Err(DomainError::Invalid {
+                field: "metadata",
+                ..
+            })
         ));
         assert!(matches!(
             run(vec![created(), C::Delete, set(serde_json::json!({}))]).1,

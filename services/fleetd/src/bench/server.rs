@@ -54,6 +54,8 @@ impl BenchServer {
         let child = command
             .env("DATABASE_URL", &config.database_url)
             .env("NATS_URL", &config.nats_url)
+            // Tests and benches run many servers at once: none takes Ormuco's fixed port.
+            .env("FLEET_ORMUCO_LISTEN", "")
             .env("FLEET_NAMESPACE", config.namespace.to_string())
             .env(
                 "FLEET_DB_MAX_CONNECTIONS",
