@@ -237,23 +237,27 @@ pub struct CustomerTotal {
     pub quantity: Decimal,
 }
 
-/// A customer's usage over [start, end) per provider, project and product.
+/// A customer's usage over [start, end) per provider, project and product, but for the
+/// `excluded` subscriptions' (deleted with their charges).
 pub async fn customer_totals(
     pool: &PgPool,
     tenant: &str,
     customer_id: &str,
     start: NaiveDate,
     end: NaiveDate,
+    excluded: &[String],
 ) -> Result<Vec<CustomerTotal>, sqlx::Error> {
     sqlx::query_as(
         "SELECT provider_id, project_id, product, sum(quantity) AS quantity FROM usage.daily
          WHERE tenant = $1 AND customer_id = $2 AND day >= $3 AND day < $4
+           AND NOT (subscription_id = ANY($5))
          GROUP BY provider_id, project_id, product ORDER BY provider_id, project_id, product",
     )
     .bind(tenant)
     .bind(customer_id)
     .bind(start)
     .bind(end)
+    .bind(excluded)
     .fetch_all(pool)
     .await
 }
@@ -269,13 +273,15 @@ pub struct WindowTotal {
 }
 
 /// The customer's records that occurred in each range's window and sit in the usage stream
-/// within `(after, through]`, summed per window, provider, project and product. Each range is
-/// read from the customer's records by position, so narrow ranges are cheap.
+/// within `(after, through]`, summed per window, provider, project and product, but for the
+/// `excluded` subscriptions' (deleted with their charges). Each range is read from the
+/// customer's records by position, so narrow ranges are cheap.
 pub async fn quantities_in(
     conn: &mut PgConnection,
     tenant: &str,
     customer_id: &str,
     ranges: &[fleet_events::invoice::Coverage],
+    excluded: &[String],
 ) -> Result<Vec<WindowTotal>, sqlx::Error> {
     if ranges.is_empty() {
         return Ok(Vec::new());
@@ -293,6 +299,7 @@ pub async fn quantities_in(
              AND r.occurred_at >= (s.window_start::timestamp AT TIME ZONE 'UTC')
              AND r.occurred_at < (s.window_end::timestamp AT TIME ZONE 'UTC')
              AND r.sequence > s.after_position AND r.sequence <= s.through_position
+             AND NOT (r.subscription_id = ANY($7))
          GROUP BY 1, 2, 3, 4
          ORDER BY 1, 2, 3, 4",
     )
@@ -302,6 +309,7 @@ pub async fn quantities_in(
     .bind(ends)
     .bind(afters)
     .bind(throughs)
+    .bind(excluded)
     .fetch_all(&mut *conn)
     .await
 }

@@ -36,6 +36,19 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS owner_user_id text;
 CREATE INDEX IF NOT EXISTS subscriptions_by_customer ON subscriptions (tenant, customer_id, id);
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS grace_days bigint;
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS reminder_days bigint;
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS details jsonb;
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS grace_ends_at timestamptz;
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS reminded_at timestamptz;
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS grace_ended_at timestamptz;
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS created_by text;
+ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS modified_by text;
+-- The scheduler's other questions: whose grace is over, whose trial's end is to be announced?
+CREATE INDEX IF NOT EXISTS subscriptions_graces_due ON subscriptions (grace_ends_at)
+    WHERE grace_ends_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS subscriptions_reminders_due ON subscriptions (trial_ends_at)
+    WHERE reminder_days IS NOT NULL AND reminded_at IS NULL AND status = 'active';
 -- The scheduler's question: which trials are due?
 CREATE INDEX IF NOT EXISTS subscriptions_trials_due ON subscriptions (trial_ends_at)
     WHERE status = 'active' AND terms = 'trial';
@@ -45,6 +58,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
     use SubscriptionEvent as E;
     let id = uuid_of(event)?;
     let (at, version) = (event.event.occurred_at, event.sequence as i64);
+    let by = &event.event.actor.id;
     let result =
         match event.decode::<SubscriptionEvent>()? {
             E::SubscriptionCreated { terms, request_id } => {
@@ -52,9 +66,9 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
                 "INSERT INTO subscriptions (id, tenant, customer_id, service_id, plan_id, terms,
                      marketplace, max_instances, trial_ends_at, external_payer_id,
                      payment_profile_id, status, request_id, created_at, updated_at, version,
-                     owner_user_id)
+                     owner_user_id, grace_days, reminder_days, details, created_by, modified_by)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $13, $13, $14,
-                     $15)
+                     $15, $16, $17, $18, $19, $19)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(id)
@@ -72,6 +86,10 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
             .bind(at)
             .bind(version)
             .bind(&terms.owner_user_id)
+            .bind(terms.grace_days)
+            .bind(terms.reminder_days)
+            .bind(terms.details.as_ref().map(sqlx::types::Json))
+            .bind(by)
             .execute(&mut *tx)
             .await?;
                 return Ok(());
@@ -82,7 +100,12 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
                      max_instances = COALESCE($3, max_instances),
                      external_payer_id = COALESCE($4, external_payer_id),
                      payment_profile_id = COALESCE($5, payment_profile_id),
-                     updated_at = $6, version = $7
+                     updated_at = $6, version = $7,
+                     grace_days = COALESCE($8, grace_days),
+                     reminder_days = COALESCE($9, reminder_days),
+                     trial_ends_at = COALESCE($10, trial_ends_at),
+                     details = COALESCE($11, details),
+                     modified_by = $12
                  WHERE id = $1",
                 )
                 .bind(id)
@@ -92,6 +115,11 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
                 .bind(&changes.payment_profile_id)
                 .bind(at)
                 .bind(version)
+                .bind(changes.grace_days)
+                .bind(changes.reminder_days)
+                .bind(changes.trial_ends_at)
+                .bind(changes.details.as_ref().map(sqlx::types::Json))
+                .bind(by)
                 .execute(&mut *tx)
                 .await?
             }
@@ -99,15 +127,16 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
                 payment_profile_id, ..
             } => sqlx::query(
                 "UPDATE subscriptions SET terms = 'paid', trial_ends_at = NULL, status = 'active',
-                     suspension_reason = NULL,
+                     suspension_reason = NULL, grace_ends_at = NULL,
                      payment_profile_id = COALESCE(NULLIF($2, ''), payment_profile_id),
-                     updated_at = $3, version = $4
+                     updated_at = $3, version = $4, modified_by = $5
                  WHERE id = $1",
             )
             .bind(id)
             .bind(&payment_profile_id)
             .bind(at)
             .bind(version)
+            .bind(by)
             .execute(&mut *tx)
             .await?,
             // A place taken or freed changes none of the row's columns but its version.
@@ -118,19 +147,45 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
                     .execute(&mut *tx)
                     .await?
             }
+            E::SubscriptionTrialEndingAnnounced { .. } => {
+                sqlx::query("UPDATE subscriptions SET reminded_at = $2, version = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            E::SubscriptionGraceEnded { .. } => {
+                sqlx::query(
+                    "UPDATE subscriptions SET grace_ends_at = NULL, grace_ended_at = $2,
+                         updated_at = $2, version = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?
+            }
             other => {
-                let (status, reason): (&str, Option<String>) = match other {
-                    E::SubscriptionSuspended { reason } => ("suspended", Some(reason)),
-                    E::SubscriptionTrialExpired { .. } => ("suspended", Some(TRIAL_EXPIRED.into())),
-                    E::SubscriptionResumed {} => ("active", None),
-                    E::SubscriptionTerminated { reason } => ("terminated", reason),
-                    E::SubscriptionCancelled { reason } => ("cancelled", reason),
+                let (status, reason, grace_ends_at): (&str, Option<String>, _) = match other {
+                    E::SubscriptionSuspended { reason } => ("suspended", Some(reason), None),
+                    E::SubscriptionTrialExpired { grace_ends_at, .. } => {
+                        ("suspended", Some(TRIAL_EXPIRED.into()), grace_ends_at)
+                    }
+                    E::SubscriptionResumed {} => ("active", None, None),
+                    E::SubscriptionTerminated { reason } => ("terminated", reason, None),
+                    E::SubscriptionCancelled {
+                        reason,
+                        grace_ends_at,
+                    } => ("cancelled", reason, grace_ends_at),
+                    E::SubscriptionDeleted {} => ("deleted", None, None),
                     _ => unreachable!("handled above"),
                 };
                 sqlx::query(
                     "UPDATE subscriptions SET status = $2, suspension_reason = $3, updated_at = $4,
-                     version = $5,
-                     ended_at = CASE WHEN $2 IN ('terminated', 'cancelled') THEN $4 END
+                     version = $5, grace_ends_at = $6, modified_by = $7,
+                     ended_at = CASE WHEN $2 IN ('terminated', 'cancelled', 'deleted') THEN $4 END
                  WHERE id = $1",
                 )
                 .bind(id)
@@ -138,6 +193,8 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
                 .bind(reason)
                 .bind(at)
                 .bind(version)
+                .bind(grace_ends_at)
+                .bind(by)
                 .execute(&mut *tx)
                 .await?
             }
@@ -169,6 +226,18 @@ pub struct SubscriptionRow {
     pub updated_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub version: i64,
+    /// Days its instances run on after its trial expires or it is cancelled.
+    pub grace_days: Option<i64>,
+    /// Days before the trial's end at which its end is announced.
+    pub reminder_days: Option<i64>,
+    /// While a grace runs: when its instances are stopped.
+    pub grace_ends_at: Option<DateTime<Utc>>,
+    pub reminded_at: Option<DateTime<Utc>>,
+    /// Payment references, limits, onboarding, unit costs and labels, when it has them.
+    pub details: Option<serde_json::Value>,
+    /// The principals that created it and last changed it.
+    pub created_by: Option<String>,
+    pub modified_by: Option<String>,
 }
 
 const SELECT: &str = "SELECT s.id, s.customer_id, s.service_id, s.plan_id, s.terms, s.marketplace,
@@ -177,7 +246,8 @@ const SELECT: &str = "SELECT s.id, s.customer_id, s.service_id, s.plan_id, s.ter
         (SELECT count(*) FROM inventory.instances i
           WHERE i.tenant = s.tenant AND i.subscription_id = s.id::text
             AND i.status <> 'deleted') AS live_instances,
-        s.created_at, s.updated_at, s.ended_at, s.version
+        s.created_at, s.updated_at, s.ended_at, s.version, s.grace_days, s.reminder_days,
+        s.grace_ends_at, s.reminded_at, s.details, s.created_by, s.modified_by
     FROM inventory.subscriptions s";
 
 pub async fn get(
@@ -246,6 +316,77 @@ pub async fn live_of_customer(
     )
     .bind(tenant)
     .bind(customer_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Subscriptions of a customer that were deleted with their charges: their unbilled usage is
+/// never billed.
+pub async fn deleted_of_customer(
+    executor: impl sqlx::PgExecutor<'_>,
+    tenant: &str,
+    customer_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id::text FROM inventory.subscriptions
+         WHERE tenant = $1 AND customer_id = $2 AND status = 'deleted' ORDER BY id",
+    )
+    .bind(tenant)
+    .bind(customer_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// Every subscription of a customer that is not deleted, oldest first.
+pub async fn of_customer(
+    pool: &PgPool,
+    tenant: &str,
+    customer_id: &str,
+    limit: i64,
+) -> Result<Vec<SubscriptionRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE s.tenant = $1 AND s.customer_id = $2 AND s.status <> 'deleted'
+         ORDER BY s.created_at, s.id LIMIT $3"
+    ))
+    .bind(tenant)
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Graces that are over: (tenant, id, when the grace ended).
+pub async fn graces_due(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(String, Uuid, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT tenant, id, grace_ends_at FROM inventory.subscriptions
+         WHERE grace_ends_at IS NOT NULL AND grace_ends_at <= $1
+         ORDER BY grace_ends_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Trials whose end is to be announced now: (tenant, id).
+pub async fn reminders_due(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT tenant, id FROM inventory.subscriptions
+         WHERE reminder_days IS NOT NULL AND reminded_at IS NULL AND status = 'active'
+           AND terms = 'trial'
+           AND trial_ends_at - make_interval(days => reminder_days::int) <= $1
+         ORDER BY trial_ends_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

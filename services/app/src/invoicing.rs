@@ -21,7 +21,9 @@ use fleet_domain::invoice::{
     BillTo, Coverage, Invoice, InvoiceCommand, InvoiceDocument, InvoiceLine, LineKind, Period,
 };
 use fleet_domain::price_book::PriceBook;
+use fleet_domain::subscription::Subscription;
 use fleet_domain::Aggregate;
+use fleet_projections::inventory::{self, subscriptions};
 use fleet_projections::{invoices, pricing, usage};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -89,6 +91,12 @@ pub async fn generate_invoice(
         });
     }
     let usage_end = state.caught_up_on_usage(&tenant, usage::NAME).await?;
+    // Usage of subscriptions deleted with their charges is never billed.
+    state
+        .caught_up_on(&tenant, Subscription::TYPE, inventory::NAME)
+        .await?;
+    let discarded =
+        subscriptions::deleted_of_customer(&state.pool, tenant.as_str(), &customer_id).await?;
     let coverage = invoices::coverage_of_customer(&mut lock, tenant.as_str(), &customer_id).await?;
     let overlapping = live
         .iter()
@@ -115,8 +123,14 @@ pub async fn generate_invoice(
         .collect();
     let mut floors = Floors::default();
     let reading = floors.narrow(state, &segments).await?;
-    let new_usage =
-        usage::quantities_in(&mut lock, tenant.as_str(), &customer_id, &reading).await?;
+    let new_usage = usage::quantities_in(
+        &mut lock,
+        tenant.as_str(),
+        &customer_id,
+        &reading,
+        &discarded,
+    )
+    .await?;
     // What the live invoices billed already, in the windows that have more: graduated tiers
     // continue from there.
     let topped_up: BTreeSet<NaiveDate> = new_usage.iter().map(|q| q.window_start).collect();
@@ -126,7 +140,14 @@ pub async fn generate_invoice(
         .copied()
         .collect();
     let reading = floors.narrow(state, &billed_ranges).await?;
-    let billed = usage::quantities_in(&mut lock, tenant.as_str(), &customer_id, &reading).await?;
+    let billed = usage::quantities_in(
+        &mut lock,
+        tenant.as_str(),
+        &customer_id,
+        &reading,
+        &discarded,
+    )
+    .await?;
     let billed: BTreeMap<_, Decimal> = billed
         .into_iter()
         .map(|q| {

@@ -3,7 +3,9 @@
 //! other; the aggregate re-checks that the deadline really passed. One scheduler runs across
 //! all fleetd processes, elected by a PostgreSQL advisory lock.
 //!
-//! - Trials whose end has passed are suspended.
+//! - Trials whose end has passed are suspended; trials whose end is near are announced.
+//! - Graces that are over (after an expiry or a cancellation) are ended, which stops the
+//!   subscription's instances.
 //! - When configured, every customer with usage in the month just ended gets a draft invoice
 //!   for it, once: a customer who already has an invoice of that month (even a deleted or void
 //!   one, which finance chose to remove) is left alone.
@@ -50,6 +52,12 @@ pub async fn run(state: App, settings: SchedulerSettings, mut shutdown: watch::R
             if let Err(e) = expire_due_trials(&state).await {
                 tracing::warn!(error = %e, "expiring due trials");
             }
+            if let Err(e) = announce_due_trial_ends(&state).await {
+                tracing::warn!(error = %e, "announcing trials' ends");
+            }
+            if let Err(e) = end_due_graces(&state).await {
+                tracing::warn!(error = %e, "ending graces");
+            }
             // The monthly run scans a month of usage: every tenth tick is often enough.
             if let Some(after) = settings
                 .monthly_invoices_after
@@ -91,8 +99,47 @@ async fn try_lead(state: &App) -> Option<PgConnection> {
 pub async fn expire_due_trials(state: &App) -> Result<usize, sqlx::Error> {
     let now = Utc::now();
     let due = subscriptions::trials_due(&state.pool, now, 500).await?;
-    let mut expired = 0;
-    for (tenant, id) in due {
+    let due = due
+        .into_iter()
+        .map(|(t, id)| (t, id, format!("trial-expired:{id}")));
+    Ok(issue(state, due, || SubscriptionCommand::ExpireTrial { now }).await)
+}
+
+/// Announces the end of each trial whose reminder is due, once.
+pub async fn announce_due_trial_ends(state: &App) -> Result<usize, sqlx::Error> {
+    let now = Utc::now();
+    let due = subscriptions::reminders_due(&state.pool, now, 500).await?;
+    let due = due
+        .into_iter()
+        .map(|(t, id)| (t, id, format!("trial-ending:{id}")));
+    Ok(
+        issue(state, due, || SubscriptionCommand::AnnounceTrialEnding {
+            now,
+        })
+        .await,
+    )
+}
+
+/// Ends each grace that is over: the subscription's instances are then stopped.
+pub async fn end_due_graces(state: &App) -> Result<usize, sqlx::Error> {
+    let now = Utc::now();
+    let due = subscriptions::graces_due(&state.pool, now, 500).await?;
+    // A subscription may have more than one grace in its life: each is ended once.
+    let due = due
+        .into_iter()
+        .map(|(t, id, at)| (t, id, format!("grace-ended:{id}:{}", at.timestamp_micros())));
+    Ok(issue(state, due, || SubscriptionCommand::EndGrace { now }).await)
+}
+
+/// Issues `command` to each due subscription as the scheduler, under its key, so that a
+/// deadline acts once however many passes see it; answers how many took effect.
+async fn issue(
+    state: &App,
+    due: impl Iterator<Item = (String, uuid::Uuid, String)>,
+    command: impl Fn() -> SubscriptionCommand,
+) -> usize {
+    let mut done = 0;
+    for (tenant, id, key) in due {
         let Ok(tenant) = Tenant::parse(&tenant) else {
             continue;
         };
@@ -101,21 +148,20 @@ pub async fn expire_due_trials(state: &App) -> Result<usize, sqlx::Error> {
             actor: Actor::system("trial-scheduler"),
             correlation_id: uuid::Uuid::now_v7().to_string(),
             causation_id: None,
-            idempotency_key: Some(format!("trial-expired:{id}")),
+            idempotency_key: Some(key.clone()),
         };
-        let command = SubscriptionCommand::ExpireTrial { now };
         match state
             .bus
-            .execute::<Subscription>(&meta, &id.to_string(), command)
+            .execute::<Subscription>(&meta, &id.to_string(), command())
             .await
         {
-            Ok(_) => expired += 1,
+            Ok(_) => done += 1,
             // Converted or ended meanwhile: the read model had not caught up.
             Err(CommandError::Domain(_)) => {}
-            Err(e) => tracing::warn!(subscription = %id, error = %e, "expiring a trial"),
+            Err(e) => tracing::warn!(subscription = %id, error = %e, key, "a due deadline"),
         }
     }
-    Ok(expired)
+    done
 }
 
 /// Customers read at a time.

@@ -8,7 +8,10 @@ use fleet_domain::billing;
 use fleet_domain::customer::Customer;
 use fleet_domain::invoice::InvoiceTotals;
 use fleet_domain::money::Currency;
+use fleet_domain::subscription::Subscription;
+use fleet_domain::Aggregate;
 use fleet_events::Tenant;
+use fleet_projections::inventory::{self, subscriptions};
 use fleet_projections::usage;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -80,12 +83,19 @@ pub async fn usage_statement(
     let terms = customer.billing.unwrap_or_default();
     let mut rater = Rater::new(&app.pool, tenant.as_str(), terms.currency.as_deref()).await?;
     let at = rated_at(end);
+    // Usage of subscriptions deleted with their charges is never billed, nor stated.
+    app.caught_up_on(tenant, Subscription::TYPE, inventory::NAME)
+        .await?;
+    let customer = customer_id.to_string();
+    let discarded =
+        subscriptions::deleted_of_customer(&app.pool, tenant.as_str(), &customer).await?;
     let quantities = usage::customer_totals(
         &app.pool,
         tenant.as_str(),
-        &customer_id.to_string(),
+        &customer,
         start,
         end,
+        &discarded,
     )
     .await?;
     let mut lines = Vec::with_capacity(quantities.len());

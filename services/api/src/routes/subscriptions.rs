@@ -108,6 +108,7 @@ pub fn router() -> ApiRouter<AppState> {
                 |body| {
                     Ok(SubscriptionCommand::Cancel {
                         reason: body.reason,
+                        now: chrono::Utc::now(),
                     })
                 },
             ),
@@ -236,6 +237,11 @@ struct UpdateSubscription {
     max_instances: Option<i64>,
     external_payer_id: Option<String>,
     payment_profile_id: Option<String>,
+    /// Days its instances run on after its trial expires or it is cancelled, before they are
+    /// stopped.
+    grace_days: Option<i64>,
+    /// Days before the trial's end at which its end is announced to subscribers.
+    reminder_days: Option<i64>,
 }
 
 impl From<UpdateSubscription> for SubscriptionChanges {
@@ -245,7 +251,9 @@ impl From<UpdateSubscription> for SubscriptionChanges {
             max_instances: u.max_instances,
             external_payer_id: u.external_payer_id,
             payment_profile_id: u.payment_profile_id,
-            counted_instances: None,
+            grace_days: u.grace_days,
+            reminder_days: u.reminder_days,
+            ..Default::default()
         }
     }
 }

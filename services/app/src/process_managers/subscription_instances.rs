@@ -4,8 +4,9 @@
 //! - an admitted instance is created, should the process that admitted it have died first
 //!   (normally the request created it already, and this is a duplicate that changes nothing);
 //! - a deleted instance's place under its subscription is freed, likewise;
-//! - a terminated or cancelled subscription leaves no live instance behind: each one is
-//!   deleted by its own command.
+//! - a terminated, cancelled or deleted subscription leaves no live instance behind: each one
+//!   is deleted by its own command; but a cancellation with a grace leaves them running, and
+//!   when the grace (after a cancellation or a trial's expiry) ends, each is stopped.
 //!
 //! It keeps its own table of live instances per subscription, written in the same
 //! transaction as its checkpoint, so it knows exactly which instances were live when the
@@ -13,7 +14,7 @@
 //! it had when ending subscriptions was all it did, so that it carries on where it was.
 
 use async_trait::async_trait;
-use fleet_domain::instance::{Instance, InstanceEvent};
+use fleet_domain::instance::{Instance, InstanceCommand, InstanceEvent};
 use fleet_domain::subscription::SubscriptionEvent;
 use fleet_events::{instance, subscription, EventEnvelope};
 use fleet_projections::{ApplyError, Projection};
@@ -25,6 +26,13 @@ use crate::instances::{self, creation_key, release_key};
 
 /// Its checkpoint, and the schema of its table.
 pub const NAME: &str = "ended_subscriptions";
+
+/// What an ending does to the subscription's live instances.
+#[derive(Clone, Copy)]
+enum Ending {
+    Delete,
+    Stop,
+}
 
 pub struct SubscriptionInstances {
     pub bus: CommandBus,
@@ -100,9 +108,14 @@ impl Projection for SubscriptionInstances {
                 }
                 continue;
             }
-            match event.decode::<SubscriptionEvent>()? {
+            let ending = match event.decode::<SubscriptionEvent>()? {
                 SubscriptionEvent::SubscriptionTerminated { .. }
-                | SubscriptionEvent::SubscriptionCancelled { .. } => {}
+                | SubscriptionEvent::SubscriptionDeleted {}
+                | SubscriptionEvent::SubscriptionCancelled {
+                    grace_ends_at: None,
+                    ..
+                } => Ending::Delete,
+                SubscriptionEvent::SubscriptionGraceEnded { .. } => Ending::Stop,
                 SubscriptionEvent::SubscriptionInstanceAdmitted { .. } => {
                     let meta = caused_by(event, "instance-admission", Some(creation_key(event)))?;
                     let (instance_id, create) = instances::creation_of(event)
@@ -116,7 +129,7 @@ impl Projection for SubscriptionInstances {
                     continue;
                 }
                 _ => continue,
-            }
+            };
             let instances: Vec<String> = sqlx::query_scalar(
                 "SELECT instance_id FROM live_instances
                  WHERE tenant = $1 AND subscription_id = $2 ORDER BY instance_id",
@@ -134,10 +147,18 @@ impl Projection for SubscriptionInstances {
                         event.event.event_id
                     )),
                 )?;
-                let result = instances::delete_instance(&self.bus, &meta, &instance_id)
-                    .await
-                    .map(|_| ());
-                settle(result, "deleting an instance of an ended subscription")?;
+                let result = match ending {
+                    Ending::Delete => instances::delete_instance(&self.bus, &meta, &instance_id)
+                        .await
+                        .map(|_| ()),
+                    // One that is not running (stopped, failed, still deploying) is left as it is.
+                    Ending::Stop => self
+                        .bus
+                        .execute::<Instance>(&meta, &instance_id, InstanceCommand::Stop)
+                        .await
+                        .map(|_| ()),
+                };
+                settle(result, "ending an instance of an ended subscription")?;
             }
         }
         Ok(())

@@ -10,6 +10,12 @@
 //! A trial whose end passes is suspended by the system; converting it to paid before then keeps
 //! it active, and converting it after resumes it.
 //!
+//! A subscription with `grace_days` ends gently ([`grace`]): after its trial expires or it is
+//! cancelled, its instances run on for the grace and are stopped when it ends; the end of a
+//! trial is announced `reminder_days` before. Without them, an expired trial's instances are
+//! left as they are and a cancellation deletes them at once. A deleted subscription (Astra's
+//! DELETE) takes its instances and its unbilled usage with it.
+//!
 //! Instances of a capped subscription are admitted one by one, each taking a place until it is
 //! released on deletion: `max_instances` is decided here, from the subscription's own history,
 //! so concurrent creations (in any number of processes) are ordered by the stream's expected
@@ -23,6 +29,10 @@ use fleet_events::instance::InstanceSpec;
 pub use fleet_events::subscription::{SubscriptionChanges, SubscriptionEvent, SubscriptionTerms};
 
 use crate::{validate, Aggregate, DomainError};
+
+pub mod grace;
+
+pub use fleet_events::subscription::{Label, SubscriptionDetails};
 
 pub const TERMS: &[&str] = crate::vocabulary::Terms::WORDS;
 pub const MARKETPLACES: &[&str] = crate::vocabulary::Marketplace::WORDS;
@@ -94,6 +104,9 @@ impl NewSubscription {
             external_payer_id: self.external_payer_id.clone(),
             payment_profile_id: self.payment_profile_id.clone(),
             owner_user_id: self.owner_user_id.clone(),
+            grace_days: None,
+            reminder_days: None,
+            details: None,
         })
     }
 }
@@ -109,8 +122,12 @@ fn validate_max_instances(max: i64) -> Result<(), DomainError> {
 }
 
 /// Paid terms need someone to collect: a payment profile, or a marketplace that bills.
+///
+/// The cloud marketplaces (AWS, Azure, GCP) collect for us. `netapp` does not: it is NetApp's
+/// own channel, paid through its own payment profiles, like a direct sale.
 fn payment_arranged(marketplace: &str, payment_profile_id: Option<&str>) -> bool {
-    marketplace != "direct" || payment_profile_id.is_some_and(|p| !p.trim().is_empty())
+    matches!(marketplace, "aws" | "azure" | "gcp")
+        || payment_profile_id.is_some_and(|p| !p.trim().is_empty())
 }
 
 #[derive(Debug, Clone)]
@@ -133,9 +150,20 @@ pub enum SubscriptionCommand {
     },
     Cancel {
         reason: Option<String>,
+        now: DateTime<Utc>,
     },
+    /// Ends it with its charges: its live instances and its unbilled usage go with it.
+    Delete,
     /// Issued by the scheduler once the trial's end has passed.
     ExpireTrial {
+        now: DateTime<Utc>,
+    },
+    /// Issued by the scheduler `reminder_days` before the trial's end.
+    AnnounceTrialEnding {
+        now: DateTime<Utc>,
+    },
+    /// Issued by the scheduler once the grace after an expiry or a cancellation is over.
+    EndGrace {
         now: DateTime<Utc>,
     },
     /// Takes a place for a new instance, which is then created from the admission.
@@ -168,6 +196,7 @@ pub enum SubscriptionStatus {
     Suspended,
     Terminated,
     Cancelled,
+    Deleted,
 }
 
 impl SubscriptionStatus {
@@ -177,6 +206,7 @@ impl SubscriptionStatus {
             Self::Suspended => "suspended",
             Self::Terminated => "terminated",
             Self::Cancelled => "cancelled",
+            Self::Deleted => "deleted",
         }
     }
 
@@ -192,6 +222,10 @@ pub struct Subscription {
     pub suspension_reason: Option<String>,
     /// The instances admitted and not yet released: its live instances.
     pub instances: BTreeSet<String>,
+    /// While a grace runs: when it ends.
+    pub grace_ends_at: Option<DateTime<Utc>>,
+    /// The trial's end was announced.
+    pub reminded: bool,
 }
 
 impl Subscription {
@@ -216,6 +250,38 @@ impl Subscription {
         if changes.payment_profile_id.is_some() {
             terms.payment_profile_id = changes.payment_profile_id.clone();
         }
+        if changes.grace_days.is_some() {
+            terms.grace_days = changes.grace_days;
+        }
+        if changes.reminder_days.is_some() {
+            terms.reminder_days = changes.reminder_days;
+        }
+        if changes.trial_ends_at.is_some() {
+            terms.trial_ends_at = changes.trial_ends_at;
+        }
+        if changes.details.is_some() {
+            terms.details = changes.details.clone();
+        }
+    }
+}
+
+/// What a command does, in the words a refusal uses.
+fn command_action(command: &SubscriptionCommand) -> &'static str {
+    use SubscriptionCommand as C;
+    match command {
+        C::Create { .. } => "create",
+        C::Update(_) => "update",
+        C::ConvertToPaid { .. } => "convert to paid",
+        C::Suspend { .. } => "suspend",
+        C::Resume => "resume",
+        C::Terminate { .. } => "terminate",
+        C::Cancel { .. } => "cancel",
+        C::Delete => "delete",
+        C::ExpireTrial { .. } => "expire the trial of",
+        C::AnnounceTrialEnding { .. } => "announce the trial's end of",
+        C::EndGrace { .. } => "end the grace of",
+        C::AdmitInstance { .. } => "create an instance under",
+        C::ReleaseInstance { .. } => "release an instance of",
     }
 }
 
@@ -233,6 +299,7 @@ impl Aggregate for Subscription {
                     aggregate: Self::TYPE,
                 });
             }
+            grace::validate_terms(terms)?;
             return Ok(SubscriptionEvent::SubscriptionCreated {
                 terms: terms.clone(),
                 request_id: request_id.clone(),
@@ -243,6 +310,9 @@ impl Aggregate for Subscription {
                 aggregate: Self::TYPE,
             });
         };
+        if self.status == S::Deleted {
+            return Err(self.refuse(command_action(command)));
+        }
         let live = self.status.is_live();
         Ok(match command {
             C::Create { .. } => unreachable!("handled above"),
@@ -320,6 +390,7 @@ impl Aggregate for Subscription {
                     changes.external_payer_id.as_deref(),
                     255,
                 )?;
+                grace::validate_changes(terms, changes)?;
                 // The instances live when a cap is first set are counted from then on; at any
                 // other time the count is the subscription's own.
                 let mut changes = changes.clone();
@@ -396,22 +467,27 @@ impl Aggregate for Subscription {
                     reason: reason.clone(),
                 }
             }
-            C::Cancel { reason } => {
+            C::Cancel { reason, now } => {
                 if !live {
                     return Err(self.refuse("cancel"));
                 }
                 SubscriptionEvent::SubscriptionCancelled {
                     reason: reason.clone(),
+                    grace_ends_at: grace::ends_after(terms, *now),
                 }
             }
+            C::Delete => SubscriptionEvent::SubscriptionDeleted {},
+            C::AnnounceTrialEnding { now } => grace::announce(self, terms, *now)?,
+            C::EndGrace { now } => grace::end(self, *now)?,
             C::ExpireTrial { now } => {
                 let due = terms.terms == "trial"
                     && self.status == S::Active
                     && terms.trial_ends_at.is_some_and(|end| end <= *now);
                 match (due, terms.trial_ends_at) {
-                    (true, Some(trial_ended_at)) => {
-                        SubscriptionEvent::SubscriptionTrialExpired { trial_ended_at }
-                    }
+                    (true, Some(trial_ended_at)) => SubscriptionEvent::SubscriptionTrialExpired {
+                        trial_ended_at,
+                        grace_ends_at: grace::ends_after(terms, trial_ended_at),
+                    },
                     _ => {
                         return Err(DomainError::InvalidState {
                             aggregate: Self::TYPE,
@@ -451,21 +527,32 @@ impl Aggregate for Subscription {
                 }
                 self.status = SubscriptionStatus::Active;
                 self.suspension_reason = None;
+                self.grace_ends_at = None;
             }
             E::SubscriptionSuspended { reason } => {
                 self.status = SubscriptionStatus::Suspended;
                 self.suspension_reason = Some(reason.clone());
             }
-            E::SubscriptionTrialExpired { .. } => {
+            E::SubscriptionTrialExpired { grace_ends_at, .. } => {
                 self.status = SubscriptionStatus::Suspended;
                 self.suspension_reason = Some(TRIAL_EXPIRED.into());
+                self.grace_ends_at = *grace_ends_at;
             }
+            E::SubscriptionTrialEndingAnnounced { .. } => self.reminded = true,
+            E::SubscriptionGraceEnded { .. } => self.grace_ends_at = None,
             E::SubscriptionResumed {} => {
                 self.status = SubscriptionStatus::Active;
                 self.suspension_reason = None;
             }
             E::SubscriptionTerminated { .. } => self.status = SubscriptionStatus::Terminated,
-            E::SubscriptionCancelled { .. } => self.status = SubscriptionStatus::Cancelled,
+            E::SubscriptionCancelled { grace_ends_at, .. } => {
+                self.status = SubscriptionStatus::Cancelled;
+                self.grace_ends_at = *grace_ends_at;
+            }
+            E::SubscriptionDeleted {} => {
+                self.status = SubscriptionStatus::Deleted;
+                self.grace_ends_at = None;
+            }
             E::SubscriptionInstanceAdmitted { instance_id, .. } => {
                 self.instances.insert(instance_id.clone());
             }
@@ -584,7 +671,10 @@ mod tests {
             refused_in(
                 run(vec![
                     create("trial"),
-                    C::Cancel { reason: None },
+                    C::Cancel {
+                        reason: None,
+                        now: now()
+                    },
                     C::Suspend { reason: "x".into() }
                 ])
                 .1
@@ -683,7 +773,14 @@ mod tests {
         let (state, last) = run(vec![capped(2), change.clone()]);
         assert!(last.is_ok());
         assert_eq!(state.terms.unwrap().max_instances, 5);
-        let (_, last) = run(vec![create("trial"), C::Cancel { reason: None }, change]);
+        let (_, last) = run(vec![
+            create("trial"),
+            C::Cancel {
+                reason: None,
+                now: now(),
+            },
+            change,
+        ]);
         assert_eq!(refused_in(last), "cancelled");
         let (_, last) = run(vec![
             create("trial"),
