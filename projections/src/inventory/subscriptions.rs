@@ -48,7 +48,7 @@ ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS modified_by text;
 CREATE INDEX IF NOT EXISTS subscriptions_graces_due ON subscriptions (grace_ends_at)
     WHERE grace_ends_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS subscriptions_reminders_due ON subscriptions (trial_ends_at)
-    WHERE reminder_days IS NOT NULL AND reminded_at IS NULL AND status = 'active';
+    WHERE reminder_days >= 0 AND reminded_at IS NULL AND status = 'active';
 -- The scheduler's question: which trials are due?
 CREATE INDEX IF NOT EXISTS subscriptions_trials_due ON subscriptions (trial_ends_at)
     WHERE status = 'active' AND terms = 'trial';
@@ -380,7 +380,7 @@ pub async fn reminders_due(
 ) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT tenant, id FROM inventory.subscriptions
-         WHERE reminder_days IS NOT NULL AND reminded_at IS NULL AND status = 'active'
+         WHERE reminder_days >= 0 AND reminded_at IS NULL AND status = 'active'
            AND terms = 'trial'
            AND trial_ends_at - make_interval(days => reminder_days::int) <= $1
          ORDER BY trial_ends_at LIMIT $2",

@@ -5,8 +5,10 @@
 //! - [`omnistrate`]: Omnistrate's Fleet API (000) at `/2022-09-01-00/fleet`.
 //! - [`waldur`]: Waldur's marketplace provider resources, orders and component usages (002).
 
+pub mod astra;
 pub mod extract;
 pub mod json;
+pub mod number;
 pub mod omnistrate;
 pub mod ormuco;
 pub mod waldur;
@@ -18,5 +20,6 @@ use fleet_api::AppState;
 pub fn router(state: AppState) -> Router<AppState> {
     waldur::router(state.clone())
         .merge(omnistrate::router(state.clone()))
-        .merge(ormuco::router(state))
+        .merge(ormuco::router(state.clone()))
+        .merge(astra::router(state))
 }

@@ -31,7 +31,7 @@ pub fn ends_after(terms: &SubscriptionTerms, from: DateTime<Utc>) -> Option<Date
 /// When the end of the trial is to be announced.
 pub fn reminder_at(terms: &SubscriptionTerms) -> Option<DateTime<Utc>> {
     let (end, days) = (terms.trial_ends_at?, terms.reminder_days?);
-    (terms.terms == "trial").then(|| end - Duration::days(days))
+    (terms.terms == "trial" && days >= 0).then(|| end - Duration::days(days))
 }
 
 pub(super) fn announce(
@@ -93,6 +93,14 @@ fn days(field: &'static str, value: Option<i64>) -> Result<(), DomainError> {
     }
 }
 
+/// A reminder may also be -1: never announced.
+fn reminder(value: Option<i64>) -> Result<(), DomainError> {
+    match value {
+        Some(-1) => Ok(()),
+        other => days("reminder_days", other),
+    }
+}
+
 /// The details' own rules: known onboarding words, lengths, limits of -1 or more.
 pub fn validate_details(details: &SubscriptionDetails) -> Result<(), DomainError> {
     validate::optional(
@@ -142,7 +150,7 @@ pub(super) fn validate_changes(
     changes: &SubscriptionChanges,
 ) -> Result<(), DomainError> {
     days("grace_days", changes.grace_days)?;
-    days("reminder_days", changes.reminder_days)?;
+    reminder(changes.reminder_days)?;
     if changes.trial_ends_at.is_some() && terms.terms != "trial" {
         return Err(DomainError::invalid(
             "trial_ends_at",
@@ -158,7 +166,7 @@ pub(super) fn validate_changes(
 /// The rules of new terms that carry a grace, a reminder or details.
 pub fn validate_terms(terms: &SubscriptionTerms) -> Result<(), DomainError> {
     days("grace_days", terms.grace_days)?;
-    days("reminder_days", terms.reminder_days)?;
+    reminder(terms.reminder_days)?;
     if let Some(details) = &terms.details {
         validate_details(details)?;
     }
