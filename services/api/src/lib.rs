@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod pagination;
+pub mod jwt;
 pub mod request_context;
 pub mod routes;
 pub mod streaming;

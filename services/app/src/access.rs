@@ -120,8 +120,11 @@ impl Permission {
 pub struct Principal {
     pub tenant: Tenant,
     pub role: Role,
+    /// The API key's id, or for a bearer token an id derived from its subject.
     pub key_id: Uuid,
     pub key_name: Option<String>,
+    /// A bearer token's subject; `None` for an API key.
+    pub subject: Option<String>,
 }
 
 impl Principal {
@@ -137,6 +140,17 @@ impl Principal {
     }
 
     pub fn actor(&self, meta: &Origin) -> Actor {
+        if let Some(subject) = &self.subject {
+            return Actor {
+                id: format!("jwt:{subject}"),
+                name: self.key_name.clone(),
+                role: self.role.to_string(),
+                auth_method: "jwt".into(),
+                credential_id: None,
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+            };
+        }
         Actor {
             id: format!("apikey:{}", self.key_id),
             name: self.key_name.clone(),
@@ -205,6 +219,7 @@ impl KeyCache {
                 role: Role::parse(&role)?,
                 key_id,
                 key_name,
+                subject: None,
             })
         });
         let mut entries = self.entries.lock().expect("poisoned");

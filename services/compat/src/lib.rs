@@ -6,6 +6,7 @@
 //! - [`waldur`]: Waldur's marketplace provider resources, orders and component usages (002).
 
 pub mod astra;
+pub mod cloudcockpit;
 pub mod extract;
 pub mod json;
 pub mod number;
@@ -13,13 +14,17 @@ pub mod omnistrate;
 pub mod ormuco;
 pub mod waldur;
 
+use std::sync::Arc;
+
 use axum::Router;
 use fleet_api::AppState;
 
-/// Every dialect's routes, to serve beside the native API.
-pub fn router(state: AppState) -> Router<AppState> {
+/// Every dialect's routes, to serve beside the native API; `cockpit` says who may call
+/// CloudCockpit's.
+pub fn router(state: AppState, cockpit: Arc<cloudcockpit::Access>) -> Router<AppState> {
     waldur::router(state.clone())
         .merge(omnistrate::router(state.clone()))
         .merge(ormuco::router(state.clone()))
-        .merge(astra::router(state))
+        .merge(astra::router(state.clone()))
+        .merge(cloudcockpit::router(state, cockpit))
 }
