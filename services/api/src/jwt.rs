@@ -190,7 +190,12 @@ mod tests {
     fn token(secret: &str, kid: Option<&str>, claims: serde_json::Value) -> String {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = kid.map(str::to_owned);
-        encode(&header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn keys(secrets: &[&str]) -> JwtKeys {
@@ -210,10 +215,14 @@ mod tests {
     #[test]
     fn a_token_signed_with_any_live_key_verifies_and_others_do_not() {
         let both = keys(&[SECRET, &format!("next={OTHER}")]);
-        let verified = both.verify(&token(SECRET, None, claims(now() + 60))).unwrap();
+        let verified = both
+            .verify(&token(SECRET, None, claims(now() + 60)))
+            .unwrap();
         assert_eq!(verified.tenant, "acme");
         assert_eq!(verified.role(), Some("csp"));
-        assert!(both.verify(&token(OTHER, Some("next"), claims(now() + 60))).is_ok());
+        assert!(both
+            .verify(&token(OTHER, Some("next"), claims(now() + 60)))
+            .is_ok());
         // The old key removed: its tokens stop working; the new key's go on.
         let rotated = keys(&[&format!("next={OTHER}")]);
         assert_eq!(

@@ -29,6 +29,77 @@ struct Cli {
     command: Command,
 }
 
+/// Who may call with a signed bearer token (JWT), and which portal domain is which tenant.
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// HS256 secrets (32 bytes or more), comma-separated, each `kid=secret` or bare. Several
+    /// at once rotate a key without logging anyone out.
+    #[arg(long, env = "FLEET_JWT_HS256_SECRETS", value_delimiter = ',')]
+    jwt_hs256_secrets: Vec<String>,
+    /// RS256 public keys: PEM files, comma-separated, each `kid=path` or a bare path.
+    #[arg(long, env = "FLEET_JWT_RS256_PUBLIC_KEYS", value_delimiter = ',')]
+    jwt_rs256_public_keys: Vec<String>,
+    /// The `iss` every token must carry, if any.
+    #[arg(long, env = "FLEET_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// The `aud` every token must carry, if any.
+    #[arg(long, env = "FLEET_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// CloudCockpit's portal domains: `portal.example.com=tenant`, comma-separated.
+    #[arg(long, env = "FLEET_CLOUDCOCKPIT_TENANTS", value_delimiter = ',')]
+    cloudcockpit_tenants: Vec<String>,
+}
+
+impl TokenArgs {
+    fn access(self) -> Result<fleet_compat::cloudcockpit::Access, Box<dyn std::error::Error>> {
+        let mut rs256 = Vec::new();
+        for entry in self
+            .jwt_rs256_public_keys
+            .iter()
+            .filter(|e| !e.trim().is_empty())
+        {
+            let (kid, path) = match entry.split_once('=') {
+                Some((kid, path)) => (Some(kid.trim()), path.trim()),
+                None => (None, entry.trim()),
+            };
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading the RS256 public key {path}: {e}"))?;
+            rs256.push(match kid {
+                Some(kid) => format!("{kid}={pem}"),
+                None => pem,
+            });
+        }
+        let settings = fleet_api::jwt::JwtSettings {
+            hs256_secrets: self
+                .jwt_hs256_secrets
+                .into_iter()
+                .filter(|s| !s.trim().is_empty())
+                .collect(),
+            rs256_public_keys: rs256,
+            issuer: self.jwt_issuer.filter(|s| !s.is_empty()),
+            audience: self.jwt_audience.filter(|s| !s.is_empty()),
+        };
+        let jwt = fleet_api::jwt::JwtKeys::new(&settings)?;
+        let mut tenants = std::collections::BTreeMap::new();
+        for entry in self
+            .cloudcockpit_tenants
+            .iter()
+            .filter(|e| !e.trim().is_empty())
+        {
+            let (domain, tenant) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{entry:?} is not `domain=tenant`"))?;
+            let tenant = fleet_events::Tenant::parse(tenant.trim())
+                .map_err(|e| format!("{entry:?}: {e}"))?;
+            tenants.insert(domain.trim().to_ascii_lowercase(), tenant);
+        }
+        Ok(fleet_compat::cloudcockpit::Access {
+            jwt: std::sync::Arc::new(jwt),
+            tenants,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API and run the projections.
@@ -61,6 +132,8 @@ enum Command {
         /// Attempts before a webhook delivery is given up.
         #[arg(long, env = "FLEET_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
         webhook_max_attempts: i32,
+        #[command(flatten)]
+        tokens: TokenArgs,
     },
     /// Apply database migrations and create the event stream.
     Migrate,
@@ -151,8 +224,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             monthly_invoices_after_hours,
             webhook_backoff_ms,
             webhook_max_attempts,
+            tokens,
         } => {
             let options = serve::ServeOptions {
+                cockpit: std::sync::Arc::new(tokens.access()?),
                 listen,
                 ormuco_listen,
                 projectors: !no_projectors,

@@ -18,6 +18,8 @@ use crate::config::Config;
 
 pub struct ServeOptions {
     pub listen: String,
+    /// Who may call CloudCockpit's API with a signed token.
+    pub cockpit: Arc<fleet_compat::cloudcockpit::Access>,
     /// Where Ormuco's Billing API is also served on its own; empty: nowhere else.
     pub ormuco_listen: String,
     pub projectors: bool,
@@ -149,7 +151,7 @@ pub async fn start(
             }
         }));
     }
-    let dialects = fleet_compat::router(state.clone());
+    let dialects = fleet_compat::router(state.clone(), options.cockpit.clone());
     let app =
         fleet_api::router_with(state, dialects).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = shutdown_rx;

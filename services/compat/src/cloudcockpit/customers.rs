@@ -56,7 +56,10 @@ pub fn router() -> ApiRouter<AppState> {
             "/Customers/{customerId}",
             delete_with(
                 delete_customer,
-                op("Deletes a customer from the portal", "Available to the roles: csp"),
+                op(
+                    "Deletes a customer from the portal",
+                    "Available to the roles: csp",
+                ),
             ),
         )
         .api_route(
@@ -98,7 +101,9 @@ async fn customer(state: &AppState, issuer: &Issuer, id: &str) -> Result<Uuid, E
         .await?;
     match customers::get(&state.pool, tenant.as_str(), uuid).await? {
         Some(row) if row.status != "deleted" => Ok(uuid),
-        _ => Err(ErrorResponse::not_found(format!("customer {id} was not found"))),
+        _ => Err(ErrorResponse::not_found(format!(
+            "customer {id} was not found"
+        ))),
     }
 }
 
@@ -237,7 +242,9 @@ async fn list_licenses(
     let related = relationships.iter().any(|r| {
         r.status == "active"
             && r.provider_instance_id == provider
-            && reseller.as_ref().is_none_or(|own| r.reseller_id.as_ref() == Some(own))
+            && reseller
+                .as_ref()
+                .is_none_or(|own| r.reseller_id.as_ref() == Some(own))
     });
     let rows = customers::licenses(&state.pool, tenant, id, Some(&provider)).await?;
     if !related && (reseller.is_some() || rows.is_empty()) {

@@ -64,19 +64,18 @@ impl From<ApiError> for ErrorResponse {
     fn from(e: ApiError) -> Self {
         let status = e.status();
         match e {
-            ApiError::BadRequest { errors, detail } | ApiError::Unprocessable { errors, detail } => {
-                Self {
-                    status: Http::BAD_REQUEST,
-                    description: detail,
-                    errors: errors
-                        .into_iter()
-                        .map(|e| ErrorDetail {
-                            property_name: Some(e.field),
-                            description: Some(vec![e.reason]),
-                        })
-                        .collect(),
-                }
-            }
+            ApiError::BadRequest { errors, detail }
+            | ApiError::Unprocessable { errors, detail } => Self {
+                status: Http::BAD_REQUEST,
+                description: detail,
+                errors: errors
+                    .into_iter()
+                    .map(|e| ErrorDetail {
+                        property_name: Some(e.field),
+                        description: Some(vec![e.reason]),
+                    })
+                    .collect(),
+            },
             // A transition the customer's state refuses is a bad request in 003's terms.
             ApiError::Conflict { detail, .. } => Self::new(Http::BAD_REQUEST, detail),
             ApiError::Internal(reason) => {
@@ -122,10 +121,7 @@ impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
         let body = Body {
             status_code: self.status.as_u16(),
-            kind: self
-                .status
-                .canonical_reason()
-                .map(|r| r.replace(' ', "")),
+            kind: self.status.canonical_reason().map(|r| r.replace(' ', "")),
             description: Some(self.description),
             correlation_id: fleet_api::request_context::correlation_id(),
             errors: (!self.errors.is_empty()).then_some(self.errors),

@@ -108,7 +108,10 @@ async fn document_route(Extension(document): Extension<Arc<serde_json::Value>>) 
 
 /// The token's subject as a stable id, for idempotency keys kept per credential.
 fn subject_id(tenant: &str, subject: &str) -> uuid::Uuid {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("jwt/{tenant}/{subject}").as_bytes())
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("jwt/{tenant}/{subject}").as_bytes(),
+    )
 }
 
 async fn authenticate(
@@ -135,7 +138,9 @@ fn admit(access: &Access, request: &Request) -> Result<(Principal, CockpitRole),
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ErrorResponse::unauthorized("the Authorization header has no bearer token"))?;
+        .ok_or_else(|| {
+            ErrorResponse::unauthorized("the Authorization header has no bearer token")
+        })?;
     let claims = access
         .jwt
         .verify(token)
