@@ -41,7 +41,7 @@ pub struct SubscriptionTerms {
     pub reminder_days: Option<i64>,
     /// What the billing channel and the plan say beyond the terms (Astra's subscription).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<SubscriptionDetails>,
+    pub details: Option<Box<SubscriptionDetails>>,
 }
 
 /// A subscription's commercial details as NetApp Astra keeps them: payment references,
@@ -101,7 +101,7 @@ pub struct SubscriptionChanges {
     pub trial_ends_at: Option<DateTime<Utc>>,
     /// Replaces the details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<SubscriptionDetails>,
+    pub details: Option<Box<SubscriptionDetails>>,
     /// When a cap is set on a subscription that had none: its live instances then, which
     /// count towards the cap from now on (instances of an uncapped subscription take no
     /// place, so that creating them under one subscription is not serialised).

@@ -131,9 +131,8 @@ impl JwtKeys {
         let mut validation = Validation::new(header.alg);
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        match &self.issuer {
-            Some(issuer) => validation.set_issuer(&[issuer]),
-            None => {}
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
         }
         match &self.audience {
             Some(audience) => validation.set_audience(&[audience]),

@@ -545,7 +545,7 @@ mod tests {
         };
         assert!(matches!(
             run(vec![unnamed]).1,
-            Err(DomainError::Invalid { ref field, .. }) if *field == "label"
+            Err(DomainError::Invalid { field, .. }) if field == "label"
         ));
         let metadata = |code: &str| C::SetProductMetadata {
             code: code.into(),

@@ -257,13 +257,13 @@ async fn create(
         .map_err(|e| Problem::from(CommandError::Domain(e)))?;
     terms.grace_days = Some(GRACE_DAYS);
     terms.reminder_days = Some(if trial { REMINDER_DAYS } else { -1 });
-    terms.details = Some(SubscriptionDetails {
+    terms.details = Some(Box::new(SubscriptionDetails {
         customer_profile_id: customer_profile.filter(|p| !p.is_empty()),
         payment_expiry,
         labels: labels.unwrap_or_default(),
         schema_version: Some(version),
         ..plan_details(trial)
-    });
+    }));
     let id = Uuid::now_v7().to_string();
     let executed = state
         .bus
@@ -544,7 +544,7 @@ fn commands_of(
     }
     if details != current || changes != SubscriptionChanges::default() {
         details.schema_version = version.or(details.schema_version);
-        changes.details = Some(details);
+        changes.details = Some(Box::new(details));
     }
     let mut commands = Vec::new();
     if changes != SubscriptionChanges::default() {

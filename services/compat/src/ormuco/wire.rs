@@ -44,6 +44,12 @@ impl<const DP: u32> JsonSchema for Fixed<DP> {
 
 pub use crate::number::Exact;
 
+impl<const DP: u32> Fixed<DP> {
+    pub fn from_decimal(value: Decimal) -> Self {
+        Self(value)
+    }
+}
+
 pub type Rate = Fixed<8>;
 pub type Amount = Fixed<2>;
 
@@ -127,11 +133,5 @@ mod tests {
         assert_eq!(currency_uuid("acme", "USD"), currency_uuid("acme", "USD"));
         assert_ne!(currency_uuid("acme", "USD"), currency_uuid("other", "USD"));
         assert_ne!(currency_uuid("acme", "X"), product_uuid("acme", "X"));
-    }
-}
-
-impl<const DP: u32> Fixed<DP> {
-    pub fn from_decimal(value: Decimal) -> Self {
-        Self(value)
     }
 }

@@ -370,7 +370,7 @@ mod tests {
         };
         assert!(matches!(
             change(SubscriptionChanges {
-                details: Some(details),
+                details: Some(Box::new(details)),
                 ..Default::default()
             }),
             Err(DomainError::Invalid {
@@ -385,7 +385,7 @@ mod tests {
             ..Default::default()
         };
         assert!(change(SubscriptionChanges {
-            details: Some(details),
+            details: Some(Box::new(details)),
             trial_ends_at: Some(at(60)),
             ..Default::default()
         })
