@@ -53,6 +53,14 @@ node_pid() {
     fi
 }
 
+# Alive at all: just after the fork the child may not have exec'd nats-server yet (its
+# cmdline is still this script's), so a start is waited on by pid, not by name.
+node_alive() {
+    local pid
+    pid="$(cat "$dir/$1.pid" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ]
+}
+
 port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null; }
 
 write_config() {
@@ -142,7 +150,7 @@ case "$cmd" in
         for n in "${nodes[@]}"; do
             port="431$(node_index "$n")"
             until port_open "$port"; do
-                [ -n "$(node_pid "$n")" ] || { tail -n 20 "$dir/$n.log" >&2 2>/dev/null; die "$n exited; see $dir/$n.log"; }
+                node_alive "$n" || { tail -n 20 "$dir/$n.log" >&2 2>/dev/null; die "$n exited; see $dir/$n.log"; }
                 [ $SECONDS -lt $deadline ] || die "$n not accepting connections on $port after ${START_WAIT_SECS}s; see $dir/$n.log"
                 sleep 0.1
             done
