@@ -11,10 +11,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 use super::errors::GoaError;
@@ -157,27 +155,7 @@ impl Paging {
 }
 
 /// An amount of money as a JSON number, written digit for digit from the decimal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Number(pub Decimal);
-
-impl Serialize for Number {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = self.0.normalize().to_string();
-        let raw =
-            serde_json::value::RawValue::from_string(text).map_err(serde::ser::Error::custom)?;
-        raw.serialize(serializer)
-    }
-}
-
-impl JsonSchema for Number {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Number".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "number", "description": "A decimal, exact to its last digit"})
-    }
-}
+pub use crate::number::Exact as Number;
 
 /// A comma-separated list of ids (`instance-1,instance-2`), each read as its native form.
 pub fn list(text: Option<&str>, strip: &[&str]) -> Vec<String> {
@@ -197,6 +175,8 @@ pub fn list(text: Option<&str>, strip: &[&str]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use rust_decimal::Decimal;
+
     use super::*;
 
     #[test]
