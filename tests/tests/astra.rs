@@ -47,8 +47,7 @@ async fn call(
     }
 }
 
-fn collection(app: &TestApp, account: &str) -> String {
-    let _ = app;
+fn collection(account: &str) -> String {
     format!("/accounts/{account}/core/v1/subscriptions")
 }
 
@@ -57,7 +56,7 @@ async fn create(app: &TestApp, account: &str, body: Value) -> Answer {
         app,
         Some(&app.key),
         Method::POST,
-        &collection(app, account),
+        &collection(account),
         Some(body),
         &[],
     )
@@ -111,15 +110,7 @@ fn trial() -> Value {
 async fn a_subscription_is_created_read_and_negotiated() {
     let app = TestApp::spawn().await;
     let account = app.customer_id.clone();
-    let unauthenticated = call(
-        &app,
-        None,
-        Method::GET,
-        &collection(&app, &account),
-        None,
-        &[],
-    )
-    .await;
+    let unauthenticated = call(&app, None, Method::GET, &collection(&account), None, &[]).await;
     assert_eq!(
         problem(&unauthenticated, 401, 3)["title"],
         "Missing bearer token"
@@ -128,7 +119,7 @@ async fn a_subscription_is_created_read_and_negotiated() {
         &app,
         Some("fl_bogus"),
         Method::GET,
-        &collection(&app, &account),
+        &collection(&account),
         None,
         &[],
     )
@@ -141,7 +132,7 @@ async fn a_subscription_is_created_read_and_negotiated() {
     let id = sub["id"].as_str().unwrap();
     assert_eq!(
         created.headers["location"],
-        format!("{}/{id}", collection(&app, &account)).as_str()
+        format!("{}/{id}", collection(&account)).as_str()
     );
     assert_eq!(sub["type"], "application/astra-subscription");
     assert_eq!(sub["version"], "1.2");
@@ -160,7 +151,7 @@ async fn a_subscription_is_created_read_and_negotiated() {
     assert!(created.text.contains(r#""costPerNamespaceUnit":0"#));
 
     // The version and media type a client asks for.
-    let item = format!("{}/{id}", collection(&app, &account));
+    let item = format!("{}/{id}", collection(&account));
     let versioned = call(
         &app,
         Some(&app.key),
@@ -199,7 +190,7 @@ async fn a_subscription_is_created_read_and_negotiated() {
     .await;
     problem(&old, 406, 13);
     let text_body = reqwest::Client::new()
-        .post(format!("{}{}", app.base, collection(&app, &account)))
+        .post(format!("{}{}", app.base, collection(&account)))
         .bearer_auth(&app.key)
         .header("content-type", "text/plain")
         .body(trial().to_string())
@@ -216,11 +207,11 @@ async fn a_subscription_is_created_read_and_negotiated() {
 
     let missing = get(
         &app,
-        &format!("{}/{}", collection(&app, &account), uuid::Uuid::now_v7()),
+        &format!("{}/{}", collection(&account), uuid::Uuid::now_v7()),
     )
     .await;
     problem(&missing, 404, 1);
-    let no_account = get(&app, &collection(&app, &uuid::Uuid::now_v7().to_string())).await;
+    let no_account = get(&app, &collection(&uuid::Uuid::now_v7().to_string())).await;
     problem(&no_account, 404, 2);
     let query = get(&app, &format!("{item}?include=id")).await;
     assert_eq!(
@@ -266,7 +257,7 @@ async fn bad_bodies_name_every_field_at_fault() {
         &app,
         Some(&app.key),
         Method::POST,
-        &collection(&app, &account),
+        &collection(&account),
         None,
         &[("content-type", "application/json")],
     )
@@ -288,7 +279,7 @@ async fn bad_bodies_name_every_field_at_fault() {
         &app,
         Some(&viewer),
         Method::POST,
-        &collection(&app, &account),
+        &collection(&account),
         Some(trial()),
         &[],
     )
@@ -300,7 +291,7 @@ async fn bad_bodies_name_every_field_at_fault() {
         &app,
         Some(&other),
         Method::GET,
-        &collection(&app, &account),
+        &collection(&account),
         None,
         &[],
     )
@@ -331,7 +322,7 @@ async fn the_collection_filters_orders_includes_and_pages() {
     assert_eq!(paid.body["paymentExpiry"], "2027-05-01T00:00:00Z");
     assert_eq!(paid.body["metadata"]["labels"][0]["value"], "storage");
     create(&app, &account, trial()).await;
-    let base = collection(&app, &account);
+    let base = collection(&account);
 
     let all = get(&app, &base).await;
     assert_eq!(all.status, 200, "{}", all.text);
@@ -388,7 +379,7 @@ async fn a_put_is_the_changes_it_makes_and_refuses_what_it_cannot_change() {
     let account = app.customer_id.clone();
     let created = create(&app, &account, trial()).await;
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let item = format!("{}/{id}", collection(&app, &account));
+    let item = format!("{}/{id}", collection(&account));
 
     // 004's own example: a partial body that attaches a payment method.
     let attached = put(
@@ -538,7 +529,7 @@ async fn trial_with_instance(app: &TestApp, grace: i64) -> (String, String, Stri
     let account = app.customer_id.clone();
     let created = create(app, &account, trial()).await;
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let item = format!("{}/{id}", collection(app, &account));
+    let item = format!("{}/{id}", collection(&account));
     let (instance, _) = app.create_instance(json!({"subscription_id": id})).await;
     app.post_empty(&format!("/v1/instances/{instance}/ready"))
         .await
@@ -644,7 +635,7 @@ async fn the_end_of_a_trial_is_announced_before_it_comes() {
     let account = app.customer_id.clone();
     let created = create(&app, &account, trial()).await;
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let item = format!("{}/{id}", collection(&app, &account));
+    let item = format!("{}/{id}", collection(&account));
     // Ninety days of trial, announced a hundred days before its end: due now.
     put(
         &app,
@@ -705,7 +696,7 @@ async fn cancelled_charges_are_billed_and_deleted_ones_are_not() {
         ],
     )
     .await;
-    let base = collection(&app, &account);
+    let base = collection(&account);
     let cancel = put(
         &app,
         &format!("{base}/{kept}"),

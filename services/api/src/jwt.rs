@@ -75,11 +75,20 @@ pub enum JwtError {
     Claims(String),
 }
 
-/// `kid=value` into its parts.
+/// `kid=value` into its parts. A kid is a short word of letters, digits, `_` and `.`, and the
+/// value does not start with `=`, so bare PEM text or a base64 secret ending in `=` padding is
+/// never mistaken for one.
 fn named(entry: &str) -> (Option<String>, &str) {
     match entry.split_once('=') {
-        Some((kid, value)) if !kid.contains('-') && !kid.trim().is_empty() => {
-            (Some(kid.trim().to_owned()), value)
+        Some((kid, value))
+            if (1..=64).contains(&kid.len())
+                && !value.is_empty()
+                && !value.starts_with('=')
+                && kid
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
+        {
+            (Some(kid.to_owned()), value)
         }
         _ => (None, entry),
     }
@@ -231,6 +240,16 @@ mod tests {
         assert!(rotated
             .verify(&token(OTHER, Some("next"), claims(now() + 60)))
             .is_ok());
+    }
+
+    #[test]
+    fn a_kid_is_a_word_and_anything_else_is_the_value() {
+        assert_eq!(named("k1=secret"), (Some("k1".into()), "secret"));
+        assert_eq!(named("c2VjcmV0c2VjcmV0=="), (None, "c2VjcmV0c2VjcmV0=="));
+        assert_eq!(
+            named("-----BEGIN KEY-----\nab=="),
+            (None, "-----BEGIN KEY-----\nab==")
+        );
     }
 
     #[test]

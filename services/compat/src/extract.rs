@@ -70,23 +70,3 @@ impl<T: JsonSchema, E> OperationInput for Query<T, E> {
         <axum::extract::Query<T> as OperationInput>::operation_input(ctx, operation);
     }
 }
-
-/// A path's parameters; one that does not fit is the dialect's "not found".
-pub struct PathOf<T, E>(pub T, pub PhantomData<E>);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send, E: Rejects> FromRequestParts<S> for PathOf<T, E> {
-    type Rejection = E;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, E> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| Self(p.0, PhantomData))
-            .map_err(|e| E::query(e.body_text()))
-    }
-}
-
-impl<T: JsonSchema, E> OperationInput for PathOf<T, E> {
-    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
-        <axum::extract::Path<T> as OperationInput>::operation_input(ctx, operation);
-    }
-}

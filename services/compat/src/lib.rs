@@ -5,8 +5,10 @@
 //! - [`omnistrate`]: Omnistrate's Fleet API (000) at `/2022-09-01-00/fleet`.
 //! - [`waldur`]: Waldur's marketplace provider resources, orders and component usages (002).
 
+pub mod answer;
 pub mod astra;
 pub mod cloudcockpit;
+pub mod document;
 pub mod extract;
 pub mod json;
 pub mod number;
@@ -25,6 +27,6 @@ pub fn router(state: AppState, cockpit: Arc<cloudcockpit::Access>) -> Router<App
     waldur::router(state.clone())
         .merge(omnistrate::router(state.clone()))
         .merge(ormuco::router(state.clone()))
-        .merge(astra::router(state.clone()))
-        .merge(cloudcockpit::router(state, cockpit))
+        .merge(astra::router(state))
+        .merge(cloudcockpit::router(cockpit))
 }

@@ -19,11 +19,10 @@ mod resource;
 mod subscriptions;
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use aide::axum::ApiRouter;
 use aide::generate::GenContext;
-use aide::openapi::{OpenApi, Operation};
+use aide::openapi::Operation;
 use aide::{OperationInput, OperationOutput};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -31,9 +30,11 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use fleet_api::auth::Caller;
 use fleet_api::AppState;
+
+use crate::document::{documented, About};
 use serde_json::value::RawValue;
 
 pub use problems::Problem;
@@ -44,42 +45,24 @@ pub const BASE: &str = "/accounts/{account_id}/core/v1";
 pub const DOCUMENT: &str = "/accounts/openapi.json";
 
 pub fn router(state: AppState) -> Router<AppState> {
-    aide::generate::extract_schemas(true);
-    let mut api = OpenApi {
-        info: aide::openapi::Info {
-            title: "Fleetledger: NetApp Astra Subscription API dialect".into(),
-            version: "1.2".into(),
-            description: Some(
-                "Astra's subscriptions, served over Fleetledger. Authenticate with \
-                 `Authorization: Bearer <api key>`. Problem types 1, 2, 3, 5, 10 and 11 are \
-                 004's; 7 (invalid body fields), 12 (unsupported media type), 13 (not \
-                 acceptable) and 14 (service unavailable) are this dialect's."
-                    .into(),
-            ),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     let routes = ApiRouter::new()
         .merge(subscriptions::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate));
-    let routes = ApiRouter::new().nest(BASE, routes).finish_api(&mut api);
-    let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
-    Router::new()
-        .route(DOCUMENT, axum::routing::get(document_route))
-        .layer(Extension(document))
-        .merge(routes)
-        .route(
-            "/accounts/{account_id}/core/v1/{*rest}",
-            axum::routing::any(|| async {
-                Problem::new(problems::COLLECTION_NOT_FOUND)
-                    .detail("no such collection in the Astra API")
-            }),
-        )
-}
-
-async fn document_route(Extension(document): Extension<Arc<serde_json::Value>>) -> Response {
-    Json(document.as_ref().clone()).into_response()
+    let about = About {
+        title: "Fleetledger: NetApp Astra Subscription API dialect",
+        version: "1.2",
+        description: "Astra's subscriptions, served over Fleetledger. Authenticate with \
+            `Authorization: Bearer <api key>`. Problem types 1, 2, 3, 5, 10 and 11 are 004's; 7 \
+            (invalid body fields), 12 (unsupported media type), 13 (not acceptable) and 14 \
+            (service unavailable) are this dialect's.",
+    };
+    documented(about, BASE, routes, DOCUMENT).route(
+        "/accounts/{account_id}/core/v1/{*rest}",
+        axum::routing::any(|| async {
+            Problem::new(problems::COLLECTION_NOT_FOUND)
+                .detail("no such collection in the Astra API")
+        }),
+    )
 }
 
 /// `Authorization: Bearer <key>` onto the same keys as the native API.
@@ -154,41 +137,32 @@ impl<D: schemars::JsonSchema> OperationInput for Sent<D> {
     }
 }
 
-/// An answer: its status, media type and body (none for 204), with a `Location` after a
-/// creation. `D` documents the body's shape and `S` the status the document names.
+/// An answer with a body: its status and media type, with a `Location` after a creation. `D`
+/// documents the body's shape and `S` the status the document names.
 pub struct Answer<D, const S: u16 = 200> {
-    status: StatusCode,
     content_type: String,
-    body: Option<Box<RawValue>>,
+    body: Box<RawValue>,
     location: Option<String>,
     shape: PhantomData<D>,
 }
 
-impl<D, const S: u16> Answer<D, S> {
+impl<D> Answer<D, 200> {
     pub fn ok(content_type: String, body: Box<RawValue>) -> Self {
         Self {
-            status: StatusCode::OK,
             content_type,
-            body: Some(body),
+            body,
             location: None,
             shape: PhantomData,
         }
     }
+}
 
+impl<D> Answer<D, 201> {
     pub fn created(content_type: String, body: Box<RawValue>, location: String) -> Self {
         Self {
-            status: StatusCode::CREATED,
+            content_type,
+            body,
             location: Some(location),
-            ..Self::ok(content_type, body)
-        }
-    }
-
-    pub fn no_content() -> Self {
-        Self {
-            status: StatusCode::NO_CONTENT,
-            content_type: String::new(),
-            body: None,
-            location: None,
             shape: PhantomData,
         }
     }
@@ -196,15 +170,11 @@ impl<D, const S: u16> Answer<D, S> {
 
 impl<D, const S: u16> IntoResponse for Answer<D, S> {
     fn into_response(self) -> Response {
-        let mut response = match self.body {
-            Some(body) => (self.status, body.get().to_owned()).into_response(),
-            None => self.status.into_response(),
-        };
+        let status = StatusCode::from_u16(S).unwrap_or(StatusCode::OK);
+        let mut response = (status, self.body.get().to_owned()).into_response();
         let headers = response.headers_mut();
-        if !self.content_type.is_empty() {
-            if let Ok(value) = HeaderValue::from_str(&self.content_type) {
-                headers.insert(header::CONTENT_TYPE, value);
-            }
+        if let Ok(value) = HeaderValue::from_str(&self.content_type) {
+            headers.insert(header::CONTENT_TYPE, value);
         }
         if let Some(location) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             headers.insert(header::LOCATION, location);
@@ -220,12 +190,6 @@ impl<D: schemars::JsonSchema, const S: u16> OperationOutput for Answer<D, S> {
         ctx: &mut GenContext,
         operation: &mut Operation,
     ) -> Option<aide::openapi::Response> {
-        if S == 204 {
-            return Some(aide::openapi::Response {
-                description: "Done; no body".into(),
-                ..Default::default()
-            });
-        }
         <Json<D> as OperationOutput>::operation_response(ctx, operation).map(|mut r| {
             if let Some(json) = r.content.get("application/json").cloned() {
                 r.content.insert(format!("{}+json", media::RESOURCE), json);

@@ -301,25 +301,18 @@ impl OperationOutput for Problem {
         ctx: &mut GenContext,
         operation: &mut Operation,
     ) -> Vec<(Option<StatusCode>, ApiResponse)> {
-        let Some(response) = Self::operation_response(ctx, operation) else {
-            return Vec::new();
-        };
-        [
-            (400, "Invalid query parameters or body fields"),
-            (401, "Missing bearer token"),
-            (403, "Operation not permitted"),
-            (404, "Resource or collection not found"),
-            (406, "Not acceptable"),
-            (409, "JSON resource conflict"),
-            (415, "Unsupported media type"),
-            (503, "Service unavailable"),
-        ]
-        .into_iter()
-        .map(|(code, description)| {
-            let mut r = response.clone();
-            r.description = description.into();
-            (Some(StatusCode::Code(code)), r)
-        })
-        .collect()
+        crate::answer::error_statuses(
+            Self::operation_response(ctx, operation),
+            &[
+                (400, "Invalid query parameters or body fields"),
+                (401, "Missing bearer token"),
+                (403, "Operation not permitted"),
+                (404, "Resource or collection not found"),
+                (406, "Not acceptable"),
+                (409, "JSON resource conflict"),
+                (415, "Unsupported media type"),
+                (503, "Service unavailable"),
+            ],
+        )
     }
 }

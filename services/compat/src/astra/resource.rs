@@ -159,36 +159,79 @@ pub fn raw(resource: &Resource) -> Box<RawValue> {
     serde_json::value::to_raw_value(resource).expect("the resource serialises")
 }
 
+/// The resource's fields, as it is written.
+const FIELDS: &[&str] = &[
+    "type",
+    "version",
+    "id",
+    "customerProfileID",
+    "paymentProfileID",
+    "paymentExpiry",
+    "purchaseOrderNumber",
+    "marketplace",
+    "licenseSN",
+    "terms",
+    "status",
+    "appLimit",
+    "namespaceLimit",
+    "subscriptionPeriod",
+    "gracePeriod",
+    "reminderBeforePeriod",
+    "onboardStatus",
+    "costPerAppUnit",
+    "costPerNamespaceUnit",
+    "metadata",
+];
+/// Fields a body may carry that are never written back (the billing contact).
+const WRITE_ONLY: &[&str] = &["paymentFirstName", "paymentLastName", "paymentAddress"];
+/// Fields the server assigns on create; a PUT may change them.
+const SERVER_ASSIGNED: &[&str] = &[
+    "id",
+    "purchaseOrderNumber",
+    "licenseSN",
+    "status",
+    "appLimit",
+    "namespaceLimit",
+    "subscriptionPeriod",
+    "gracePeriod",
+    "reminderBeforePeriod",
+    "onboardStatus",
+    "costPerAppUnit",
+    "costPerNamespaceUnit",
+];
+const METADATA: &[&str] = &[
+    "labels",
+    "creationTimestamp",
+    "modificationTimestamp",
+    "createdBy",
+    "modifiedBy",
+];
+
 /// Whether `field` names a field of the resource (or of its metadata), for the list grammar.
 pub fn known(field: &str) -> bool {
-    const FIELDS: &[&str] = &[
-        "type",
-        "version",
-        "id",
-        "customerProfileID",
-        "paymentProfileID",
-        "paymentExpiry",
-        "purchaseOrderNumber",
-        "marketplace",
-        "licenseSN",
-        "terms",
-        "status",
-        "appLimit",
-        "namespaceLimit",
-        "subscriptionPeriod",
-        "gracePeriod",
-        "reminderBeforePeriod",
-        "onboardStatus",
-        "costPerAppUnit",
-        "costPerNamespaceUnit",
-        "metadata",
-        "metadata.labels",
-        "metadata.creationTimestamp",
-        "metadata.modificationTimestamp",
-        "metadata.createdBy",
-        "metadata.modifiedBy",
-    ];
-    FIELDS.contains(&field)
+    match field.split_once('.') {
+        None => FIELDS.contains(&field),
+        Some(("metadata", inner)) => METADATA.contains(&inner),
+        Some(_) => false,
+    }
+}
+
+/// Which body a field is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writable {
+    OnCreate,
+    OnReplace,
+}
+
+/// Whether a body may carry `field`; why not when it may not.
+pub fn writable(field: &str, when: Writable) -> Result<(), &'static str> {
+    if !FIELDS.contains(&field) && !WRITE_ONLY.contains(&field) {
+        return Err("is not a field of the subscription");
+    }
+    if when == Writable::OnCreate && SERVER_ASSIGNED.contains(&field) {
+        return Err("is assigned by the server and cannot be set on create");
+    }
+    Ok(())
 }
 
 /// A request body's fields, read one by one; what does not fit is collected, not thrown.

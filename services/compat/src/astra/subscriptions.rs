@@ -39,6 +39,7 @@ use super::media::{self, COLLECTION, LATEST, RESOURCE};
 use super::problems::{self, Kind, Problem};
 use super::resource::{self, render, Fields, Resource, SERVICE_ID};
 use super::{Answer, Asked, Sent};
+use crate::answer::Done;
 
 pub fn router() -> ApiRouter<AppState> {
     let op = super::operation;
@@ -87,8 +88,23 @@ async fn account(state: &AppState, issuer: &Issuer, account_id: &str) -> Result<
     }
 }
 
-/// The account's Astra subscription the path names, or `missing`.
+/// The account's Astra subscription the path names, once the read model holds every write
+/// of the tenant's subscriptions; `missing` otherwise.
 async fn stored(
+    state: &AppState,
+    issuer: &Issuer,
+    account: Uuid,
+    id: &str,
+    missing: Kind,
+) -> Result<SubscriptionRow, Problem> {
+    state
+        .caught_up_on(&issuer.caller.tenant, Subscription::TYPE, inventory::NAME)
+        .await?;
+    lookup(state, issuer, account, id, missing).await
+}
+
+/// The account's Astra subscription as the read model holds it now.
+async fn lookup(
     state: &AppState,
     issuer: &Issuer,
     account: Uuid,
@@ -97,11 +113,7 @@ async fn stored(
 ) -> Result<SubscriptionRow, Problem> {
     let not_found = || Problem::new(missing).detail(format!("subscription {id} was not found"));
     let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let tenant = &issuer.caller.tenant;
-    state
-        .caught_up_on(tenant, Subscription::TYPE, inventory::NAME)
-        .await?;
-    match subscriptions::get(&state.pool, tenant.as_str(), uuid).await? {
+    match subscriptions::get(&state.pool, issuer.caller.tenant.as_str(), uuid).await? {
         Some(row)
             if row.customer_id == account.to_string()
                 && row.service_id == SERVICE_ID
@@ -125,47 +137,13 @@ fn location(account: Uuid, id: &str) -> String {
 }
 
 /// Refuses the fields a body may not carry.
-fn only(fields: &mut Fields, allowed: &[&str], assigned: &[&str]) {
+fn only(fields: &mut Fields, when: resource::Writable) {
     for name in fields.names() {
-        if assigned.contains(&name.as_str()) {
-            fields.bad(
-                &name,
-                "is assigned by the server and cannot be set on create",
-            );
-        } else if !allowed.contains(&name.as_str()) {
-            fields.bad(&name, "is not a field of the subscription");
+        if let Err(reason) = resource::writable(&name, when) {
+            fields.bad(&name, reason);
         }
     }
 }
-
-const CREATE_FIELDS: &[&str] = &[
-    "type",
-    "version",
-    "customerProfileID",
-    "paymentFirstName",
-    "paymentLastName",
-    "paymentAddress",
-    "paymentProfileID",
-    "paymentExpiry",
-    "marketplace",
-    "terms",
-    "metadata",
-];
-
-const SERVER_FIELDS: &[&str] = &[
-    "id",
-    "purchaseOrderNumber",
-    "licenseSN",
-    "status",
-    "appLimit",
-    "namespaceLimit",
-    "subscriptionPeriod",
-    "gracePeriod",
-    "reminderBeforePeriod",
-    "onboardStatus",
-    "costPerAppUnit",
-    "costPerNamespaceUnit",
-];
 
 const MARKETPLACES: &[&str] = &["netapp", "azure", "aws", "gcp"];
 
@@ -221,7 +199,7 @@ async fn create(
     permitted(&issuer)?;
     let account = account(&state, &issuer, &path.account_id).await?;
     let mut fields = Fields::parse(&sent.body)?;
-    only(&mut fields, CREATE_FIELDS, SERVER_FIELDS);
+    only(&mut fields, resource::Writable::OnCreate);
     let version = fields.kind_and_version();
     if !fields.has("terms") {
         fields.bad("terms", "is required: trial or paid");
@@ -277,7 +255,7 @@ async fn create(
         )
         .await?;
     wait_for_position(&state, inventory::NAME, Some(executed.event.sequence)).await?;
-    let row = stored(&state, &issuer, account, &id, problems::RESOURCE_NOT_FOUND).await?;
+    let row = lookup(&state, &issuer, account, &id, problems::RESOURCE_NOT_FOUND).await?;
     let body = resource::raw(&render(&row, negotiated.version.as_deref()));
     Ok(Answer::created(
         negotiated.content_type,
@@ -415,37 +393,11 @@ struct ModifyBody {
     metadata: Option<serde_json::Value>,
 }
 
-const PUT_FIELDS: &[&str] = &[
-    "type",
-    "version",
-    "id",
-    "customerProfileID",
-    "paymentFirstName",
-    "paymentLastName",
-    "paymentAddress",
-    "paymentProfileID",
-    "paymentExpiry",
-    "purchaseOrderNumber",
-    "marketplace",
-    "licenseSN",
-    "terms",
-    "status",
-    "appLimit",
-    "namespaceLimit",
-    "subscriptionPeriod",
-    "gracePeriod",
-    "reminderBeforePeriod",
-    "onboardStatus",
-    "costPerAppUnit",
-    "costPerNamespaceUnit",
-    "metadata",
-];
-
 /// The commands a PUT comes to, in the order they are issued.
 fn commands_of(
     row: &SubscriptionRow,
     fields: &mut Fields,
-) -> Result<Vec<(SubscriptionCommand, &'static str)>, Problem> {
+) -> Result<Vec<SubscriptionCommand>, Problem> {
     let version = fields.kind_and_version();
     let id = fields.text("id", 1, 64);
     let customer_profile = fields.text("customerProfileID", 0, 63);
@@ -548,25 +500,19 @@ fn commands_of(
     }
     let mut commands = Vec::new();
     if changes != SubscriptionChanges::default() {
-        commands.push((SubscriptionCommand::Update(changes), "update"));
+        commands.push(SubscriptionCommand::Update(changes));
     }
     if converting {
-        commands.push((
-            SubscriptionCommand::ConvertToPaid {
-                payment_profile_id: profile,
-            },
-            "convert",
-        ));
+        commands.push(SubscriptionCommand::ConvertToPaid {
+            payment_profile_id: profile,
+        });
     }
     match status.as_deref() {
-        Some("inactive") => commands.push((
-            SubscriptionCommand::Cancel {
-                reason: Some("set inactive through the Astra API".into()),
-                now: Utc::now(),
-            },
-            "inactive",
-        )),
-        Some("active") => commands.push((SubscriptionCommand::Resume, "active")),
+        Some("inactive") => commands.push(SubscriptionCommand::Cancel {
+            reason: Some("set inactive through the Astra API".into()),
+            now: Utc::now(),
+        }),
+        Some("active") => commands.push(SubscriptionCommand::Resume),
         _ => {}
     }
     Ok(commands)
@@ -577,7 +523,7 @@ async fn modify(
     issuer: Issuer,
     Path(path): Path<ItemPath>,
     sent: Sent<ModifyBody>,
-) -> Result<Answer<(), 204>, Problem> {
+) -> Result<Done<204>, Problem> {
     media::check_body(&sent.headers)?;
     permitted(&issuer)?;
     let account = account(&state, &issuer, &path.account_id).await?;
@@ -590,17 +536,18 @@ async fn modify(
     )
     .await?;
     let mut fields = Fields::parse(&sent.body)?;
-    only(&mut fields, PUT_FIELDS, &[]);
+    only(&mut fields, resource::Writable::OnReplace);
     let planned = commands_of(&row, &mut fields)?;
     // Decide every change against the history first: all of them or none.
     let id = row.id.to_string();
     let mut simulated =
         fleet_app::policies::load::<Subscription>(&state, &issuer.caller.tenant, &id).await?;
     let mut commands = Vec::with_capacity(planned.len());
-    for (command, intent) in planned {
-        let already = match intent {
-            "active" => simulated.status == SubscriptionStatus::Active,
-            "inactive" => simulated.status != SubscriptionStatus::Active,
+    for command in planned {
+        // A status the resource has already (a whole resource PUT back) asks for nothing.
+        let already = match command {
+            SubscriptionCommand::Resume => simulated.status == SubscriptionStatus::Active,
+            SubscriptionCommand::Cancel { .. } => simulated.status != SubscriptionStatus::Active,
             _ => false,
         };
         if already {
@@ -618,7 +565,7 @@ async fn modify(
             .execute::<Subscription>(&issuer.meta, &id, command)
             .await?;
     }
-    Ok(Answer::no_content())
+    Ok(Done)
 }
 
 async fn delete(
@@ -626,7 +573,7 @@ async fn delete(
     issuer: Issuer,
     Path(path): Path<ItemPath>,
     asked: Asked,
-) -> Result<Answer<(), 204>, Problem> {
+) -> Result<Done<204>, Problem> {
     if !asked.query.is_empty() {
         let name = asked.query.split(['=', '&']).next().unwrap_or_default();
         return Err(Problem::param(
@@ -652,5 +599,5 @@ async fn delete(
             SubscriptionCommand::Delete,
         )
         .await?;
-    Ok(Answer::no_content())
+    Ok(Done)
 }

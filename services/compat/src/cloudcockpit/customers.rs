@@ -11,8 +11,6 @@
 use aide::axum::routing::{delete_with, get_with};
 use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::Json;
 use fleet_api::routes::Issuer;
 use fleet_api::AppState;
@@ -107,38 +105,8 @@ async fn customer(state: &AppState, issuer: &Issuer, id: &str) -> Result<Uuid, E
     }
 }
 
-/// 202, no body.
-struct Accepted;
-
-impl IntoResponse for Accepted {
-    fn into_response(self) -> axum::response::Response {
-        StatusCode::ACCEPTED.into_response()
-    }
-}
-
-impl aide::OperationOutput for Accepted {
-    type Inner = ();
-
-    fn operation_response(
-        _: &mut aide::generate::GenContext,
-        _: &mut aide::openapi::Operation,
-    ) -> Option<aide::openapi::Response> {
-        Some(aide::openapi::Response {
-            description: "Accepted".into(),
-            ..Default::default()
-        })
-    }
-
-    fn inferred_responses(
-        ctx: &mut aide::generate::GenContext,
-        operation: &mut aide::openapi::Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
-        Self::operation_response(ctx, operation)
-            .map(|r| (Some(aide::openapi::StatusCode::Code(202)), r))
-            .into_iter()
-            .collect()
-    }
-}
+/// 003's `Accepted`: 202, no body.
+type Accepted = crate::answer::Done<202>;
 
 async fn delete_customer(
     State(state): State<AppState>,
@@ -181,7 +149,7 @@ async fn delete_customer(
             },
         )
         .await?;
-    Ok(Accepted)
+    Ok(crate::answer::Done)
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -311,5 +279,5 @@ async fn remove_relationship(
             )
             .await?;
     }
-    Ok(Accepted)
+    Ok(crate::answer::Done)
 }

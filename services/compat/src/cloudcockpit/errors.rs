@@ -148,22 +148,15 @@ impl OperationOutput for ErrorResponse {
         ctx: &mut GenContext,
         operation: &mut Operation,
     ) -> Vec<(Option<StatusCode>, ApiResponse)> {
-        let Some(response) = Self::operation_response(ctx, operation) else {
-            return Vec::new();
-        };
-        [
-            (400, "Bad Request"),
-            (401, "Unauthorized"),
-            (403, "Forbidden"),
-            (404, "Not Found"),
-            (503, "Service Unavailable"),
-        ]
-        .into_iter()
-        .map(|(code, description)| {
-            let mut r = response.clone();
-            r.description = description.into();
-            (Some(StatusCode::Code(code)), r)
-        })
-        .collect()
+        crate::answer::error_statuses(
+            Self::operation_response(ctx, operation),
+            &[
+                (400, "Bad Request"),
+                (401, "Unauthorized"),
+                (403, "Forbidden"),
+                (404, "Not Found"),
+                (503, "Service Unavailable"),
+            ],
+        )
     }
 }

@@ -17,16 +17,16 @@ mod errors;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aide::axum::ApiRouter;
-use aide::openapi::OpenApi;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use fleet_api::auth::Caller;
 use fleet_api::jwt::JwtKeys;
 use fleet_api::AppState;
+
+use crate::document::{documented, About};
 use fleet_app::access::{Principal, Role};
 use fleet_events::Tenant;
 
@@ -76,34 +76,17 @@ impl CockpitRole {
     }
 }
 
-pub fn router(state: AppState, access: Arc<Access>) -> Router<AppState> {
-    aide::generate::extract_schemas(true);
-    let mut api = OpenApi {
-        info: aide::openapi::Info {
-            title: "Fleetledger: CloudCockpit CSP API dialect".into(),
-            version: "v1".into(),
-            description: Some(
-                "CloudCockpit's CSP API, served over Fleetledger. Send `X-Tenant` (the portal \
-                 domain) and `Authorization: Bearer <JWT>`; `X-Correlation-Id` is optional."
-                    .into(),
-            ),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+pub fn router(access: Arc<Access>) -> Router<AppState> {
     let routes = customers::router()
-        .layer(axum::middleware::from_fn_with_state(state, authenticate))
+        .layer(axum::middleware::from_fn(authenticate))
         .layer(Extension(access));
-    let routes = ApiRouter::new().nest("/v1", routes).finish_api(&mut api);
-    let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
-    Router::new()
-        .route(DOCUMENT, axum::routing::get(document_route))
-        .layer(Extension(document))
-        .merge(routes)
-}
-
-async fn document_route(Extension(document): Extension<Arc<serde_json::Value>>) -> Response {
-    Json(document.as_ref().clone()).into_response()
+    let about = About {
+        title: "Fleetledger: CloudCockpit CSP API dialect",
+        version: "v1",
+        description: "CloudCockpit's CSP API, served over Fleetledger. Send `X-Tenant` (the \
+            portal domain) and `Authorization: Bearer <JWT>`; `X-Correlation-Id` is optional.",
+    };
+    documented(about, "/v1", routes, DOCUMENT)
 }
 
 /// The token's subject as a stable id, for idempotency keys kept per credential.
@@ -115,7 +98,6 @@ fn subject_id(tenant: &str, subject: &str) -> uuid::Uuid {
 }
 
 async fn authenticate(
-    State(_): State<AppState>,
     Extension(access): Extension<Arc<Access>>,
     mut request: Request,
     next: Next,

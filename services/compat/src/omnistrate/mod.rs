@@ -34,19 +34,18 @@ mod subscriptions;
 mod users;
 mod wire;
 
-use std::sync::Arc;
-
 use aide::axum::ApiRouter;
-use aide::openapi::OpenApi;
 use aide::OperationInput;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use fleet_api::auth::{Caller, Permission};
 use fleet_api::routes::Issuer;
 use fleet_api::AppState;
+
+use crate::document::{documented, About};
 use fleet_events::Tenant;
 
 pub use errors::GoaError;
@@ -56,20 +55,6 @@ pub const BASE: &str = "/2022-09-01-00/fleet";
 
 /// The dialect's routes under [`BASE`], with its own document at `BASE/openapi.json`.
 pub fn router(state: AppState) -> Router<AppState> {
-    aide::generate::extract_schemas(true);
-    let mut api = OpenApi {
-        info: aide::openapi::Info {
-            title: "Fleetledger: Omnistrate Fleet API dialect".into(),
-            version: "2022-09-01-00".into(),
-            description: Some(
-                "Omnistrate's Fleet API, served over Fleetledger. Authenticate with \
-                 `Authorization: Bearer <api key>`."
-                    .into(),
-            ),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     let routes = ApiRouter::new()
         .merge(instances::router())
         .merge(instance_events::router())
@@ -86,25 +71,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(host_cluster_entities::router())
         .merge(notifications::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate));
-    let routes = ApiRouter::new().nest(BASE, routes).finish_api(&mut api);
-    let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
-    Router::new()
-        .route(
-            &format!("{BASE}/openapi.json"),
-            axum::routing::get(document_route),
-        )
-        .layer(Extension(document))
-        .merge(routes)
-        .route(
-            &format!("{BASE}/{{*rest}}"),
-            axum::routing::any(|| async {
-                GoaError::NotFound("no such operation of the Fleet API".into())
-            }),
-        )
-}
-
-async fn document_route(Extension(document): Extension<Arc<serde_json::Value>>) -> Response {
-    Json(document.as_ref().clone()).into_response()
+    let about = About {
+        title: "Fleetledger: Omnistrate Fleet API dialect",
+        version: "2022-09-01-00",
+        description: "Omnistrate's Fleet API, served over Fleetledger. Authenticate with \
+            `Authorization: Bearer <api key>`.",
+    };
+    documented(about, BASE, routes, &format!("{BASE}/openapi.json")).route(
+        &format!("{BASE}/{{*rest}}"),
+        axum::routing::any(|| async {
+            GoaError::NotFound("no such operation of the Fleet API".into())
+        }),
+    )
 }
 
 /// `Authorization: Bearer <key>` onto the same keys as the native API.
@@ -197,40 +175,7 @@ fn operation(
     move |op| op.summary(summary).tag(tag)
 }
 
-/// An answer with no body, at Omnistrate's status for the operation (200 or 202).
-pub struct Done<const STATUS: u16 = 200>;
-
-impl<const STATUS: u16> IntoResponse for Done<STATUS> {
-    fn into_response(self) -> Response {
-        axum::http::StatusCode::from_u16(STATUS)
-            .unwrap_or(axum::http::StatusCode::OK)
-            .into_response()
-    }
-}
-
-impl<const STATUS: u16> aide::OperationOutput for Done<STATUS> {
-    type Inner = ();
-
-    fn operation_response(
-        _: &mut aide::generate::GenContext,
-        _: &mut aide::openapi::Operation,
-    ) -> Option<aide::openapi::Response> {
-        Some(aide::openapi::Response {
-            description: "Done; no body".into(),
-            ..Default::default()
-        })
-    }
-
-    fn inferred_responses(
-        ctx: &mut aide::generate::GenContext,
-        operation: &mut aide::openapi::Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
-        Self::operation_response(ctx, operation)
-            .map(|r| (Some(aide::openapi::StatusCode::Code(STATUS)), r))
-            .into_iter()
-            .collect()
-    }
-}
+pub use crate::answer::Done;
 
 /// A JSON answer at status `STATUS` (Omnistrate answers some creations 202).
 pub struct Answer<T, const STATUS: u16 = 200>(pub T);

@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::Utc;
 use fleet_api::auth::Permission;
-use fleet_api::routes::{run_on, wait_for_position, Issuer, Target};
+use fleet_api::routes::Issuer;
 use fleet_api::AppState;
-use fleet_domain::price_book::{CurrencyNames, PriceBook, PriceBookCommand, ID};
+use fleet_domain::price_book::{CurrencyNames, PriceBook, PriceBookCommand};
 use fleet_domain::Aggregate;
 use fleet_projections::pricing::{self, CurrencyRow};
 use rust_decimal::Decimal;
@@ -133,22 +133,14 @@ async fn create(
             symbol: body.symbol,
         }),
     };
-    let executed = run_on::<PriceBook>(
-        &state,
-        &issuer,
-        Permission::ManagePricing,
-        ID,
-        Target::Existing,
-        command,
-    )
-    .await
-    .map_err(|e| match e {
-        fleet_api::ApiError::Conflict { .. } => {
-            OrmucoError::Conflict(format!("the currency {code} exists already"))
-        }
-        other => OrmucoError::from(other),
-    })?;
-    wait_for_position(&state, pricing::NAME, Some(executed.event.sequence)).await?;
+    super::change_price_book(&state, &issuer, command)
+        .await
+        .map_err(|e| match e {
+            OrmucoError::Conflict(_) => {
+                OrmucoError::Conflict(format!("the currency {code} exists already"))
+            }
+            other => other,
+        })?;
     let tenant = issuer.caller.tenant.to_string();
     let row = pricing::currencies(&state.pool, &tenant)
         .await?
@@ -181,36 +173,29 @@ async fn update_rate(
 ) -> Result<Json<Currency>, OrmucoError> {
     let tenant = issuer.caller.tenant.to_string();
     let wanted = path.currency_uuid.trim();
-    let code = currencies(&state, &issuer)
+    issuer.caller.require(Permission::ManagePricing)?;
+    let found = currencies(&state, &issuer)
         .await?
         .into_iter()
-        .map(|r| r.code)
-        .find(|code| {
-            currency_uuid(&tenant, code).to_string() == wanted || code.eq_ignore_ascii_case(wanted)
+        .find(|r| {
+            currency_uuid(&tenant, &r.code).to_string() == wanted
+                || r.code.eq_ignore_ascii_case(wanted)
         })
         .ok_or_else(|| OrmucoError::not_found("currency", wanted))?;
+    if found.main {
+        return Err(OrmucoError::field(
+            "exchange_rate",
+            "the main currency's rate is always 1",
+        ));
+    }
+    let code = found.code;
     let command = PriceBookCommand::SetExchangeRate {
         code: code.clone(),
         rate: body.exchange_rate,
         effective_from: None,
         now: Utc::now(),
     };
-    let executed = run_on::<PriceBook>(
-        &state,
-        &issuer,
-        Permission::ManagePricing,
-        ID,
-        Target::Existing,
-        command,
-    )
-    .await
-    .map_err(|e| match OrmucoError::from(e) {
-        OrmucoError::BadRequest { message, .. } if message.starts_with("code:") => {
-            OrmucoError::field("exchange_rate", "the main currency's rate is always 1")
-        }
-        other => other,
-    })?;
-    wait_for_position(&state, pricing::NAME, Some(executed.event.sequence)).await?;
+    super::change_price_book(&state, &issuer, command).await?;
     let row = pricing::currencies(&state.pool, &tenant)
         .await?
         .into_iter()

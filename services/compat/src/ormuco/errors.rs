@@ -188,20 +188,16 @@ impl OperationOutput for OrmucoError {
         ctx: &mut GenContext,
         operation: &mut Operation,
     ) -> Vec<(Option<StatusCode>, ApiResponse)> {
-        let Some(response) = Self::operation_response(ctx, operation) else {
-            return Vec::new();
-        };
-        [400, 401, 403, 404, 409, 503]
-            .into_iter()
-            .map(|code| {
-                let mut r = response.clone();
-                r.description = Http::from_u16(code)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("Error")
-                    .to_owned();
-                (Some(StatusCode::Code(code)), r)
-            })
-            .collect()
+        crate::answer::error_statuses(
+            Self::operation_response(ctx, operation),
+            &[
+                (400, "Bad Request"),
+                (401, "Unauthorized"),
+                (403, "Forbidden"),
+                (404, "Not Found"),
+                (409, "Conflict"),
+                (503, "Service Unavailable"),
+            ],
+        )
     }
 }

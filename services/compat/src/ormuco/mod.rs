@@ -23,16 +23,15 @@ mod resources;
 mod usage;
 mod wire;
 
-use std::sync::Arc;
-
 use aide::axum::ApiRouter;
-use aide::openapi::OpenApi;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json, Router};
+use axum::Router;
 use fleet_api::auth::Caller;
 use fleet_api::AppState;
+
+use crate::document::{documented, About};
 
 pub use errors::OrmucoError;
 
@@ -43,20 +42,6 @@ pub const KEY_HEADER: &str = "x-reseller-api-key";
 
 /// The dialect's routes under [`BASE`], with its own document at `BASE/openapi.json`.
 pub fn router(state: AppState) -> Router<AppState> {
-    aide::generate::extract_schemas(true);
-    let mut api = OpenApi {
-        info: aide::openapi::Info {
-            title: "Fleetledger: Ormuco reseller Billing API v1 dialect".into(),
-            version: "1".into(),
-            description: Some(
-                "Ormuco's reseller Billing API, served over Fleetledger. Send the API key in \
-                 `X-Reseller-Api-Key`."
-                    .into(),
-            ),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     let routes = ApiRouter::new()
         .merge(currencies::router())
         .merge(products::router())
@@ -65,25 +50,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(invoices::router())
         .merge(resources::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate));
-    let routes = ApiRouter::new().nest(BASE, routes).finish_api(&mut api);
-    let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
-    Router::new()
-        .route(
-            &format!("{BASE}/openapi.json"),
-            axum::routing::get(document_route),
-        )
-        .layer(Extension(document))
-        .merge(routes)
-        .route(
-            &format!("{BASE}/{{*rest}}"),
-            axum::routing::any(|| async {
-                OrmucoError::NotFound("no such operation of the Billing API".into())
-            }),
-        )
-}
-
-async fn document_route(Extension(document): Extension<Arc<serde_json::Value>>) -> Response {
-    Json(document.as_ref().clone()).into_response()
+    let about = About {
+        title: "Fleetledger: Ormuco reseller Billing API v1 dialect",
+        version: "1",
+        description: "Ormuco's reseller Billing API, served over Fleetledger. Send the API key \
+            in `X-Reseller-Api-Key`.",
+    };
+    documented(about, BASE, routes, &format!("{BASE}/openapi.json")).route(
+        &format!("{BASE}/{{*rest}}"),
+        axum::routing::any(|| async {
+            OrmucoError::NotFound("no such operation of the Billing API".into())
+        }),
+    )
 }
 
 /// `X-Reseller-Api-Key: <key>` onto the same keys as the native API.
@@ -110,6 +88,32 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         Ok(None) => OrmucoError::Unauthorized("the API key is not valid".into()).into_response(),
         Err(e) => OrmucoError::from(e).into_response(),
     }
+}
+
+/// Runs a change of the price book and waits until its read model shows it, so the answer
+/// can be read back from there.
+async fn change_price_book(
+    state: &AppState,
+    issuer: &fleet_api::routes::Issuer,
+    command: fleet_domain::price_book::PriceBookCommand,
+) -> Result<(), OrmucoError> {
+    use fleet_domain::price_book::{PriceBook, ID};
+    let executed = fleet_api::routes::run_on::<PriceBook>(
+        state,
+        issuer,
+        fleet_api::auth::Permission::ManagePricing,
+        ID,
+        fleet_api::routes::Target::Existing,
+        command,
+    )
+    .await?;
+    fleet_api::routes::wait_for_position(
+        state,
+        fleet_projections::pricing::NAME,
+        Some(executed.event.sequence),
+    )
+    .await?;
+    Ok(())
 }
 
 /// An operation's summary, under its group's tag.

@@ -5,10 +5,9 @@ use aide::axum::routing::{get_with, put_with};
 use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
 use axum::Json;
-use fleet_api::auth::Permission;
-use fleet_api::routes::{run_on, wait_for_position, Issuer, Target};
+use fleet_api::routes::Issuer;
 use fleet_api::AppState;
-use fleet_domain::price_book::{PriceBook, PriceBookCommand, ID};
+use fleet_domain::price_book::{PriceBook, PriceBookCommand};
 use fleet_domain::rating::Pricing;
 use fleet_domain::Aggregate;
 use fleet_projections::pricing::{self, ProductRow};
@@ -138,16 +137,7 @@ async fn set_metadata(
         code: code.clone(),
         metadata: body.metadata,
     };
-    let executed = run_on::<PriceBook>(
-        &state,
-        &issuer,
-        Permission::ManagePricing,
-        ID,
-        Target::Existing,
-        command,
-    )
-    .await?;
-    wait_for_position(&state, pricing::NAME, Some(executed.event.sequence)).await?;
+    super::change_price_book(&state, &issuer, command).await?;
     let row = pricing::product(&state.pool, &tenant, &code)
         .await?
         .ok_or_else(|| OrmucoError::not_found("product", wanted))?;

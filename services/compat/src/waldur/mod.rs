@@ -22,19 +22,18 @@ mod resources;
 mod shapes;
 mod usages;
 
-use std::sync::Arc;
-
 use aide::axum::ApiRouter;
-use aide::openapi::OpenApi;
 use aide::OperationInput;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use fleet_api::auth::{Caller, Role};
 use fleet_api::routes::Issuer;
 use fleet_api::AppState;
+
+use crate::document::{documented, About};
 use fleet_events::Tenant;
 use fleet_projections::marketplace::NAME;
 
@@ -42,39 +41,21 @@ pub use errors::DrfError;
 
 /// The dialect's routes under `/api`, with its own document at `/api/openapi.json`.
 pub fn router(state: AppState) -> Router<AppState> {
-    aide::generate::extract_schemas(true);
-    let mut api = OpenApi {
-        info: aide::openapi::Info {
-            title: "Fleetledger: Waldur marketplace dialect".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: Some(
-                "Waldur's marketplace provider resources, orders and component usages, served \
-                 over Fleetledger. Authenticate with `Authorization: Token <api key>`."
-                    .into(),
-            ),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     let routes = ApiRouter::new()
         .merge(resources::router())
         .merge(orders::router())
         .merge(usages::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate));
-    let routes = ApiRouter::new().nest("/api", routes).finish_api(&mut api);
-    let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
-    Router::new()
-        .route("/api/openapi.json", axum::routing::get(document_route))
-        .layer(Extension(document))
-        .merge(routes)
-        .route(
-            "/api/{*rest}",
-            axum::routing::any(|| async { DrfError::NotFound }),
-        )
-}
-
-async fn document_route(Extension(document): Extension<Arc<serde_json::Value>>) -> Response {
-    Json(document.as_ref().clone()).into_response()
+    let about = About {
+        title: "Fleetledger: Waldur marketplace dialect",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "Waldur's marketplace provider resources, orders and component usages, \
+            served over Fleetledger. Authenticate with `Authorization: Token <api key>`.",
+    };
+    documented(about, "/api", routes, "/api/openapi.json").route(
+        "/api/{*rest}",
+        axum::routing::any(|| async { DrfError::NotFound }),
+    )
 }
 
 /// `Authorization: Token <key>` onto the same keys as the native API.
