@@ -30,6 +30,9 @@ pub struct InstanceSpec {
     /// Brought under management where it already ran, rather than deployed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+    /// The product tier version it runs; `None`: the tier's first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_version: Option<String>,
 }
 
 /// A tag a caller puts on an instance.
@@ -97,7 +100,12 @@ pub enum InstanceEvent {
         tier_version: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         overrides: Option<serde_json::Value>,
+        /// The upgrade path it moves on, when it does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upgrade_path_id: Option<String>,
     },
+    /// A retried workflow succeeded: `failed` -> `status` (`running` or `stopped`).
+    InstanceRecovered { status: String },
     /// The agent recorded where the instance's installer is (on-premises instances).
     InstanceInstallerRecorded {
         url: String,

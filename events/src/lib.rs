@@ -6,6 +6,14 @@
 
 pub mod cost;
 pub mod custom_dns;
+pub mod inbound_hook;
+pub mod acknowledgement;
+pub mod orchestration;
+pub mod onboarding;
+pub mod network_space;
+pub mod account_config;
+pub mod upgrade_path;
+pub mod workflow;
 pub mod customer;
 pub mod envelope;
 pub mod host_cluster;

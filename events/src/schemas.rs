@@ -5,7 +5,8 @@ use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    cost, custom_dns, customer, host_cluster, instance, invoice, notification_channel, offering,
+    account_config, acknowledgement, cost, custom_dns, inbound_hook, network_space, onboarding,
+    orchestration, upgrade_path, workflow, customer, host_cluster, instance, invoice, notification_channel, offering,
     order, price_book, project, resource, snapshot, subscription, subscription_request, usage,
     user, DomainEvent, EventEnvelope,
 };
@@ -83,6 +84,14 @@ pub fn catalog() -> Value {
     events_of::<snapshot::SnapshotEvent>(snapshot::AGGREGATE_TYPE, &mut events);
     events_of::<host_cluster::HostClusterEvent>(host_cluster::AGGREGATE_TYPE, &mut events);
     events_of::<custom_dns::CustomDnsEvent>(custom_dns::AGGREGATE_TYPE, &mut events);
+    events_of::<workflow::WorkflowEvent>(workflow::AGGREGATE_TYPE, &mut events);
+    events_of::<upgrade_path::UpgradePathEvent>(upgrade_path::AGGREGATE_TYPE, &mut events);
+    events_of::<account_config::AccountConfigEvent>(account_config::AGGREGATE_TYPE, &mut events);
+    events_of::<network_space::NetworkSpaceEvent>(network_space::AGGREGATE_TYPE, &mut events);
+    events_of::<onboarding::OnboardingEvent>(onboarding::AGGREGATE_TYPE, &mut events);
+    events_of::<orchestration::OrchestrationEvent>(orchestration::AGGREGATE_TYPE, &mut events);
+    events_of::<acknowledgement::AcknowledgementEvent>(acknowledgement::AGGREGATE_TYPE, &mut events);
+    events_of::<inbound_hook::InboundHookEvent>(inbound_hook::AGGREGATE_TYPE, &mut events);
     json!({
         "description": "Every message on the domain stream is one event: the envelope as JSON, \
             its payload shaped by the schema of its event_type. Headers Fleet-Event-Type, \

@@ -24,6 +24,9 @@ pub enum UserEvent {
     },
     UserUnsuspended {},
     UserDeleted {},
+    /// The sign-up's verification email was asked for again (sending it is a subscriber's
+    /// work: the event announces it).
+    UserVerificationEmailResent { email: String },
 }
 
 impl DomainEvent for UserEvent {}

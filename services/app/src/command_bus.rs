@@ -419,6 +419,7 @@ mod tests {
                 subscription_id: None,
                 restored_from: None,
                 adopted: false,
+                tier_version: None,
             }),
             capacity: 1,
         }

@@ -2,15 +2,21 @@
 //! `decide` (command + state -> event or refusal) and `evolve` (state + event -> state).
 //! Nothing here does I/O; the command bus in `fleet-app` loads, decides and appends.
 
+pub mod account_config;
+pub mod acknowledgement;
 pub mod billing;
 pub mod custom_dns;
 pub mod customer;
 pub mod host_cluster;
+pub mod inbound_hook;
 pub mod instance;
 pub mod invoice;
 pub mod money;
+pub mod network_space;
 pub mod notification_channel;
 pub mod offering;
+pub mod onboarding;
+pub mod orchestration;
 pub mod order;
 pub mod price_book;
 pub mod project;
@@ -19,9 +25,11 @@ pub mod resource;
 pub mod snapshot;
 pub mod subscription;
 pub mod subscription_request;
+pub mod upgrade_path;
 pub mod user;
 pub mod validate;
 pub mod vocabulary;
+pub mod workflow;
 
 use fleet_events::DomainEvent;
 

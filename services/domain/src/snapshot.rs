@@ -190,6 +190,7 @@ mod tests {
                 subscription_id: Some("sub".into()),
                 restored_from: None,
                 adopted: false,
+                tier_version: None,
             },
             source_capacity: 2,
             kind: "manual".into(),

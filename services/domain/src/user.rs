@@ -23,6 +23,8 @@ pub enum UserCommand {
     },
     Unsuspend,
     Delete,
+    /// Sends the sign-up's verification email again (active users only).
+    ResendVerification,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,6 +48,7 @@ impl UserStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct User {
     pub customer_id: Option<String>,
+    pub email: String,
     pub status: UserStatus,
 }
 
@@ -101,19 +104,27 @@ impl Aggregate for User {
             (C::Unsuspend, _) => return Err(refuse("unsuspend")),
             (C::Delete, S::Active | S::Suspended) => UserEvent::UserDeleted {},
             (C::Delete, _) => return Err(refuse("delete")),
+            (C::ResendVerification, S::Active) => UserEvent::UserVerificationEmailResent {
+                email: self.email.clone(),
+            },
+            (C::ResendVerification, _) => return Err(refuse("resend the verification email of")),
             (C::Create { .. }, _) => unreachable!("handled above"),
         })
     }
 
     fn evolve(&mut self, event: &UserEvent) {
         match event {
-            UserEvent::UserCreated { customer_id, .. } => {
+            UserEvent::UserCreated {
+                customer_id, email, ..
+            } => {
                 self.customer_id = Some(customer_id.clone());
+                self.email = email.clone();
                 self.status = UserStatus::Active;
             }
             UserEvent::UserSuspended { .. } => self.status = UserStatus::Suspended,
             UserEvent::UserUnsuspended {} => self.status = UserStatus::Active,
             UserEvent::UserDeleted {} => self.status = UserStatus::Deleted,
+            UserEvent::UserVerificationEmailResent { .. } => {}
         }
     }
 

@@ -176,6 +176,7 @@ async fn create_instance(
         subscription_id: None,
         restored_from: None,
         adopted: false,
+        tier_version: None,
     };
     let executed = fleet_app::instances::create_instance(
         &state.bus,

@@ -451,6 +451,7 @@ async fn adopt(
         subscription_id: None,
         restored_from: None,
         adopted: true,
+        tier_version: None,
     };
     let executed = fleet_app::instances::create_instance(
         &state.bus,

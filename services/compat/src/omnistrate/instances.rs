@@ -292,8 +292,7 @@ struct Create {
     request_params: Option<Value>,
     #[serde(rename = "network_type")]
     network_type: Option<String>,
-    /// Each tier has one version here: any is read as that one.
-    #[allow(dead_code)]
+    /// The tier version it runs (upgrade paths move it); none: the tier's first.
     product_tier_version: Option<String>,
     custom_tags: Option<Vec<Value>>,
 }
@@ -363,6 +362,7 @@ async fn create(
         subscription_id: None,
         restored_from: None,
         adopted: false,
+        tier_version: body.product_tier_version.clone(),
     };
     let executed = fleet_app::instances::create_instance(
         &state.bus,

@@ -131,6 +131,7 @@ impl Instance {
                 Ok(InstanceEvent::InstancePatched {
                     tier_version: tier_version.clone(),
                     overrides: overrides.clone(),
+                    upgrade_path_id: None,
                 })
             }
             Configuration::RecordInstaller { url } => {
@@ -178,6 +179,7 @@ mod tests {
                 subscription_id: None,
                 restored_from: None,
                 adopted: false,
+                tier_version: None,
             }),
             capacity: 1,
         }

@@ -95,6 +95,15 @@ pub enum InstanceCommand {
         delta: i64,
     },
     Delete,
+    /// Moves a running instance to a tier version, for an upgrade path.
+    Upgrade {
+        version: String,
+        upgrade_path_id: String,
+    },
+    /// Brings a failed instance back, once the workflow that failed it succeeded on a retry.
+    Recover {
+        to: InstanceStatus,
+    },
     /// Its configuration, apart from its lifecycle.
     Configure(Configuration),
 }
@@ -111,6 +120,8 @@ impl InstanceCommand {
             Self::Failover { .. } => "fail over",
             Self::ChangeCapacity { .. } => "change the capacity of",
             Self::Delete => "delete",
+            Self::Upgrade { .. } => "upgrade",
+            Self::Recover { .. } => "recover",
             Self::Configure(change) => change.action(),
         }
     }
@@ -123,6 +134,8 @@ pub struct Instance {
     pub status: InstanceStatus,
     pub capacity: i64,
     pub debug_mode: bool,
+    /// `None`: the tier's first version.
+    pub tier_version: Option<String>,
 }
 
 impl Instance {
@@ -165,6 +178,9 @@ fn validate_spec(spec: &InstanceSpec, capacity: i64) -> Result<(), DomainError> 
             "environment_type",
             format!("must be one of {}", ENVIRONMENT_TYPES.join(", ")),
         ));
+    }
+    if let Some(version) = &spec.tier_version {
+        crate::validate::required("productTierVersion", version, 64)?;
     }
     if !(1..=MAX_CAPACITY).contains(&capacity) {
         return Err(DomainError::invalid(
@@ -263,6 +279,30 @@ impl Aggregate for Instance {
             (C::Delete, status) if status != S::Deleted => InstanceEvent::InstanceDeleted {
                 previous_status: status.to_string(),
             },
+            (
+                C::Upgrade {
+                    version,
+                    upgrade_path_id,
+                },
+                S::Running,
+            ) => {
+                crate::validate::required("targetVersion", version, 64)?;
+                if self.tier_version.as_ref() == Some(version) {
+                    return Err(DomainError::Unchanged {
+                        detail: format!("the instance runs version {version} already"),
+                    });
+                }
+                InstanceEvent::InstancePatched {
+                    tier_version: Some(version.clone()),
+                    overrides: None,
+                    upgrade_path_id: Some(upgrade_path_id.clone()),
+                }
+            }
+            (C::Recover { to }, S::Failed) if matches!(to, S::Running | S::Stopped) => {
+                InstanceEvent::InstanceRecovered {
+                    status: to.to_string(),
+                }
+            }
             _ => return Err(self.refuse(command)),
         };
         Ok(event)
@@ -273,6 +313,7 @@ impl Aggregate for Instance {
         match event {
             E::InstanceCreated { spec, capacity } => {
                 self.spec = Some(spec.clone());
+                self.tier_version = spec.tier_version.clone();
                 self.capacity = *capacity;
                 self.status = InstanceStatus::Deploying;
             }
@@ -285,8 +326,15 @@ impl Aggregate for Instance {
             E::InstanceCapacityChanged { to, .. } => self.capacity = *to,
             E::InstanceDeleted { .. } => self.status = InstanceStatus::Deleted,
             E::InstanceDebugModeSet { enabled } => self.debug_mode = *enabled,
+            E::InstancePatched { tier_version, .. } => {
+                if tier_version.is_some() {
+                    self.tier_version = tier_version.clone();
+                }
+            }
+            E::InstanceRecovered { status } => {
+                self.status = InstanceStatus::parse(status).unwrap_or(InstanceStatus::Running)
+            }
             E::InstanceUpdated { .. }
-            | E::InstancePatched { .. }
             | E::InstanceInstallerRecorded { .. }
             | E::InstanceResellerMetadataSet { .. } => {}
         }
@@ -316,6 +364,7 @@ mod tests {
             subscription_id: None,
             restored_from: None,
             adopted: false,
+            tier_version: None,
         }
     }
 
@@ -443,6 +492,41 @@ mod tests {
                 to: 1
             }
         );
+    }
+
+    #[test]
+    fn an_upgrade_moves_a_running_instance_once() {
+        let upgrade = || C::Upgrade {
+            version: "2.0".into(),
+            upgrade_path_id: "up-1".into(),
+        };
+        let (state, last) = run(&[create(), C::MarkReady, upgrade()]);
+        assert!(last.is_ok());
+        assert_eq!(state.tier_version.as_deref(), Some("2.0"));
+        let (_, last) = run(&[create(), C::MarkReady, upgrade(), upgrade()]);
+        assert!(matches!(last, Err(DomainError::Unchanged { .. })));
+        let (_, last) = run(&[create(), upgrade()]);
+        assert!(matches!(last, Err(DomainError::InvalidState { .. })));
+    }
+
+    #[test]
+    fn only_a_failed_instance_recovers() {
+        let recover = C::Recover {
+            to: InstanceStatus::Running,
+        };
+        let (state, last) = run(&[create(), C::Fail { reason: "x".into() }, recover.clone()]);
+        assert!(last.is_ok());
+        assert_eq!(state.status, InstanceStatus::Running);
+        let (_, last) = run(&[create(), C::MarkReady, recover.clone()]);
+        assert!(matches!(last, Err(DomainError::InvalidState { .. })));
+        let (_, last) = run(&[
+            create(),
+            C::Fail { reason: "x".into() },
+            C::Recover {
+                to: InstanceStatus::Deleted,
+            },
+        ]);
+        assert!(matches!(last, Err(DomainError::InvalidState { .. })));
     }
 
     #[test]

@@ -805,6 +805,7 @@ mod tests {
                 subscription_id: Some("sub".into()),
                 restored_from: None,
                 adopted: false,
+                tier_version: None,
             }),
             capacity: 1,
         }

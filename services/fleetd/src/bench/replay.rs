@@ -183,6 +183,7 @@ async fn write_lifecycles(
                 subscription_id: None,
                 restored_from: None,
                 adopted: false,
+                tier_version: None,
             }),
             capacity: 1,
         },
