@@ -140,7 +140,7 @@ impl InstanceRow {
             params: serde_json::json!({}),
             custom_tags: serde_json::json!([]),
             debug_mode: false,
-            tier_version: None,
+            tier_version: spec.tier_version,
             installer_url: None,
             reseller_metadata: serde_json::json!({}),
         })
@@ -186,6 +186,10 @@ impl InstanceRow {
                 if let Some(version) = tier_version {
                     self.tier_version = Some(version.clone());
                 }
+            }
+            E::InstanceRecovered { status } => {
+                self.status = status.clone();
+                self.failure_reason = None;
             }
             E::InstanceInstallerRecorded { url } => self.installer_url = Some(url.clone()),
             E::InstanceResellerMetadataSet { metadata } => {

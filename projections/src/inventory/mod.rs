@@ -4,14 +4,20 @@
 //! Instances are the high-volume part and are applied set-based (see [`instances`]); the other
 //! aggregates change rarely and are applied event by event inside the same transaction.
 
+pub mod account_configs;
 pub mod custom_dns;
 pub mod customers;
 pub mod host_clusters;
 pub mod instances;
+pub mod networks;
+pub mod onboardings;
+pub mod orchestrations;
 pub mod requests;
 pub mod snapshots;
 pub mod subscriptions;
+pub mod upgrade_paths;
 pub mod users;
+pub mod workflows;
 
 use async_trait::async_trait;
 use fleet_events::EventEnvelope;
@@ -43,6 +49,12 @@ impl Projection for Inventory {
             snapshots::DDL,
             host_clusters::DDL,
             custom_dns::DDL,
+            workflows::DDL,
+            upgrade_paths::DDL,
+            account_configs::DDL,
+            networks::DDL,
+            onboardings::DDL,
+            orchestrations::DDL,
         ]
     }
 
@@ -52,8 +64,9 @@ impl Projection for Inventory {
 
     fn handles(&self, aggregate_type: &str) -> bool {
         use fleet_events::{
-            custom_dns, customer, host_cluster, instance, snapshot, subscription,
-            subscription_request, user,
+            account_config, custom_dns, customer, host_cluster, instance, network_space,
+            onboarding, orchestration, snapshot, subscription, subscription_request,
+            upgrade_path, user, workflow,
         };
         [
             instance::AGGREGATE_TYPE,
@@ -64,6 +77,12 @@ impl Projection for Inventory {
             snapshot::AGGREGATE_TYPE,
             host_cluster::AGGREGATE_TYPE,
             custom_dns::AGGREGATE_TYPE,
+            workflow::AGGREGATE_TYPE,
+            upgrade_path::AGGREGATE_TYPE,
+            account_config::AGGREGATE_TYPE,
+            network_space::AGGREGATE_TYPE,
+            onboarding::AGGREGATE_TYPE,
+            orchestration::AGGREGATE_TYPE,
         ]
         .contains(&aggregate_type)
     }
@@ -74,8 +93,9 @@ impl Projection for Inventory {
         events: &[EventEnvelope],
     ) -> Result<(), ApplyError> {
         use fleet_events::{
-            custom_dns, customer, host_cluster, instance, snapshot, subscription,
-            subscription_request, user,
+            account_config, custom_dns, customer, host_cluster, instance, network_space,
+            onboarding, orchestration, snapshot, subscription, subscription_request,
+            upgrade_path, user, workflow,
         };
         // Each aggregate type has its own tables, so keeping the order within a type is
         // enough; instances go in one set-based write.
@@ -109,6 +129,24 @@ impl Projection for Inventory {
         }
         for event in of(custom_dns::AGGREGATE_TYPE) {
             crate::inventory::custom_dns::apply(tx, event).await?;
+        }
+        for event in of(workflow::AGGREGATE_TYPE) {
+            workflows::apply(tx, event).await?;
+        }
+        for event in of(upgrade_path::AGGREGATE_TYPE) {
+            upgrade_paths::apply(tx, event).await?;
+        }
+        for event in of(account_config::AGGREGATE_TYPE) {
+            account_configs::apply(tx, event).await?;
+        }
+        for event in of(network_space::AGGREGATE_TYPE) {
+            networks::apply(tx, event).await?;
+        }
+        for event in of(onboarding::AGGREGATE_TYPE) {
+            onboardings::apply(tx, event).await?;
+        }
+        for event in of(orchestration::AGGREGATE_TYPE) {
+            orchestrations::apply(tx, event).await?;
         }
         Ok(())
     }

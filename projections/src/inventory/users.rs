@@ -74,6 +74,8 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
         }
         UserEvent::UserUnsuspended {} => change("active", None).execute(&mut *tx).await?,
         UserEvent::UserDeleted {} => change("deleted", None).execute(&mut *tx).await?,
+        // Announced to subscribers; the user's row does not change.
+        UserEvent::UserVerificationEmailResent { .. } => return Ok(()),
     };
     expect_row(result, event)
 }

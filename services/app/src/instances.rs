@@ -40,6 +40,20 @@ pub async fn create_instance(
     spec: InstanceSpec,
     capacity: i64,
 ) -> Result<Executed<Instance>, AppError> {
+    let instance_id = Uuid::now_v7().to_string();
+    create_instance_as(bus, meta, subscription_id, instance_id, spec, capacity).await
+}
+
+/// [`create_instance`] under an id the caller derived (a process manager's, so that its
+/// retry meets the same instance).
+pub async fn create_instance_as(
+    bus: &CommandBus,
+    meta: &CommandMeta,
+    subscription_id: &str,
+    instance_id: String,
+    spec: InstanceSpec,
+    capacity: i64,
+) -> Result<Executed<Instance>, AppError> {
     let unknown =
         || AppError::unprocessable("subscription_id", "is not a subscription of this tenant");
     let subscription_id = Uuid::parse_str(subscription_id)
@@ -59,7 +73,6 @@ pub async fn create_instance(
         return Err(AppError::Internal("a create decided another event".into()));
     };
     crate::host_clusters::check_placement(bus, meta, &spec.deployment_cell).await?;
-    let instance_id = Uuid::now_v7().to_string();
     let (subscription, version) = match bus
         .state_and_version::<Subscription>(&meta.tenant, &subscription_id)
         .await?

@@ -20,11 +20,14 @@ pub mod error;
 pub mod facts;
 pub mod host_clusters;
 pub mod idempotency;
+pub mod inbound_hooks;
 pub mod instances;
 pub mod invoicing;
 pub mod marketplace;
 pub mod metrics;
+pub mod networks;
 pub mod notifications;
+pub mod orchestrations;
 pub mod policies;
 pub mod positions;
 pub mod process_managers;
@@ -33,7 +36,9 @@ pub mod scheduler;
 pub mod snapshots;
 pub mod statements;
 pub mod subscriptions;
+pub mod upgrade_paths;
 pub mod webhooks;
+pub mod workflows;
 
 use std::time::Duration;
 
@@ -64,6 +69,8 @@ pub struct Settings {
     pub read_wait: Duration,
     /// Readiness fails when a projection lags more than this many events.
     pub ready_max_lag: u64,
+    /// Who may post inbound webhooks.
+    pub inbound_hooks: inbound_hooks::Producers,
 }
 
 impl Default for Settings {
@@ -71,6 +78,7 @@ impl Default for Settings {
         Self {
             read_wait: Duration::from_secs(5),
             ready_max_lag: 100_000,
+            inbound_hooks: Default::default(),
         }
     }
 }

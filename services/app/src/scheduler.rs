@@ -6,6 +6,8 @@
 //! - Trials whose end has passed are suspended; trials whose end is near are announced.
 //! - Graces that are over (after an expiry or a cancellation) are ended, which stops the
 //!   subscription's instances.
+//! - Scheduled upgrade paths whose date came are released; paths paused for more than a day
+//!   are cancelled.
 //! - When configured, every customer with usage in the month just ended gets a draft invoice
 //!   for it, once: a customer who already has an invoice of that month (even a deleted or void
 //!   one, which finance chose to remove) is left alone.
@@ -57,6 +59,9 @@ pub async fn run(state: App, settings: SchedulerSettings, mut shutdown: watch::R
             }
             if let Err(e) = end_due_graces(&state).await {
                 tracing::warn!(error = %e, "ending graces");
+            }
+            if let Err(e) = roll_due_upgrade_paths(&state).await {
+                tracing::warn!(error = %e, "releasing and expiring upgrade paths");
             }
             // The monthly run scans a month of usage: every tenth tick is often enough.
             if let Some(after) = settings
@@ -224,4 +229,47 @@ pub async fn draft_monthly_invoices(
         tracing::info!(month = %period.start.format("%Y-%m"), drafts = made, "drafted monthly invoices");
     }
     Ok(made)
+}
+
+/// How long an upgrade path may stay paused before it is cancelled.
+pub const PAUSE_LIMIT: chrono::Duration = chrono::Duration::hours(24);
+
+async fn roll_due_upgrade_paths(app: &App) -> Result<(), AppError> {
+    use fleet_domain::upgrade_path::{UpgradePath, UpgradePathCommand};
+    let now = Utc::now();
+    let (due, stale) =
+        fleet_projections::inventory::upgrade_paths::due(&app.pool, now.date_naive(), now - PAUSE_LIMIT)
+            .await?;
+    let commands = due
+        .into_iter()
+        .map(|(t, id)| {
+            (t, id, UpgradePathCommand::Release { today: now.date_naive() }, "release")
+        })
+        .chain(stale.into_iter().map(|(t, id)| {
+            let reason = "Upgrade path auto-cancelled: paused for longer than 24h0m0s without \
+                being resumed"
+                .to_owned();
+            (t, id, UpgradePathCommand::Cancel { reason }, "auto-cancel")
+        }));
+    for (tenant, id, command, what) in commands {
+        let Ok(tenant) = Tenant::parse(&tenant) else {
+            continue;
+        };
+        let meta = CommandMeta {
+            tenant,
+            actor: Actor::system("scheduler"),
+            correlation_id: uuid::Uuid::now_v7().to_string(),
+            causation_id: None,
+            idempotency_key: Some(format!("upgrade-path-{what}:{id}")),
+        };
+        match app
+            .bus
+            .execute::<UpgradePath>(&meta, &id.to_string(), command)
+            .await
+        {
+            Ok(_) | Err(CommandError::Domain(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }

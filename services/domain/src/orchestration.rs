@@ -36,6 +36,7 @@ pub enum OrchestrationCommand {
 pub struct Orchestration {
     pub created: bool,
     pub deleted: bool,
+    pub environment_type: String,
     pub deployments: Vec<Deployment>,
     /// alias -> deployed or not, once settled.
     pub settled: BTreeMap<String, bool>,
@@ -167,8 +168,12 @@ impl Aggregate for Orchestration {
 
     fn evolve(&mut self, event: &OrchestrationEvent) {
         match event {
-            OrchestrationEvent::OrchestrationCreated { deployments, .. } => {
+            OrchestrationEvent::OrchestrationCreated {
+                deployments,
+                environment_type,
+            } => {
                 self.created = true;
+                self.environment_type = environment_type.clone();
                 self.deployments = deployments.clone();
             }
             OrchestrationEvent::OrchestrationModified { added } => {

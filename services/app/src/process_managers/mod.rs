@@ -5,8 +5,11 @@
 
 pub mod approved_requests;
 pub mod marketplace_orders;
+pub mod orchestrations;
 pub mod subscription_instances;
+pub mod upgrades;
 pub mod uptime;
+pub mod workflows;
 
 use std::sync::Arc;
 
@@ -24,6 +27,9 @@ pub fn all(bus: &CommandBus, usage_log: &JetStreamLog) -> Vec<Arc<dyn Projection
             bus: bus.clone(),
             usage_log: usage_log.clone(),
         }),
+        Arc::new(workflows::InstanceWorkflows { bus: bus.clone() }),
+        Arc::new(upgrades::UpgradeRollout { bus: bus.clone() }),
+        Arc::new(orchestrations::OrchestrationDeployments { bus: bus.clone() }),
         Arc::new(uptime::RecordUptime {
             usage_log: usage_log.clone(),
             namespace: bus.namespace().clone(),
