@@ -489,6 +489,42 @@ pub async fn list(
         .await
 }
 
+/// Newest first: the events of these types that no acknowledgement names.
+pub async fn unacknowledged(
+    pool: &PgPool,
+    tenant: &str,
+    event_types: &[String],
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit.events e WHERE tenant = $1 AND action = ANY($2)
+           AND NOT EXISTS (SELECT 1 FROM audit.events a
+                            WHERE a.tenant = e.tenant AND a.aggregate_id = e.event_id::text
+                              AND a.aggregate_type = 'acknowledgement')
+         ORDER BY sequence DESC LIMIT $3"
+    ))
+    .bind(tenant)
+    .bind(event_types)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The tenant's event with this id.
+pub async fn get(
+    pool: &PgPool,
+    tenant: &str,
+    event_id: uuid::Uuid,
+) -> Result<Option<AuditRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit.events WHERE tenant = $1 AND event_id = $2"
+    ))
+    .bind(tenant)
+    .bind(event_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Every matching row, oldest first, as a stream: exports do not hold a range in memory.
 pub fn export<'a>(
     pool: &'a PgPool,

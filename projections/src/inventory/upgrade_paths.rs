@@ -337,6 +337,13 @@ pub struct PathInstanceRow {
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The instance as the inventory has it now.
+    pub lifecycle_status: Option<String>,
+    pub cloud_provider: Option<String>,
+    pub region: Option<String>,
+    pub tier_version: Option<String>,
+    /// Its upgrade's workflow, once it started.
+    pub workflow_id: Option<Uuid>,
 }
 
 /// The path's instances in the order they move, after position `after`.
@@ -348,10 +355,17 @@ pub async fn instances(
     limit: i64,
 ) -> Result<Vec<PathInstanceRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT instance_id, position, status, reason, started_at, ended_at, updated_at
-           FROM inventory.upgrade_path_instances
-          WHERE tenant = $1 AND path_id = $2 AND ($3::int IS NULL OR position > $3)
-          ORDER BY position LIMIT $4",
+        "SELECT u.instance_id, u.position, u.status, u.reason, u.started_at, u.ended_at,
+                u.updated_at, i.status AS lifecycle_status, i.cloud_provider, i.region,
+                i.tier_version,
+                (SELECT w.id FROM inventory.workflows w
+                  WHERE w.tenant = u.tenant AND w.instance_id = u.instance_id
+                    AND w.upgrade_path_id = u.path_id::text
+                  ORDER BY w.started_at DESC LIMIT 1) AS workflow_id
+           FROM inventory.upgrade_path_instances u
+           LEFT JOIN inventory.instances i ON i.id::text = u.instance_id
+          WHERE u.tenant = $1 AND u.path_id = $2 AND ($3::int IS NULL OR u.position > $3)
+          ORDER BY u.position LIMIT $4",
     )
     .bind(tenant)
     .bind(path)

@@ -85,6 +85,8 @@ fn router_and_document_with(
         .merge(routes::instances::router())
         .merge(routes::snapshots::router())
         .merge(routes::host_clusters::router())
+        .merge(routes::workflows::router())
+        .merge(routes::account_configs::router())
         .merge(routes::inventory::router())
         .merge(routes::customers::router())
         .merge(routes::users::router())

@@ -1,6 +1,7 @@
 //! One router per resource, and what they share: the command issuer, running a command, an
 //! aggregate's history, and read-your-writes. How a command answers is in [`commands`].
 
+pub mod account_configs;
 pub mod audit;
 pub mod billing_terms;
 pub mod commands;
@@ -21,6 +22,7 @@ pub mod subscription_requests;
 pub mod subscriptions;
 pub mod usage;
 pub mod users;
+pub mod workflows;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -5,7 +5,7 @@
 //! The service, tier and environment filters of the audit events are read from each event,
 //! or from the instance or subscription it concerns.
 
-use aide::axum::routing::get_with;
+use aide::axum::routing::{delete_with, get_with};
 use aide::axum::ApiRouter;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
@@ -35,6 +35,13 @@ pub fn router() -> ApiRouter<AppState> {
             get_with(
                 end_customer_events,
                 super::operation("events-api", "ListEvents"),
+            ),
+        )
+        .api_route(
+            "/events/{id}",
+            delete_with(
+                acknowledge_event,
+                super::operation("events-api", "AcknowledgeEvent"),
             ),
         )
         .api_route(
@@ -386,19 +393,19 @@ struct EndCustomerEvents {
     events: Vec<EndCustomerEvent>,
 }
 
-/// The customers' sign-ups, invited users and revoked users, newest first (the latest 1000).
+/// The audit events that are end-customer events.
+const END_CUSTOMER_KINDS: [&str; 3] = ["CustomerCreated", "UserCreated", "UserDeleted"];
+
+/// The customers' sign-ups, invited users and revoked users not yet acknowledged, newest
+/// first (the latest 1000).
 async fn end_customer_events(
     State(state): State<AppState>,
     agent: Agent,
     Query(_): Query<EventsQuery>,
 ) -> Result<Json<EndCustomerEvents>, GoaError> {
     state.caught_up_on_all(agent.tenant(), audit::NAME).await?;
-    let kinds = ["CustomerCreated", "UserCreated", "UserDeleted"];
-    let filter = AuditFilter {
-        event_types: Some(kinds.iter().map(|k| (*k).to_owned()).collect()),
-        ..Default::default()
-    };
-    let rows = audit::list(&state.pool, agent.tenant().as_str(), &filter, None, 1000).await?;
+    let kinds: Vec<String> = END_CUSTOMER_KINDS.iter().map(|k| (*k).to_owned()).collect();
+    let rows = audit::unacknowledged(&state.pool, agent.tenant().as_str(), &kinds, 1000).await?;
     let events = rows
         .iter()
         .map(|row| {
@@ -430,6 +437,40 @@ async fn end_customer_events(
         })
         .collect();
     Ok(Json(EndCustomerEvents { events }))
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct EventPath {
+    /// `event-…`, as the list shows it.
+    id: String,
+}
+
+/// Acknowledges an end-customer event: it leaves the list. Twice is a 409.
+async fn acknowledge_event(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(path): Path<EventPath>,
+) -> Result<super::Done, GoaError> {
+    agent.require(Permission::ManageAccounts)?;
+    let uuid = super::wire::native(prefix::EVENT, "event", &path.id)?;
+    state.caught_up_on_all(agent.tenant(), audit::NAME).await?;
+    let row = audit::get(&state.pool, agent.tenant().as_str(), uuid)
+        .await?
+        .filter(|r| END_CUSTOMER_KINDS.contains(&r.action.as_str()))
+        .ok_or_else(|| GoaError::not_found("event", &path.id))?;
+    let command = fleet_domain::acknowledgement::Acknowledge {
+        event_type: row.action,
+    };
+    state
+        .bus
+        .execute::<fleet_domain::acknowledgement::Acknowledgement>(
+            agent.meta(),
+            &uuid.to_string(),
+            command,
+        )
+        .await
+        .map_err(|e| GoaError::refused(e, "event", &path.id))?;
+    Ok(super::Done)
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

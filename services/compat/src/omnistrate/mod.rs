@@ -31,8 +31,10 @@ mod operations;
 mod shapes;
 mod snapshots;
 mod subscriptions;
+mod upgrade_paths;
 mod users;
 mod wire;
+mod workflows;
 
 use aide::axum::ApiRouter;
 use aide::OperationInput;
@@ -70,6 +72,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(host_clusters::router())
         .merge(host_cluster_entities::router())
         .merge(notifications::router())
+        .merge(workflows::router())
+        .merge(upgrade_paths::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate));
     let about = About {
         title: "Fleetledger: Omnistrate Fleet API dialect",

@@ -51,6 +51,10 @@ pub fn router() -> ApiRouter<AppState> {
             "/user/{userId}/unsuspend",
             put_with(unsuspend, op("UnsuspendUser")),
         )
+        .api_route(
+            "/user/{userId}/verification-email",
+            post_with(resend_verification, op("ResendVerificationEmail")),
+        )
         .api_route("/users", get_with(list_all, op("ListAllUsers")))
 }
 
@@ -346,6 +350,16 @@ async fn suspend(
 ) -> Result<Done, GoaError> {
     let command = UserCommand::Suspend { reason: None };
     user_command(&state, &agent, &path.user_id, command).await
+}
+
+/// Records that the verification email is to be sent again; the event tells subscribers to
+/// send it. Only an active user gets one (a suspended or deleted one is a 409).
+async fn resend_verification(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(path): Path<UserPath>,
+) -> Result<Done, GoaError> {
+    user_command(&state, &agent, &path.user_id, UserCommand::ResendVerification).await
 }
 
 async fn unsuspend(

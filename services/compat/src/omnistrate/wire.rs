@@ -29,6 +29,12 @@ pub mod prefix {
     pub const EVENT: &str = "event";
     pub const SNAPSHOT: &str = "instance-ss";
     pub const CHANNEL: &str = "channel";
+    pub const WORKFLOW: &str = "wf";
+    pub const UPGRADE_PATH: &str = "up";
+    pub const ACCOUNT_CONFIG: &str = "ac";
+    pub const NETWORK: &str = "n";
+    pub const ONBOARDING: &str = "onboarding";
+    pub const ORCHESTRATION: &str = "so";
 }
 
 /// A native id in Omnistrate's form: `instance-0193…`.
