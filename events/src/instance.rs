@@ -105,7 +105,9 @@ pub enum InstanceEvent {
         upgrade_path_id: Option<String>,
     },
     /// A retried workflow succeeded: `failed` -> `status` (`running` or `stopped`).
-    InstanceRecovered { status: String },
+    InstanceRecovered {
+        status: String,
+    },
     /// The agent recorded where the instance's installer is (on-premises instances).
     InstanceInstallerRecorded {
         url: String,

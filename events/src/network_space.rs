@@ -31,8 +31,13 @@ pub enum NetworkSpaceEvent {
         #[serde(flatten)]
         network: CustomNetwork,
     },
-    CustomNetworkRenamed { network_id: String, name: String },
-    CustomNetworkDeleted { network_id: String },
+    CustomNetworkRenamed {
+        network_id: String,
+        name: String,
+    },
+    CustomNetworkDeleted {
+        network_id: String,
+    },
 }
 
 impl DomainEvent for NetworkSpaceEvent {}

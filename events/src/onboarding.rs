@@ -26,7 +26,9 @@ pub enum OnboardingEvent {
         status: String,
         completed: bool,
     },
-    OnboardingServiceLinked { service_id: String },
+    OnboardingServiceLinked {
+        service_id: String,
+    },
     OnboardingDeleted {},
 }
 

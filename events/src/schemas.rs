@@ -5,10 +5,10 @@ use schemars::schema_for;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    account_config, acknowledgement, cost, custom_dns, inbound_hook, network_space, onboarding,
-    orchestration, upgrade_path, workflow, customer, host_cluster, instance, invoice, notification_channel, offering,
-    order, price_book, project, resource, snapshot, subscription, subscription_request, usage,
-    user, DomainEvent, EventEnvelope,
+    account_config, acknowledgement, cost, custom_dns, customer, host_cluster, inbound_hook,
+    instance, invoice, network_space, notification_channel, offering, onboarding, orchestration,
+    order, price_book, project, resource, snapshot, subscription, subscription_request,
+    upgrade_path, usage, user, workflow, DomainEvent, EventEnvelope,
 };
 
 /// Every event type there is.
@@ -90,7 +90,10 @@ pub fn catalog() -> Value {
     events_of::<network_space::NetworkSpaceEvent>(network_space::AGGREGATE_TYPE, &mut events);
     events_of::<onboarding::OnboardingEvent>(onboarding::AGGREGATE_TYPE, &mut events);
     events_of::<orchestration::OrchestrationEvent>(orchestration::AGGREGATE_TYPE, &mut events);
-    events_of::<acknowledgement::AcknowledgementEvent>(acknowledgement::AGGREGATE_TYPE, &mut events);
+    events_of::<acknowledgement::AcknowledgementEvent>(
+        acknowledgement::AGGREGATE_TYPE,
+        &mut events,
+    );
     events_of::<inbound_hook::InboundHookEvent>(inbound_hook::AGGREGATE_TYPE, &mut events);
     json!({
         "description": "Every message on the domain stream is one event: the envelope as JSON, \

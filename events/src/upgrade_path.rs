@@ -42,10 +42,16 @@ pub enum UpgradePathEvent {
         started: Vec<String>,
     },
     /// The scheduled date came.
-    UpgradePathReleased { started: Vec<String> },
+    UpgradePathReleased {
+        started: Vec<String>,
+    },
     UpgradePathPaused {},
-    UpgradePathResumed { started: Vec<String> },
-    UpgradePathCancelled { reason: String },
+    UpgradePathResumed {
+        started: Vec<String>,
+    },
+    UpgradePathCancelled {
+        reason: String,
+    },
     /// `status` is the path's end when no instance is left to move.
     UpgradeInstancesSkipped {
         instance_ids: Vec<String>,

@@ -26,7 +26,9 @@ pub enum UserEvent {
     UserDeleted {},
     /// The sign-up's verification email was asked for again (sending it is a subscriber's
     /// work: the event announces it).
-    UserVerificationEmailResent { email: String },
+    UserVerificationEmailResent {
+        email: String,
+    },
 }
 
 impl DomainEvent for UserEvent {}

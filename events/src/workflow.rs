@@ -51,12 +51,20 @@ pub enum WorkflowEvent {
         completed: bool,
     },
     /// A step failed: the workflow is `failed`, and the instance is in `on_failure`.
-    WorkflowStepFailed { step: String, reason: String },
+    WorkflowStepFailed {
+        step: String,
+        reason: String,
+    },
     WorkflowPaused {},
     WorkflowResumed {},
     /// A failed workflow runs again from its failed step.
-    WorkflowRetried { step: String },
-    WorkflowTerminated { reason: String, by: String },
+    WorkflowRetried {
+        step: String,
+    },
+    WorkflowTerminated {
+        reason: String,
+        by: String,
+    },
 }
 
 impl DomainEvent for WorkflowEvent {}

@@ -52,7 +52,10 @@ async fn workflow_of(app: &TestApp, instance: &str, kind: &str) -> Value {
 
 /// Reports every step of a workflow still to run as completed, in order.
 async fn complete_steps(app: &TestApp, workflow: &str) {
-    let row = app.get(&format!("/v1/workflows/{workflow}")).await.expect(200);
+    let row = app
+        .get(&format!("/v1/workflows/{workflow}"))
+        .await
+        .expect(200);
     for step in row.body["steps"].as_array().unwrap() {
         if step["status"] == "completed" {
             continue;
@@ -104,9 +107,18 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
     assert_eq!(workflows[0]["WorkflowType"], "CreateInstance");
     assert_eq!(workflows[0]["status"], "IN_PROGRESS");
     let described = call(&app, Method::GET, &item, None).await.expect(200);
-    assert_eq!(described.body["Resources"][0]["infraDeploymentStatus"], "IN_PROGRESS");
-    assert_eq!(described.body["Resources"][0]["computeDeploymentStatus"], "PENDING");
-    assert_eq!(described.body["Resources"][0]["actionHookDeploymentStatus"], "N/A");
+    assert_eq!(
+        described.body["Resources"][0]["infraDeploymentStatus"],
+        "IN_PROGRESS"
+    );
+    assert_eq!(
+        described.body["Resources"][0]["computeDeploymentStatus"],
+        "PENDING"
+    );
+    assert_eq!(
+        described.body["Resources"][0]["actionHookDeploymentStatus"],
+        "N/A"
+    );
 
     // A step out of order is refused; the running one completes.
     let early = app
@@ -132,20 +144,31 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
     .expect(200);
     let instance_item = format!("{SCOPE}/instance/instance-{instance}");
     app.eventually("the instance fails with its workflow", || async {
-        let d = call(&app, Method::GET, &instance_item, None).await.expect(200);
+        let d = call(&app, Method::GET, &instance_item, None)
+            .await
+            .expect(200);
         (d.body["consumptionResourceInstanceResult"]["status"] == "FAILED").then_some(())
     })
     .await;
     let failed = call(&app, Method::GET, &item, None).await.expect(200);
     assert_eq!(failed.body["Workflow"]["status"], "FAILED");
-    assert_eq!(failed.body["Resources"][0]["networkDeploymentStatus"], "FAILED");
+    assert_eq!(
+        failed.body["Resources"][0]["networkDeploymentStatus"],
+        "FAILED"
+    );
 
     // Illegal transitions of a failed workflow are 409s.
     for status in ["pause", "resume"] {
         let refused = call(&app, Method::PATCH, &item, Some(json!({"status": status}))).await;
         goa(&refused, 409, "invalid_state");
     }
-    let bad = call(&app, Method::PATCH, &item, Some(json!({"status": "explode"}))).await;
+    let bad = call(
+        &app,
+        Method::PATCH,
+        &item,
+        Some(json!({"status": "explode"})),
+    )
+    .await;
     goa(&bad, 400, "bad_request");
 
     // Retried, it runs from the failed step; once done the instance recovers to running.
@@ -155,10 +178,15 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
     shaped("ServiceWorkflow", &retried.body, SERVICE_WORKFLOW);
     assert_eq!(retried.body["status"], "IN_PROGRESS");
     complete_steps(&app, &wf).await;
-    app.eventually("the retried deployment brings the instance back", || async {
-        let d = call(&app, Method::GET, &instance_item, None).await.expect(200);
-        (d.body["consumptionResourceInstanceResult"]["status"] == "RUNNING").then_some(())
-    })
+    app.eventually(
+        "the retried deployment brings the instance back",
+        || async {
+            let d = call(&app, Method::GET, &instance_item, None)
+                .await
+                .expect(200);
+            (d.body["consumptionResourceInstanceResult"]["status"] == "RUNNING").then_some(())
+        },
+    )
     .await;
     let done = call(&app, Method::GET, &item, None).await.expect(200);
     assert_eq!(done.body["Workflow"]["status"], "COMPLETED");
@@ -166,13 +194,19 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
         let refused = call(&app, Method::PATCH, &item, Some(json!({"status": status}))).await;
         goa(&refused, 409, "invalid_state");
     }
-    goa(&call(&app, Method::DELETE, &item, None).await, 409, "invalid_state");
+    goa(
+        &call(&app, Method::DELETE, &item, None).await,
+        409,
+        "invalid_state",
+    );
 
     // The step events, told step by step.
     let events = call(&app, Method::GET, &format!("{item}/events"), None)
         .await
         .expect(200);
-    let steps = events.body["resources"][0]["workflowSteps"].as_array().unwrap();
+    let steps = events.body["resources"][0]["workflowSteps"]
+        .as_array()
+        .unwrap();
     assert_eq!(steps.len(), 6);
     let network: Vec<&str> = steps[1]["events"]
         .as_array()
@@ -200,37 +234,81 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
     .await
     .expect(200);
     let stop = workflow_of(&app, &instance, "stop").await;
-    let stop_item = format!("{SCOPE}/service-workflows/wf-{}", stop["id"].as_str().unwrap());
-    let paused = call(&app, Method::PATCH, &stop_item, Some(json!({"status": "pause"})))
-        .await
-        .expect(200);
+    let stop_item = format!(
+        "{SCOPE}/service-workflows/wf-{}",
+        stop["id"].as_str().unwrap()
+    );
+    let paused = call(
+        &app,
+        Method::PATCH,
+        &stop_item,
+        Some(json!({"status": "pause"})),
+    )
+    .await
+    .expect(200);
     assert_eq!(paused.body["status"], "PAUSED");
     assert_eq!(paused.body["WorkflowType"], "StopInstance");
     let step = app
         .post(
-            &format!("/v1/workflows/{}/steps/compute", stop["id"].as_str().unwrap()),
+            &format!(
+                "/v1/workflows/{}/steps/compute",
+                stop["id"].as_str().unwrap()
+            ),
             json!({"outcome": "completed"}),
         )
         .await;
-    assert_eq!(step.status.as_u16(), 409, "a paused workflow takes no report");
+    assert_eq!(
+        step.status.as_u16(),
+        409,
+        "a paused workflow takes no report"
+    );
     goa(
-        &call(&app, Method::PATCH, &stop_item, Some(json!({"status": "pause"}))).await,
+        &call(
+            &app,
+            Method::PATCH,
+            &stop_item,
+            Some(json!({"status": "pause"})),
+        )
+        .await,
         409,
         "invalid_state",
     );
-    call(&app, Method::PATCH, &stop_item, Some(json!({"status": "resume"})))
+    call(
+        &app,
+        Method::PATCH,
+        &stop_item,
+        Some(json!({"status": "resume"})),
+    )
+    .await
+    .expect(200);
+    let terminated = call(&app, Method::DELETE, &stop_item, None)
         .await
         .expect(200);
-    let terminated = call(&app, Method::DELETE, &stop_item, None).await.expect(200);
     assert_eq!(terminated.body["status"], "TERMINATED");
-    assert_eq!(terminated.body["UpdatedReason"], "Customer requested termination.");
+    assert_eq!(
+        terminated.body["UpdatedReason"],
+        "Customer requested termination."
+    );
     assert!(!terminated.body["UpdatedBy"].as_str().unwrap().is_empty());
-    goa(&call(&app, Method::DELETE, &stop_item, None).await, 409, "invalid_state");
+    goa(
+        &call(&app, Method::DELETE, &stop_item, None).await,
+        409,
+        "invalid_state",
+    );
 
-    let summary = call(&app, Method::GET, &format!("{SCOPE}/service-workflows-summary"), None)
-        .await
-        .expect(200);
-    assert_eq!(summary.body["CompletedWorkflowCount"], 1, "{}", summary.body);
+    let summary = call(
+        &app,
+        Method::GET,
+        &format!("{SCOPE}/service-workflows-summary"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        summary.body["CompletedWorkflowCount"], 1,
+        "{}",
+        summary.body
+    );
     assert_eq!(summary.body["ActiveWorkflowCount"], 0);
     assert_eq!(summary.body["FailedWorkflowCount"], 0);
 
@@ -247,9 +325,14 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
 
 /// The eligible instances of a path, as Omnistrate lists them.
 async fn path_instances(app: &TestApp, item: &str) -> Vec<Value> {
-    let listed = call(app, Method::GET, &format!("{item}/eligible-instances"), None)
-        .await
-        .expect(200);
+    let listed = call(
+        app,
+        Method::GET,
+        &format!("{item}/eligible-instances"),
+        None,
+    )
+    .await
+    .expect(200);
     listed.body["instances"].as_array().unwrap().clone()
 }
 
@@ -409,7 +492,10 @@ async fn an_upgrade_path_rolls_ten_instances_with_a_pause_and_a_resume() {
     app.all_caught_up().await;
     let still = described(&app, &item).await;
     assert_eq!(still["status"], "PAUSED");
-    assert_eq!(still["inProgressCount"], 0, "a paused path starts nothing: {still}");
+    assert_eq!(
+        still["inProgressCount"], 0,
+        "a paused path starts nothing: {still}"
+    );
     assert_eq!(still["pendingCount"], 4);
 
     let resumed = call(
@@ -490,8 +576,10 @@ async fn upgrade_paths_are_scheduled_skipped_and_cancelled() {
         &app,
         Method::POST,
         &format!("{TIER}/upgrade-path"),
-        Some(json!({"sourceVersion": "1.0", "targetVersion": "2.0", "scheduledDate": "2020-01-01",
-                    "upgradeFilters": {"INSTANCE_IDS": ids}})),
+        Some(
+            json!({"sourceVersion": "1.0", "targetVersion": "2.0", "scheduledDate": "2020-01-01",
+                    "upgradeFilters": {"INSTANCE_IDS": ids}}),
+        ),
     )
     .await;
     goa(&past, 400, "bad_request");
@@ -499,8 +587,10 @@ async fn upgrade_paths_are_scheduled_skipped_and_cancelled() {
         &app,
         Method::POST,
         &format!("{TIER}/upgrade-path"),
-        Some(json!({"sourceVersion": "1.0", "targetVersion": "2.0", "scheduledDate": "2099-01-01",
-                    "upgradeFilters": {"INSTANCE_IDS": ids}})),
+        Some(
+            json!({"sourceVersion": "1.0", "targetVersion": "2.0", "scheduledDate": "2099-01-01",
+                    "upgradeFilters": {"INSTANCE_IDS": ids}}),
+        ),
     )
     .await
     .expect(200);

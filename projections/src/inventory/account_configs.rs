@@ -67,13 +67,17 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
         AccountConfigEvent::AccountConfigConnected {} => {
             ("verifying", Some("Verifying the account".to_owned()))
         }
-        AccountConfigEvent::AccountConfigVerified { ready: true, message } => (
+        AccountConfigEvent::AccountConfigVerified {
+            ready: true,
+            message,
+        } => (
             "ready",
             Some(message.unwrap_or_else(|| "Account is ready".into())),
         ),
-        AccountConfigEvent::AccountConfigVerified { ready: false, message } => {
-            ("failed", message)
-        }
+        AccountConfigEvent::AccountConfigVerified {
+            ready: false,
+            message,
+        } => ("failed", message),
         AccountConfigEvent::AccountConfigDisconnected {} => (
             "ready_to_offboard",
             Some("Account is disconnected and ready to offboard".into()),

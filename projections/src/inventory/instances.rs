@@ -464,3 +464,40 @@ pub async fn linked(
     .fetch_all(pool)
     .await
 }
+
+/// Where a live instance runs and how it stands: what health is told from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
+pub struct Placement {
+    pub id: Uuid,
+    pub instance_type: String,
+    pub service_id: String,
+    pub cloud_provider: String,
+    pub region: String,
+    pub deployment_cell: String,
+    pub environment_type: String,
+    pub status: String,
+    pub adopted: bool,
+}
+
+/// The live instances of a service (any for `None`) in a cell (any for `None`), in id order.
+pub async fn placements(
+    pool: &PgPool,
+    tenant: &str,
+    service_id: Option<&str>,
+    cell: Option<&str>,
+) -> Result<Vec<Placement>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, instance_type, service_id, cloud_provider, region, deployment_cell,
+                environment_type, status, adopted
+           FROM inventory.instances
+          WHERE tenant = $1 AND status <> 'deleted'
+            AND ($2::text IS NULL OR service_id = $2)
+            AND ($3::text IS NULL OR deployment_cell = $3)
+          ORDER BY id LIMIT 10000",
+    )
+    .bind(tenant)
+    .bind(service_id)
+    .bind(cell)
+    .fetch_all(pool)
+    .await
+}

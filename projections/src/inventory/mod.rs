@@ -13,6 +13,7 @@ pub mod networks;
 pub mod onboardings;
 pub mod orchestrations;
 pub mod requests;
+pub mod search;
 pub mod snapshots;
 pub mod subscriptions;
 pub mod upgrade_paths;
@@ -65,8 +66,8 @@ impl Projection for Inventory {
     fn handles(&self, aggregate_type: &str) -> bool {
         use fleet_events::{
             account_config, custom_dns, customer, host_cluster, instance, network_space,
-            onboarding, orchestration, snapshot, subscription, subscription_request,
-            upgrade_path, user, workflow,
+            onboarding, orchestration, snapshot, subscription, subscription_request, upgrade_path,
+            user, workflow,
         };
         [
             instance::AGGREGATE_TYPE,
@@ -94,8 +95,8 @@ impl Projection for Inventory {
     ) -> Result<(), ApplyError> {
         use fleet_events::{
             account_config, custom_dns, customer, host_cluster, instance, network_space,
-            onboarding, orchestration, snapshot, subscription, subscription_request,
-            upgrade_path, user, workflow,
+            onboarding, orchestration, snapshot, subscription, subscription_request, upgrade_path,
+            user, workflow,
         };
         // Each aggregate type has its own tables, so keeping the order within a type is
         // enough; instances go in one set-based write.

@@ -140,7 +140,11 @@ pub struct OnboardingRow {
 const SELECT: &str = "SELECT id, name, onboarding_type, stages, completed, service_id, created_by,
     created_at, updated_at FROM inventory.onboardings";
 
-pub async fn get(pool: &PgPool, tenant: &str, id: Uuid) -> Result<Option<OnboardingRow>, sqlx::Error> {
+pub async fn get(
+    pool: &PgPool,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Option<OnboardingRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE tenant = $1 AND id = $2 AND NOT deleted"
     ))

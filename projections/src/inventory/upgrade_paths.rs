@@ -152,67 +152,71 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
         Some(_) => {}
     }
     // (status, last action, message, column stamped now)
-    let (status, action, message, stamp): (Option<&str>, Option<&str>, Option<String>, Option<&str>) =
-        match &decoded {
-            UpgradePathEvent::UpgradePathCreated { .. } => unreachable!("handled above"),
-            UpgradePathEvent::UpgradePathReleased { started } => {
-                set_instances(tx, tenant, id, started, "in_progress", None, at).await?;
-                (Some("in_progress"), None, None, Some("released_at"))
-            }
-            UpgradePathEvent::UpgradePathPaused {} => {
-                (Some("paused"), Some("pause"), None, Some("paused_at"))
-            }
-            UpgradePathEvent::UpgradePathResumed { started } => {
-                set_instances(tx, tenant, id, started, "in_progress", None, at).await?;
-                (Some("in_progress"), Some("resume"), None, None)
-            }
-            UpgradePathEvent::UpgradePathCancelled { reason } => (
-                Some("cancelled"),
-                Some("cancel"),
-                Some(reason.clone()),
-                Some("completed_at"),
-            ),
-            UpgradePathEvent::UpgradeInstancesSkipped {
-                instance_ids,
-                status,
-            } => {
-                set_instances(tx, tenant, id, instance_ids, "skipped", None, at).await?;
-                (
-                    status.as_deref(),
-                    Some("skip-instances"),
-                    None,
-                    status.as_ref().map(|_| "completed_at"),
-                )
-            }
-            UpgradePathEvent::UpgradePathCustomerNotified {} => {
-                sqlx::query(
-                    "UPDATE upgrade_paths SET notify_customer = true WHERE tenant = $1 AND id = $2",
-                )
-                .bind(tenant)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                (None, Some("notify-customer"), None, None)
-            }
-            UpgradePathEvent::UpgradeInstanceFinished {
-                instance_id,
-                succeeded,
-                reason,
-                started,
-                status,
-            } => {
-                let outcome = if *succeeded { "completed" } else { "failed" };
-                let one = [instance_id.clone()];
-                set_instances(tx, tenant, id, &one, outcome, reason.as_deref(), at).await?;
-                set_instances(tx, tenant, id, started, "in_progress", None, at).await?;
-                (
-                    status.as_deref(),
-                    None,
-                    None,
-                    status.as_ref().map(|_| "completed_at"),
-                )
-            }
-        };
+    let (status, action, message, stamp): (
+        Option<&str>,
+        Option<&str>,
+        Option<String>,
+        Option<&str>,
+    ) = match &decoded {
+        UpgradePathEvent::UpgradePathCreated { .. } => unreachable!("handled above"),
+        UpgradePathEvent::UpgradePathReleased { started } => {
+            set_instances(tx, tenant, id, started, "in_progress", None, at).await?;
+            (Some("in_progress"), None, None, Some("released_at"))
+        }
+        UpgradePathEvent::UpgradePathPaused {} => {
+            (Some("paused"), Some("pause"), None, Some("paused_at"))
+        }
+        UpgradePathEvent::UpgradePathResumed { started } => {
+            set_instances(tx, tenant, id, started, "in_progress", None, at).await?;
+            (Some("in_progress"), Some("resume"), None, None)
+        }
+        UpgradePathEvent::UpgradePathCancelled { reason } => (
+            Some("cancelled"),
+            Some("cancel"),
+            Some(reason.clone()),
+            Some("completed_at"),
+        ),
+        UpgradePathEvent::UpgradeInstancesSkipped {
+            instance_ids,
+            status,
+        } => {
+            set_instances(tx, tenant, id, instance_ids, "skipped", None, at).await?;
+            (
+                status.as_deref(),
+                Some("skip-instances"),
+                None,
+                status.as_ref().map(|_| "completed_at"),
+            )
+        }
+        UpgradePathEvent::UpgradePathCustomerNotified {} => {
+            sqlx::query(
+                "UPDATE upgrade_paths SET notify_customer = true WHERE tenant = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            (None, Some("notify-customer"), None, None)
+        }
+        UpgradePathEvent::UpgradeInstanceFinished {
+            instance_id,
+            succeeded,
+            reason,
+            started,
+            status,
+        } => {
+            let outcome = if *succeeded { "completed" } else { "failed" };
+            let one = [instance_id.clone()];
+            set_instances(tx, tenant, id, &one, outcome, reason.as_deref(), at).await?;
+            set_instances(tx, tenant, id, started, "in_progress", None, at).await?;
+            (
+                status.as_deref(),
+                None,
+                None,
+                status.as_ref().map(|_| "completed_at"),
+            )
+        }
+    };
     let stamp = stamp.map_or(String::new(), |c| format!(", {c} = $3"));
     let result = sqlx::query(&format!(
         "UPDATE upgrade_paths SET status = coalesce($5, status),

@@ -154,7 +154,10 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
             set_step(current, "in_progress", None, true);
             status = Some("in_progress");
         }
-        WorkflowEvent::WorkflowTerminated { reason: why, by: who } => {
+        WorkflowEvent::WorkflowTerminated {
+            reason: why,
+            by: who,
+        } => {
             status = Some("terminated");
             reason = Some(why.clone());
             by = Some(who.clone());
@@ -215,7 +218,11 @@ const SELECT: &str = "SELECT id, instance_id, kind, service_id, plan_id, cloud_p
     upgrade_path_id, target_version, failure_reason, updated_by, updated_reason, started_at,
     ended_at, updated_at FROM inventory.workflows";
 
-pub async fn get(pool: &PgPool, tenant: &str, id: Uuid) -> Result<Option<WorkflowRow>, sqlx::Error> {
+pub async fn get(
+    pool: &PgPool,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Option<WorkflowRow>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT} WHERE tenant = $1 AND id = $2"))
         .bind(tenant)
         .bind(id)

@@ -44,7 +44,8 @@ impl Producers {
                 let (tenant, secret) = rest.split_once(':')?;
                 Some((id.trim(), tenant.trim(), secret.trim()))
             });
-            let Some((id, tenant, secret)) = parsed.filter(|(i, _, s)| !i.is_empty() && s.len() >= 16)
+            let Some((id, tenant, secret)) =
+                parsed.filter(|(i, _, s)| !i.is_empty() && s.len() >= 16)
             else {
                 return Err(format!(
                     "an inbound hook is producer=tenant:secret, with a secret of 16 characters \
@@ -110,9 +111,8 @@ pub async fn receive(
     if !ok {
         return Err(HookError::BadSignature);
     }
-    let data: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        AppError::bad_request("body", format!("the event data is not JSON: {e}"))
-    })?;
+    let data: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request("body", format!("the event data is not JSON: {e}")))?;
     let delivery = match delivery_id.filter(|d| !d.trim().is_empty() && d.len() <= 200) {
         Some(d) => d.to_owned(),
         None => hex::encode(Sha256::digest(body)),

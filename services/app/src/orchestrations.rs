@@ -53,7 +53,10 @@ pub async fn change(
         },
         other => other,
     };
-    let state = app.bus.state::<Orchestration>(&meta.tenant, &id.to_string()).await?;
+    let state = app
+        .bus
+        .state::<Orchestration>(&meta.tenant, &id.to_string())
+        .await?;
     if !state.created {
         return Err(AppError::NotFound(format!(
             "services orchestration so-{id} not found"

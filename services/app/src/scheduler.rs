@@ -237,13 +237,23 @@ pub const PAUSE_LIMIT: chrono::Duration = chrono::Duration::hours(24);
 async fn roll_due_upgrade_paths(app: &App) -> Result<(), AppError> {
     use fleet_domain::upgrade_path::{UpgradePath, UpgradePathCommand};
     let now = Utc::now();
-    let (due, stale) =
-        fleet_projections::inventory::upgrade_paths::due(&app.pool, now.date_naive(), now - PAUSE_LIMIT)
-            .await?;
+    let (due, stale) = fleet_projections::inventory::upgrade_paths::due(
+        &app.pool,
+        now.date_naive(),
+        now - PAUSE_LIMIT,
+    )
+    .await?;
     let commands = due
         .into_iter()
         .map(|(t, id)| {
-            (t, id, UpgradePathCommand::Release { today: now.date_naive() }, "release")
+            (
+                t,
+                id,
+                UpgradePathCommand::Release {
+                    today: now.date_naive(),
+                },
+                "release",
+            )
         })
         .chain(stale.into_iter().map(|(t, id)| {
             let reason = "Upgrade path auto-cancelled: paused for longer than 24h0m0s without \

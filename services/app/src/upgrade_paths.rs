@@ -54,11 +54,10 @@ pub async fn create(
             "INSTANCE_IDS must name at least one instance",
         ));
     }
-    let held: BTreeMap<String, Uuid> =
-        upgrade_paths::held(&app.pool, meta.tenant.as_str(), &asked)
-            .await?
-            .into_iter()
-            .collect();
+    let held: BTreeMap<String, Uuid> = upgrade_paths::held(&app.pool, meta.tenant.as_str(), &asked)
+        .await?
+        .into_iter()
+        .collect();
     let (mut movable, mut refused) = (Vec::new(), BTreeMap::new());
     for id in asked {
         let instance = app.bus.state::<Instance>(&meta.tenant, &id).await?;
@@ -69,7 +68,12 @@ pub async fn create(
             {
                 Some("instance is not of this service and product tier".to_owned())
             }
-            Some(_) if matches!(instance.status, InstanceStatus::Deleted | InstanceStatus::Failed) => {
+            Some(_)
+                if matches!(
+                    instance.status,
+                    InstanceStatus::Deleted | InstanceStatus::Failed
+                ) =>
+            {
                 Some("instance is in a terminal state".to_owned())
             }
             Some(_) if instance.status != InstanceStatus::Running => {
@@ -136,7 +140,11 @@ pub async fn manage(
         .await?;
     match &path.plan {
         Some(p) if p.service_id == service_id && p.plan_id == plan_id => {}
-        _ => return Err(AppError::NotFound(format!("upgrade path up-{path_id} not found"))),
+        _ => {
+            return Err(AppError::NotFound(format!(
+                "upgrade path up-{path_id} not found"
+            )))
+        }
     }
     Ok(app
         .bus

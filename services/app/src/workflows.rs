@@ -20,7 +20,10 @@ pub fn deployment_of(instance_id: &str) -> Uuid {
 
 /// The id of the workflow an instance event started.
 pub fn started_by(event_id: &Uuid) -> Uuid {
-    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("workflow:{event_id}").as_bytes())
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("workflow:{event_id}").as_bytes(),
+    )
 }
 
 /// What the agent reports about a step.
@@ -69,7 +72,9 @@ pub async fn operate(
         .await?
         .exists()
     {
-        return Err(AppError::NotFound(format!("workflow {workflow_id} not found")));
+        return Err(AppError::NotFound(format!(
+            "workflow {workflow_id} not found"
+        )));
     }
     Ok(app
         .bus

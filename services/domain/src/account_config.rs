@@ -68,9 +68,9 @@ pub struct AccountConfig {
 
 fn digits(field: &'static str, value: &Option<String>, len: usize) -> Result<(), DomainError> {
     match value {
-        Some(v) if v.len() != len || !v.chars().all(|c| c.is_ascii_digit()) => Err(
-            DomainError::invalid(field, format!("must be {len} digits")),
-        ),
+        Some(v) if v.len() != len || !v.chars().all(|c| c.is_ascii_digit()) => {
+            Err(DomainError::invalid(field, format!("must be {len} digits")))
+        }
         _ => Ok(()),
     }
 }
@@ -81,7 +81,10 @@ fn validate_account(account: &CloudAccount) -> Result<(), DomainError> {
     match account.cloud_provider.as_str() {
         "aws" => {
             if !present(&account.aws_account_id) {
-                return Err(DomainError::invalid("awsAccountID", "an AWS account needs its id"));
+                return Err(DomainError::invalid(
+                    "awsAccountID",
+                    "an AWS account needs its id",
+                ));
             }
             digits("awsAccountID", &account.aws_account_id, 12)?;
             if let Some(arn) = &account.aws_bootstrap_role_arn {
@@ -95,7 +98,10 @@ fn validate_account(account: &CloudAccount) -> Result<(), DomainError> {
         }
         "gcp" => {
             if !present(&account.gcp_project_id) {
-                return Err(DomainError::invalid("gcpProjectID", "a GCP account needs its project"));
+                return Err(DomainError::invalid(
+                    "gcpProjectID",
+                    "a GCP account needs its project",
+                ));
             }
             digits("gcpProjectNumber", &account.gcp_project_number, 12)?;
         }
@@ -104,7 +110,10 @@ fn validate_account(account: &CloudAccount) -> Result<(), DomainError> {
                 ("azureSubscriptionID", &account.azure_subscription_id),
                 ("azureTenantID", &account.azure_tenant_id),
             ] {
-                if !value.as_deref().is_some_and(|v| uuid::Uuid::parse_str(v).is_ok()) {
+                if !value
+                    .as_deref()
+                    .is_some_and(|v| uuid::Uuid::parse_str(v).is_ok())
+                {
                     return Err(DomainError::invalid(field, "must be a UUID"));
                 }
             }
@@ -240,14 +249,25 @@ mod tests {
         let cases: Vec<(Vec<C>, &str)> = vec![
             (vec![create(), verified(true)], "pending"),
             (vec![create(), C::SetConnection(false)], "pending"),
-            (vec![create(), C::SetConnection(true), C::SetConnection(true)], "verifying"),
-            (vec![create(), C::SetConnection(true), C::Delete], "verifying"),
+            (
+                vec![create(), C::SetConnection(true), C::SetConnection(true)],
+                "verifying",
+            ),
+            (
+                vec![create(), C::SetConnection(true), C::Delete],
+                "verifying",
+            ),
             (
                 vec![create(), C::SetConnection(true), verified(true), C::Delete],
                 "ready",
             ),
             (
-                vec![create(), C::SetConnection(true), verified(true), verified(true)],
+                vec![
+                    create(),
+                    C::SetConnection(true),
+                    verified(true),
+                    verified(true),
+                ],
                 "ready",
             ),
             (
@@ -273,9 +293,19 @@ mod tests {
 
     #[test]
     fn accounts_are_validated_per_provider() {
-        let C::Create(mut account) = create() else { unreachable!() };
+        let C::Create(mut account) = create() else {
+            unreachable!()
+        };
         account.aws_account_id = Some("12345".into());
-        let err = AccountConfig::default().decide(&C::Create(account)).unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { field: "awsAccountID", .. }));
+        let err = AccountConfig::default()
+            .decide(&C::Create(account))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            DomainError::Invalid {
+                field: "awsAccountID",
+                ..
+            }
+        ));
     }
 }

@@ -15,7 +15,12 @@ use crate::{validate, Aggregate, DomainError};
 pub fn id_of(cloud_provider: &str, region: &str) -> Uuid {
     Uuid::new_v5(
         &Uuid::NAMESPACE_OID,
-        format!("network-space:{}:{}", cloud_provider, region.to_ascii_lowercase()).as_bytes(),
+        format!(
+            "network-space:{}:{}",
+            cloud_provider,
+            region.to_ascii_lowercase()
+        )
+        .as_bytes(),
     )
 }
 
@@ -109,19 +114,28 @@ impl Aggregate for NetworkSpace {
                 validate::required("name", &network.name, 200)?;
                 validate::required("cloudProviderRegion", &network.region, 64)?;
                 let cidr = Cidr::parse(&network.cidr)?;
-                if self.networks.iter().any(|n| n.network_id == network.network_id) {
+                if self
+                    .networks
+                    .iter()
+                    .any(|n| n.network_id == network.network_id)
+                {
                     return Err(DomainError::AlreadyExists {
                         aggregate: "custom network",
                     });
                 }
-                if let Some(taken) = self.networks.iter().find(|n| {
-                    Cidr::parse(&n.cidr).is_ok_and(|other| other.overlaps(cidr))
-                }) {
+                if let Some(taken) = self
+                    .networks
+                    .iter()
+                    .find(|n| Cidr::parse(&n.cidr).is_ok_and(|other| other.overlaps(cidr)))
+                {
                     return Err(DomainError::invalid(
                         "cidr",
                         format!(
                             "{cidr} overlaps {} of network {} ({}) in {} {}",
-                            taken.cidr, taken.network_id, taken.name, taken.cloud_provider,
+                            taken.cidr,
+                            taken.network_id,
+                            taken.name,
+                            taken.cloud_provider,
                             taken.region
                         ),
                     ));
@@ -160,7 +174,11 @@ impl Aggregate for NetworkSpace {
                 self.networks.push(network.clone())
             }
             NetworkSpaceEvent::CustomNetworkRenamed { network_id, name } => {
-                if let Some(n) = self.networks.iter_mut().find(|n| n.network_id == *network_id) {
+                if let Some(n) = self
+                    .networks
+                    .iter_mut()
+                    .find(|n| n.network_id == *network_id)
+                {
                     n.name = name.clone();
                 }
             }
@@ -193,10 +211,23 @@ mod tests {
 
     #[test]
     fn cidrs_are_read_in_their_network_form() {
-        assert_eq!(Cidr::parse("10.0.0.0/16").unwrap().to_string(), "10.0.0.0/16");
-        for bad in ["10.0.0.1/16", "10.0.0.0", "10.0.0.0/33", "300.0.0.0/16", "10.0.0.0/4", "x/8"] {
+        assert_eq!(
+            Cidr::parse("10.0.0.0/16").unwrap().to_string(),
+            "10.0.0.0/16"
+        );
+        for bad in [
+            "10.0.0.1/16",
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "300.0.0.0/16",
+            "10.0.0.0/4",
+            "x/8",
+        ] {
             assert!(
-                matches!(Cidr::parse(bad), Err(DomainError::Invalid { field: "cidr", .. })),
+                matches!(
+                    Cidr::parse(bad),
+                    Err(DomainError::Invalid { field: "cidr", .. })
+                ),
                 "{bad}"
             );
         }
@@ -208,7 +239,10 @@ mod tests {
             network("n1", "10.0.0.0/16"),
             network("n2", "10.0.128.0/17"),
         ]);
-        assert!(matches!(last, Err(DomainError::Invalid { field: "cidr", .. })));
+        assert!(matches!(
+            last,
+            Err(DomainError::Invalid { field: "cidr", .. })
+        ));
         let (state, last) = crate::run_commands::<NetworkSpace>(&[
             network("n1", "10.0.0.0/16"),
             network("n2", "10.1.0.0/16"),

@@ -21,9 +21,17 @@ pub const TYPES: &[&str] = &["CONTAINER_IMAGE", "DOCKER_COMPOSE", "CLOUD_NATIVE"
 
 #[derive(Debug, Clone)]
 pub enum OnboardingCommand {
-    Create { name: String, onboarding_type: String },
-    SetStage { stage: String, status: String },
-    LinkService { service_id: String },
+    Create {
+        name: String,
+        onboarding_type: String,
+    },
+    SetStage {
+        stage: String,
+        status: String,
+    },
+    LinkService {
+        service_id: String,
+    },
     Delete,
 }
 
@@ -177,15 +185,27 @@ mod tests {
     fn illegal_transitions_are_refused() {
         let cases: Vec<(Vec<C>, &str)> = vec![
             (
-                vec![create(), set("BuildSaaS", "COMPLETE"), set("BuildSaaS", "SKIPPED")],
+                vec![
+                    create(),
+                    set("BuildSaaS", "COMPLETE"),
+                    set("BuildSaaS", "SKIPPED"),
+                ],
                 "complete",
             ),
             (
-                vec![create(), set("BuildSaaS", "COMPLETE"), set("BuildSaaS", "COMPLETE")],
+                vec![
+                    create(),
+                    set("BuildSaaS", "COMPLETE"),
+                    set("BuildSaaS", "COMPLETE"),
+                ],
                 "complete",
             ),
             (
-                vec![create(), set("BuildSaaS", "SKIPPED"), set("BuildSaaS", "SKIPPED")],
+                vec![
+                    create(),
+                    set("BuildSaaS", "SKIPPED"),
+                    set("BuildSaaS", "SKIPPED"),
+                ],
                 "skipped",
             ),
         ];

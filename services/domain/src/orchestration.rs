@@ -70,12 +70,18 @@ pub fn check_topology(all: &[Deployment]) -> Result<(), DomainError> {
     let mut aliases = BTreeSet::new();
     for d in all {
         if d.alias.trim().is_empty() || !aliases.insert(d.alias.as_str()) {
-            return Err(bad(format!("deployment alias '{}' is empty or repeated", d.alias)));
+            return Err(bad(format!(
+                "deployment alias '{}' is empty or repeated",
+                d.alias
+            )));
         }
     }
     for d in all {
         if let Some(unknown) = d.depends_on.iter().find(|a| !aliases.contains(a.as_str())) {
-            return Err(bad(format!("{} depends on unknown deployment {unknown}", d.alias)));
+            return Err(bad(format!(
+                "{} depends on unknown deployment {unknown}",
+                d.alias
+            )));
         }
     }
     // Kahn's algorithm: whatever is left once nothing more can start is a cycle.
@@ -131,8 +137,7 @@ impl Aggregate for Orchestration {
                 _ => "delete",
             })),
             OrchestrationCommand::Modify { added } => {
-                let all: Vec<Deployment> =
-                    self.deployments.iter().chain(added).cloned().collect();
+                let all: Vec<Deployment> = self.deployments.iter().chain(added).cloned().collect();
                 check_topology(&all).map_err(|e| match e {
                     DomainError::Invalid { reason, .. } => {
                         DomainError::invalid("orchestrationModifyDSL", reason)

@@ -20,7 +20,13 @@ pub use fleet_events::upgrade_path::{UpgradePathEvent, UpgradePlan};
 use crate::{validate, Aggregate, DomainError};
 
 pub const MAX_CONCURRENT: i64 = 100;
-pub const ACTIONS: &[&str] = &["pause", "resume", "cancel", "skip-instances", "notify-customer"];
+pub const ACTIONS: &[&str] = &[
+    "pause",
+    "resume",
+    "cancel",
+    "skip-instances",
+    "notify-customer",
+];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PathStatus {
@@ -126,7 +132,9 @@ impl UpgradePath {
         let Some(plan) = &self.plan else {
             return Vec::new();
         };
-        let running = self.count(InstanceUpgrade::InProgress).saturating_sub(freed);
+        let running = self
+            .count(InstanceUpgrade::InProgress)
+            .saturating_sub(freed);
         let slots = (plan.max_concurrent as usize).saturating_sub(running);
         plan.instance_ids
             .iter()
@@ -424,25 +432,26 @@ mod tests {
     #[test]
     fn instances_move_at_most_max_concurrent_at_a_time() {
         let (state, last) = run(&[create(5, 2, None), finish("i0")]);
-        let Ok(UpgradePathEvent::UpgradeInstanceFinished { started, status, .. }) = last else {
+        let Ok(UpgradePathEvent::UpgradeInstanceFinished {
+            started, status, ..
+        }) = last
+        else {
             panic!("{last:?}")
         };
         assert_eq!(started, vec!["i2".to_owned()]);
         assert_eq!(status, None);
         assert_eq!(state.count(InstanceUpgrade::InProgress), 2);
-        let (state, _) = run(&[
-            create(3, 2, None),
-            finish("i0"),
-            finish("i1"),
-            finish("i2"),
-        ]);
+        let (state, _) = run(&[create(3, 2, None), finish("i0"), finish("i1"), finish("i2")]);
         assert_eq!(state.status, PathStatus::Complete);
     }
 
     #[test]
     fn a_paused_path_starts_nothing_until_resumed() {
         let (state, last) = run(&[create(4, 2, None), C::Pause, finish("i0"), finish("i1")]);
-        let Ok(UpgradePathEvent::UpgradeInstanceFinished { started, status, .. }) = last else {
+        let Ok(UpgradePathEvent::UpgradeInstanceFinished {
+            started, status, ..
+        }) = last
+        else {
             panic!("{last:?}")
         };
         assert!(started.is_empty());
@@ -515,14 +524,17 @@ mod tests {
         let cases: Vec<(Vec<C>, &str)> = vec![
             (vec![create(2, 1, None), C::Resume], "in_progress"),
             (vec![create(2, 1, None), C::Pause, C::Pause], "paused"),
-            (vec![create(2, 1, today().succ_opt()), C::Pause], "scheduled"),
+            (
+                vec![create(2, 1, today().succ_opt()), C::Pause],
+                "scheduled",
+            ),
             (vec![create(2, 1, None), cancel(), cancel()], "cancelled"),
             (vec![create(2, 1, None), cancel(), C::Resume], "cancelled"),
-            (vec![create(2, 1, None), cancel(), C::NotifyCustomer], "cancelled"),
             (
-                vec![create(1, 1, None), finish("i0"), C::Pause],
-                "complete",
+                vec![create(2, 1, None), cancel(), C::NotifyCustomer],
+                "cancelled",
             ),
+            (vec![create(1, 1, None), finish("i0"), C::Pause], "complete"),
             (vec![create(1, 1, None), finish("i0"), cancel()], "complete"),
         ];
         for (commands, state) in cases {

@@ -56,7 +56,10 @@ pub fn plan_of(kind: &str) -> Option<(&'static [&'static str], &'static str)> {
         "capacity" => (&["compute", "storage", "configuration"], "running"),
         "update" => (&["configuration"], "running"),
         "upgrade" => (&["configuration", "compute", "monitoring"], "running"),
-        "delete" => (&["compute", "storage", "network", "infrastructure"], "deleted"),
+        "delete" => (
+            &["compute", "storage", "network", "infrastructure"],
+            "deleted",
+        ),
         _ => return None,
     })
 }
@@ -297,7 +300,10 @@ mod tests {
         );
         assert_eq!(state.status, WorkflowStatus::Completed);
         let (_, last) = run(&[start("start"), step("configuration")]);
-        assert!(matches!(last, Err(DomainError::Invalid { field: "step", .. })));
+        assert!(matches!(
+            last,
+            Err(DomainError::Invalid { field: "step", .. })
+        ));
     }
 
     #[test]
@@ -325,14 +331,23 @@ mod tests {
             (vec![start("stop"), step("compute"), C::Pause], "completed"),
             (vec![start("stop"), step("compute"), C::Resume], "completed"),
             (vec![start("stop"), step("compute"), C::Retry], "completed"),
-            (vec![start("stop"), step("compute"), terminate()], "completed"),
+            (
+                vec![start("stop"), step("compute"), terminate()],
+                "completed",
+            ),
             (vec![start("stop"), fail("compute"), C::Pause], "failed"),
             (vec![start("stop"), fail("compute"), C::Resume], "failed"),
-            (vec![start("stop"), fail("compute"), step("compute")], "failed"),
+            (
+                vec![start("stop"), fail("compute"), step("compute")],
+                "failed",
+            ),
             (vec![start("stop"), terminate(), C::Resume], "terminated"),
             (vec![start("stop"), terminate(), C::Retry], "terminated"),
             (vec![start("stop"), terminate(), terminate()], "terminated"),
-            (vec![start("stop"), terminate(), step("compute")], "terminated"),
+            (
+                vec![start("stop"), terminate(), step("compute")],
+                "terminated",
+            ),
         ];
         for (commands, state) in cases {
             match run(&commands).1 {

@@ -119,6 +119,15 @@ enum Command {
         /// How long a query with X-Fleet-Position waits for its read model, in milliseconds.
         #[arg(long, env = "FLEET_READ_WAIT_MS", default_value_t = 5000)]
         read_wait_ms: u64,
+        /// Producers that may post signed webhooks to Omnistrate's `/hooks/{id}`:
+        /// `producer=tenant:secret`, comma-separated (secrets of 16 characters or more).
+        #[arg(
+            long,
+            env = "FLEET_INBOUND_HOOKS",
+            value_delimiter = ',',
+            hide_env_values = true
+        )]
+        inbound_hooks: Vec<String>,
         /// How often the scheduler looks for due deadlines (trial ends), in milliseconds.
         #[arg(long, env = "FLEET_SCHEDULER_INTERVAL_MS", default_value_t = 5000)]
         scheduler_interval_ms: u64,
@@ -220,6 +229,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             no_projectors,
             no_process_managers,
             read_wait_ms,
+            inbound_hooks,
             scheduler_interval_ms,
             monthly_invoices_after_hours,
             webhook_backoff_ms,
@@ -233,6 +243,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 projectors: !no_projectors,
                 process_managers: !no_process_managers,
                 read_wait: Duration::from_millis(read_wait_ms),
+                inbound_hooks: fleet_app::inbound_hooks::Producers::parse(&inbound_hooks)?,
                 scheduler: fleet_app::scheduler::SchedulerSettings {
                     interval: Duration::from_millis(scheduler_interval_ms),
                     monthly_invoices_after: monthly_invoices_after_hours

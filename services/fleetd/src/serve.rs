@@ -26,6 +26,7 @@ pub struct ServeOptions {
     /// Process managers (approved requests, ended subscriptions) and the scheduler.
     pub process_managers: bool,
     pub read_wait: Duration,
+    pub inbound_hooks: fleet_app::inbound_hooks::Producers,
     pub scheduler: fleet_app::scheduler::SchedulerSettings,
     pub webhooks: fleet_app::webhooks::WebhookSettings,
 }
@@ -103,6 +104,7 @@ pub async fn start(
         metrics,
         settings: Settings {
             read_wait: options.read_wait,
+            inbound_hooks: options.inbound_hooks.clone(),
             ..Default::default()
         },
     };

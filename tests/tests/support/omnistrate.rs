@@ -96,4 +96,3 @@ pub async fn user_and_subscription(app: &TestApp, email: &str) -> (String, Strin
     assert!(subscription_id.starts_with("sub-"));
     (user_id, subscription_id)
 }
-

@@ -31,10 +31,7 @@ pub fn router() -> ApiRouter<AppState> {
             "/workflows/{id}",
             get_with(get_workflow, summary("Get a workflow with its steps")),
         )
-        .api_route(
-            "/workflows/{id}/events",
-            history_route::<Workflow>(),
-        )
+        .api_route("/workflows/{id}/events", history_route::<Workflow>())
         .api_route(
             "/workflows/{id}/steps/{step}",
             post_with(

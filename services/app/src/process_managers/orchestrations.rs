@@ -8,10 +8,10 @@
 
 use async_trait::async_trait;
 use fleet_domain::instance::{InstanceEvent, InstanceSpec};
-use fleet_domain::Aggregate;
 use fleet_domain::orchestration::{
     Deployment, Orchestration, OrchestrationCommand, OrchestrationEvent,
 };
+use fleet_domain::Aggregate;
 use fleet_events::{instance, orchestration, EventEnvelope, Tenant};
 use fleet_projections::{ApplyError, Projection};
 use sqlx::PgConnection;
@@ -72,7 +72,11 @@ impl OrchestrationDeployments {
         d: &Deployment,
         environment_type: &str,
     ) -> Result<(), ApplyError> {
-        let meta = caused_by(envelope, COMPONENT, Some(format!("deploy:{}", d.instance_id)))?;
+        let meta = caused_by(
+            envelope,
+            COMPONENT,
+            Some(format!("deploy:{}", d.instance_id)),
+        )?;
         let spec = InstanceSpec {
             name: Some(d.alias.clone()),
             service_id: d.service_id.clone(),
@@ -109,7 +113,11 @@ impl OrchestrationDeployments {
         };
         // A deployment that cannot even be created (its subscription is gone, say) settles
         // failed, with why.
-        let meta = caused_by(envelope, COMPONENT, Some(format!("refused:{}", d.instance_id)))?;
+        let meta = caused_by(
+            envelope,
+            COMPONENT,
+            Some(format!("refused:{}", d.instance_id)),
+        )?;
         let command = OrchestrationCommand::Settle {
             alias: d.alias.clone(),
             deployed: false,
@@ -184,7 +192,11 @@ impl OrchestrationDeployments {
     async fn tear_down(&self, envelope: &EventEnvelope) -> Result<(), ApplyError> {
         let state = self.state(envelope, &envelope.event.aggregate_id).await?;
         for d in &state.deployments {
-            let meta = caused_by(envelope, COMPONENT, Some(format!("teardown:{}", d.instance_id)))?;
+            let meta = caused_by(
+                envelope,
+                COMPONENT,
+                Some(format!("teardown:{}", d.instance_id)),
+            )?;
             match crate::instances::delete_instance(&self.bus, &meta, &d.instance_id).await {
                 // Never created, or deleted already.
                 Ok(_) | Err(CommandError::Domain(_)) => {}
@@ -206,7 +218,8 @@ impl Projection for OrchestrationDeployments {
     }
 
     fn handles(&self, aggregate_type: &str) -> bool {
-        aggregate_type == orchestration::AGGREGATE_TYPE || aggregate_type == instance::AGGREGATE_TYPE
+        aggregate_type == orchestration::AGGREGATE_TYPE
+            || aggregate_type == instance::AGGREGATE_TYPE
     }
 
     async fn apply(

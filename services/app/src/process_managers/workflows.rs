@@ -10,10 +10,10 @@
 //!   instance becomes running, and one failed before, by this workflow or another, recovers.
 
 use async_trait::async_trait;
+use fleet_domain::instance::InstanceSpec;
 use fleet_domain::instance::{Instance, InstanceCommand, InstanceEvent, InstanceStatus};
 use fleet_domain::workflow::{plan_of, Workflow, WorkflowCommand, WorkflowEvent, WorkflowPlan};
 use fleet_domain::Aggregate;
-use fleet_domain::instance::InstanceSpec;
 use fleet_events::{instance, workflow, EventEnvelope};
 use fleet_projections::{ApplyError, Projection};
 use sqlx::PgConnection;
@@ -70,7 +70,12 @@ fn plan(kind: &str, instance_id: &str, spec: &InstanceSpec, event: &InstanceEven
         deployment_cell: spec.deployment_cell.clone(),
         environment_type: spec.environment_type.clone(),
         steps: steps.iter().map(|s| (*s).to_owned()).collect(),
-        on_failure: if kind == "delete" { "deleted" } else { "failed" }.to_owned(),
+        on_failure: if kind == "delete" {
+            "deleted"
+        } else {
+            "failed"
+        }
+        .to_owned(),
         target_status: target.to_owned(),
         upgrade_path_id,
         target_version,
@@ -82,7 +87,11 @@ impl InstanceWorkflows {
         let event = envelope.decode::<InstanceEvent>()?;
         let instance_id = &envelope.event.aggregate_id;
         if let InstanceEvent::InstanceProvisioned {} = event {
-            let meta = caused_by(envelope, COMPONENT, Some(format!("ready:{}", envelope.event.event_id)))?;
+            let meta = caused_by(
+                envelope,
+                COMPONENT,
+                Some(format!("ready:{}", envelope.event.event_id)),
+            )?;
             let result = self
                 .bus
                 .execute::<Workflow>(

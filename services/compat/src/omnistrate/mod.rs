@@ -16,18 +16,26 @@
 //! - Reads see every write already acknowledged: Omnistrate's clients send no position, so a
 //!   read waits for its read model to catch up with the tenant's subjects it reads.
 
+mod account_configs;
 mod billing;
 mod configuration;
 mod cost;
 mod errors;
 mod feeds;
+mod health;
+mod helm;
+mod hooks;
 mod host_cluster_entities;
 mod host_clusters;
 mod instance_events;
 mod instances;
 mod inventory;
+mod networks;
 mod notifications;
+mod onboardings;
 mod operations;
+mod orchestrations;
+mod search;
 mod shapes;
 mod snapshots;
 mod subscriptions;
@@ -74,7 +82,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(notifications::router())
         .merge(workflows::router())
         .merge(upgrade_paths::router())
-        .layer(axum::middleware::from_fn_with_state(state, authenticate));
+        .merge(account_configs::router())
+        .merge(networks::router())
+        .merge(onboardings::router())
+        .merge(orchestrations::router())
+        .merge(health::router())
+        .merge(search::router())
+        .merge(helm::router())
+        .layer(axum::middleware::from_fn_with_state(state, authenticate))
+        // Producers sign their deliveries instead of holding a token.
+        .merge(hooks::router());
     let about = About {
         title: "Fleetledger: Omnistrate Fleet API dialect",
         version: "2022-09-01-00",

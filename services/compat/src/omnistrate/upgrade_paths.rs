@@ -268,7 +268,9 @@ async fn describe(
     Path(path): Path<PathOfTier>,
 ) -> Result<Json<UpgradePath>, GoaError> {
     let tier = (path.service_id.as_str(), path.product_tier_id.as_str());
-    Ok(Json(read(&state, &agent, tier, &path.upgrade_path_id, None).await?))
+    Ok(Json(
+        read(&state, &agent, tier, &path.upgrade_path_id, None).await?,
+    ))
 }
 
 async fn command(

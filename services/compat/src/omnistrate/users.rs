@@ -359,7 +359,13 @@ async fn resend_verification(
     agent: Agent,
     Path(path): Path<UserPath>,
 ) -> Result<Done, GoaError> {
-    user_command(&state, &agent, &path.user_id, UserCommand::ResendVerification).await
+    user_command(
+        &state,
+        &agent,
+        &path.user_id,
+        UserCommand::ResendVerification,
+    )
+    .await
 }
 
 async fn unsuspend(

@@ -120,7 +120,11 @@ impl From<&WorkflowRow> for ServiceWorkflow {
 }
 
 /// The workflow of the path, in the path's service.
-async fn scoped(state: &AppState, agent: &Agent, path: &WorkflowPath) -> Result<WorkflowRow, GoaError> {
+async fn scoped(
+    state: &AppState,
+    agent: &Agent,
+    path: &WorkflowPath,
+) -> Result<WorkflowRow, GoaError> {
     let uuid = native(prefix::WORKFLOW, "workflow", &path.id)?;
     fresh(state, agent.tenant(), INVENTORY, READS).await?;
     workflows::get(&state.pool, agent.tenant().as_str(), uuid)
@@ -186,8 +190,14 @@ async fn list(
         start: query.start_date,
         end: query.end_date,
     };
-    let mut rows =
-        workflows::list(&state.pool, agent.tenant().as_str(), &filter, after, limit + 1).await?;
+    let mut rows = workflows::list(
+        &state.pool,
+        agent.tenant().as_str(),
+        &filter,
+        after,
+        limit + 1,
+    )
+    .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     Ok(Json(WorkflowList {
@@ -304,10 +314,9 @@ async fn run(
 ) -> Result<Json<ServiceWorkflow>, GoaError> {
     agent.require(Permission::OperateFleet)?;
     let row = scoped(state, agent, path).await?;
-    let executed =
-        fleet_app::workflows::operate(state, agent.meta(), &row.id.to_string(), command)
-            .await
-            .map_err(|e| GoaError::failed(e, "workflow", &path.id))?;
+    let executed = fleet_app::workflows::operate(state, agent.meta(), &row.id.to_string(), command)
+        .await
+        .map_err(|e| GoaError::failed(e, "workflow", &path.id))?;
     super::applied(state, INVENTORY, executed.event.sequence).await?;
     let row = workflows::get(&state.pool, agent.tenant().as_str(), row.id)
         .await?
@@ -337,7 +346,12 @@ async fn terminate(
 ) -> Result<Json<ServiceWorkflow>, GoaError> {
     let command = WorkflowCommand::Terminate {
         reason: "Customer requested termination.".into(),
-        by: agent.meta().actor.name.clone().unwrap_or_else(|| agent.meta().actor.id.clone()),
+        by: agent
+            .meta()
+            .actor
+            .name
+            .clone()
+            .unwrap_or_else(|| agent.meta().actor.id.clone()),
     };
     run(&state, &agent, &path, command).await
 }
@@ -395,7 +409,11 @@ async fn events(
     let names: Vec<String> = row
         .steps
         .as_array()
-        .map(|s| s.iter().filter_map(|s| s["name"].as_str().map(str::to_owned)).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let mut steps: Vec<StepEvents> = names
         .iter()
@@ -442,9 +460,11 @@ async fn events(
                     }
                 }
             }
-            WorkflowEvent::WorkflowStepFailed { step, reason } => {
-                note(current, "WorkflowStepFailed", format!("{step} failed: {reason}"))
-            }
+            WorkflowEvent::WorkflowStepFailed { step, reason } => note(
+                current,
+                "WorkflowStepFailed",
+                format!("{step} failed: {reason}"),
+            ),
             WorkflowEvent::WorkflowRetried { step } => {
                 note(current, "WorkflowStepStarted", format!("{step} retried"))
             }
