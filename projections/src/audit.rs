@@ -436,6 +436,8 @@ pub struct AuditFilter {
     pub correlation_id: Option<String>,
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
+    /// Leaves out the events of these aggregate types.
+    pub excluded_aggregate_types: Option<Vec<String>>,
 }
 
 const FILTER: &str = "tenant = $1
@@ -448,7 +450,8 @@ const FILTER: &str = "tenant = $1
     AND ($8::text IS NULL OR actor_id = $8)
     AND ($9::text IS NULL OR correlation_id = $9)
     AND ($10::text IS NULL OR aggregate_type = $10)
-    AND ($11::text IS NULL OR aggregate_id = $11)";
+    AND ($11::text IS NULL OR aggregate_id = $11)
+    AND ($12::text[] IS NULL OR aggregate_type <> ALL($12))";
 
 fn filtered<'q>(
     sql: &'q str,
@@ -467,6 +470,7 @@ fn filtered<'q>(
         .bind(&filter.correlation_id)
         .bind(&filter.aggregate_type)
         .bind(&filter.aggregate_id)
+        .bind(&filter.excluded_aggregate_types)
 }
 
 /// Newest first, before the cursor (a sequence).
@@ -479,8 +483,8 @@ pub async fn list(
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM audit.events WHERE {FILTER}
-           AND ($12::int8 IS NULL OR sequence < $12)
-         ORDER BY sequence DESC LIMIT $13"
+           AND ($13::int8 IS NULL OR sequence < $13)
+         ORDER BY sequence DESC LIMIT $14"
     );
     filtered(&sql, tenant, filter)
         .bind(before)

@@ -429,18 +429,46 @@ impl TestApp {
         rows.into_iter().map(|(v,)| v).collect()
     }
 
-    /// Waits until every projection and process manager has applied the whole stream.
+    /// Waits until every projection and process manager has applied the whole stream, and
+    /// the process managers have nothing more to say: a pass over them all that ends where the
+    /// stream was when it began.
     pub async fn all_caught_up(&self) -> u64 {
-        let mut last = 0;
-        for projection in [
-            "inventory",
-            "audit",
-            "approved_requests",
-            "ended_subscriptions",
-        ] {
-            last = self.caught_up(projection).await;
+        loop {
+            let began = self.last_sequence().await;
+            let mut last = 0;
+            for projection in [
+                "approved_requests",
+                "ended_subscriptions",
+                "instance_workflows",
+                "upgrade_rollout",
+                "orchestration_deployments",
+                "inventory",
+                "audit",
+            ] {
+                last = self.caught_up(projection).await;
+            }
+            if last == began && self.last_sequence().await == began {
+                return last;
+            }
         }
-        last
+    }
+
+    /// The domain stream's last sequence.
+    pub async fn last_sequence(&self) -> u64 {
+        let client = async_nats::connect(nats_url()).await.expect("nats");
+        let context = async_nats::jetstream::new(client);
+        let stream = fleet_events::Namespace::parse(&self.namespace)
+            .expect("namespace")
+            .domain_stream();
+        context
+            .get_stream(&stream)
+            .await
+            .expect("stream")
+            .get_info()
+            .await
+            .expect("stream info")
+            .state
+            .last_sequence
     }
 
     /// Waits until `projection` has applied the whole stream.

@@ -32,7 +32,10 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .expect(200);
     let position = stop.position();
     let page = app
-        .get_at(&format!("/v1/audit-events?instance_id={id}"), position)
+        .get_at(
+            &format!("/v1/audit-events?instance_id={id}&aggregate_type=instance"),
+            position,
+        )
         .await
         .expect(200)
         .body;
@@ -53,13 +56,27 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .as_str()
         .unwrap()
         .contains("InstanceStopped on instance"));
-    assert_eq!(stopped["prev_hash"], page["items"][1]["hash"]);
+    // The chain runs over the tenant's whole log: the stop follows the row before it there.
+    let whole = app.get("/v1/audit-events?page_size=100").await.expect(200).body;
+    let before_stop = stopped["sequence"].as_u64().unwrap() - 1;
+    let previous = whole["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["sequence"].as_u64() == Some(before_stop))
+        .expect("the row before the stop");
+    assert_eq!(stopped["prev_hash"], previous["hash"]);
 
+    // The stop's workflow carries the stop's correlation.
+    app.all_caught_up().await;
     let by_correlation = app
         .get("/v1/audit-events?correlation_id=ticket-981")
         .await
         .body;
-    assert_eq!(actions(&by_correlation), ["InstanceStopped"]);
+    assert_eq!(
+        actions(&by_correlation),
+        ["WorkflowStarted", "InstanceStopped"]
+    );
     let by_type = app
         .get("/v1/audit-events?event_types=CustomerCreated,SubscriptionCreated")
         .await
@@ -103,7 +120,8 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
             None => break,
         }
     }
-    assert_eq!(seen, [5, 4, 3, 2, 1]);
+    // With the deployment's and the stop's workflows.
+    assert_eq!(seen, [8, 7, 6, 5, 4, 3, 2, 1]);
 
     let jsonl = app
         .request(
@@ -120,7 +138,7 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines.len(), 8);
     assert_eq!(
         lines[0]["action"], "CustomerCreated",
         "exports run oldest first"
@@ -129,7 +147,7 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .request(
             Some(&app.key),
             Method::GET,
-            &format!("/v1/audit-events/export?format=csv&instance_id={id}"),
+            &format!("/v1/audit-events/export?format=csv&instance_id={id}&aggregate_type=instance"),
             None,
             &[],
         )
@@ -168,10 +186,12 @@ async fn verify_audit_names_an_edited_or_deleted_row() {
     for _ in 0..3 {
         app.running_instance().await;
     }
-    app.caught_up("audit").await;
+    app.all_caught_up().await;
     let (ok, out, _) = app.fleetd_result(&["verify", "audit"]).await;
     assert!(ok, "{out}");
-    assert!(out.contains("8 rows verified"), "{out}");
+    // The customer and subscription; each instance's creation and provisioning, and its
+    // deployment workflow's start and end.
+    assert!(out.contains("14 rows verified"), "{out}");
 
     let pool = app.pool().await;
     sqlx::query("UPDATE audit.events SET payload = '{\"capacity\": 99}' WHERE sequence = 5")
@@ -315,6 +335,67 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     )
     .await
     .expect(202);
+    // The fleet's setup: an account config, a network, an onboarding, an upgrade path and an
+    // orchestration, at Omnistrate's paths where only it has them.
+    let account = app
+        .post(
+            "/v1/account-configs",
+            json!({"name": "BYOA", "cloud_provider": "gcp", "gcp_project_id": "p-1"}),
+        )
+        .await
+        .expect(202);
+    let account = account.body["id"].as_str().unwrap().to_owned();
+    let omnistrate = |method: Method, path: &str, body: Value| {
+        let path = format!("/2022-09-01-00/fleet{path}");
+        let app = &app;
+        async move { app.request(Some(&app.key), method, &path, Some(body), &[]).await }
+    };
+    omnistrate(
+        Method::POST,
+        &format!("/service/s/account-config-instance/ac-{account}"),
+        json!({"setConnection": true}),
+    )
+    .await
+    .expect(202);
+    omnistrate(
+        Method::POST,
+        "/custom-network",
+        json!({"cidr": "10.8.0.0/16", "cloudProviderName": "aws", "cloudProviderRegion": "us-east-1"}),
+    )
+    .await
+    .expect(200);
+    let onboarding = omnistrate(Method::POST, "/customer-onboarding", json!({})).await.expect(200);
+    omnistrate(
+        Method::PATCH,
+        &format!("/customer-onboarding/{}", onboarding.body.as_str().unwrap()),
+        json!({"stage": {"name": "BuildSaaS", "status": "SKIPPED"}}),
+    )
+    .await
+    .expect(200);
+    let (upgraded, _) = app.running_instance().await;
+    omnistrate(
+        Method::POST,
+        "/service/s-postgres/productTier/pt-standard/upgrade-path",
+        json!({"sourceVersion": "1.0", "targetVersion": "1.1",
+               "upgradeFilters": {"INSTANCE_IDS": [format!("instance-{upgraded}")]}}),
+    )
+    .await
+    .expect(200);
+    use base64::Engine;
+    let dsl = base64::engine::general_purpose::STANDARD.encode(
+        json!({"deployments": [{"alias": "db", "serviceId": "s-postgres",
+            "productTierId": "pt-standard", "subscriptionId": format!("sub-{}", app.subscription_id),
+            "cloudProvider": "aws", "region": "us-east-1", "resourceKey": "postgres"}]})
+        .to_string(),
+    );
+    omnistrate(
+        Method::POST,
+        "/services-orchestration",
+        json!({"orchestrationCreateDSL": dsl}),
+    )
+    .await
+    .expect(202);
+
     // Invoices: one paid, and one voided (which gives its usage coverage back).
     app.post("/v1/currencies", json!({"code": "EUR", "main": true}))
         .await

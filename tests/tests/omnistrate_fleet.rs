@@ -312,6 +312,32 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
     assert_eq!(summary.body["ActiveWorkflowCount"], 0);
     assert_eq!(summary.body["FailedWorkflowCount"], 0);
 
+    // Every other operation runs as a workflow of its own kind.
+    let resource = json!({"resourceId": "r-postgres"});
+    for (tail, body, kind, shown) in [
+        ("start", resource.clone(), "start", "StartInstance"),
+        ("restart", resource.clone(), "restart", "RestartInstance"),
+        ("failover", json!({"failedReplicaID": "db-0"}), "failover", "FailoverInstance"),
+        (
+            "add-capacity",
+            json!({"capacityToBeAdded": 1, "resourceId": "r-postgres"}),
+            "capacity",
+            "ScaleInstance",
+        ),
+    ] {
+        call(&app, Method::POST, &format!("{instance_item}/{tail}"), Some(body))
+            .await
+            .expect(200);
+        let run = workflow_of(&app, &instance, kind).await;
+        let item = format!("{SCOPE}/service-workflows/wf-{}", run["id"].as_str().unwrap());
+        let described = call(&app, Method::GET, &item, None).await.expect(200);
+        assert_eq!(described.body["Workflow"]["WorkflowType"], shown);
+    }
+    call(&app, Method::DELETE, &instance_item, Some(resource)).await.expect(200);
+    let deletion = workflow_of(&app, &instance, "delete").await;
+    assert_eq!(deletion["on_failure"], "deleted");
+    assert_eq!(deletion["steps"].as_array().unwrap().len(), 4);
+
     // Another service's path does not see it.
     let other = call(
         &app,
@@ -559,6 +585,10 @@ async fn an_upgrade_path_rolls_ten_instances_with_a_pause_and_a_resume() {
     .await
     .expect(200);
     assert_eq!(listed.body["upgradePaths"].as_array().unwrap().len(), 1);
+    let report = call(&app, Method::GET, &format!("{BASE}/report/stats/env/PROD"), None)
+        .await
+        .expect(200);
+    assert_eq!(report.body["upgrades"]["totalCount"], 10, "{}", report.body);
 }
 
 #[tokio::test]

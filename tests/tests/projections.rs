@@ -43,7 +43,7 @@ async fn varied_fleet(app: &TestApp) {
 async fn replay_rebuilds_exactly_the_same_rows_while_serving() {
     let app = TestApp::spawn().await;
     varied_fleet(&app).await;
-    let position = app.caught_up("inventory").await;
+    let position = app.all_caught_up().await;
     let before = app.dump(INSTANCES, "id").await;
     assert_eq!(before.len(), 12);
 

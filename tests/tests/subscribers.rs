@@ -151,7 +151,8 @@ async fn a_dead_endpoint_is_retried_without_holding_anything_up() {
     let channel = app
         .post(
             "/v1/notification-channels",
-            json!({"name": "dead", "url": format!("http://127.0.0.1:{port}/hook")}),
+            json!({"name": "dead", "url": format!("http://127.0.0.1:{port}/hook"),
+                   "event_types": ["InstanceCreated", "InstanceProvisioned"]}),
         )
         .await
         .expect(202)

@@ -175,7 +175,7 @@ pub struct Recent {
 }
 
 /// What happened in one environment type: instances deployed (and still live), the
-/// subscriptions and the users of customers with instances there, and failovers.
+/// subscriptions and the users of customers with instances there, failovers and upgrades.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EnvironmentStats {
     pub deployments: Recent,
@@ -183,6 +183,7 @@ pub struct EnvironmentStats {
     pub subscriptions: Recent,
     pub user_signups: Recent,
     pub failovers: Recent,
+    pub upgrades: Recent,
 }
 
 pub async fn environment_stats(
@@ -209,7 +210,11 @@ pub async fn environment_stats(
          UNION ALL
          SELECT 'failovers', count(*), count(*) FILTER (WHERE a.occurred_at > now() - interval '7 days')
            FROM audit.events a JOIN here ON here.id::text = a.instance_id
-          WHERE a.tenant = $1 AND a.action = 'InstanceFailedOver'",
+          WHERE a.tenant = $1 AND a.action = 'InstanceFailedOver'
+         UNION ALL
+         SELECT 'upgrades', count(*), count(*) FILTER (WHERE started_at > now() - interval '7 days')
+           FROM inventory.workflows
+          WHERE tenant = $1 AND environment_type = $2 AND kind = 'upgrade'",
     )
     .bind(tenant)
     .bind(environment_type)
@@ -223,6 +228,7 @@ pub async fn environment_stats(
             "live" => stats.live_deployments = recent,
             "subscriptions" => stats.subscriptions = recent,
             "users" => stats.user_signups = recent,
+            "upgrades" => stats.upgrades = recent,
             _ => stats.failovers = recent,
         }
     }

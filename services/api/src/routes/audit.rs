@@ -81,6 +81,7 @@ impl AuditQuery {
             correlation_id: self.correlation_id.clone(),
             aggregate_type: self.aggregate_type.clone(),
             aggregate_id: self.aggregate_id.clone(),
+            excluded_aggregate_types: None,
         })
     }
 }

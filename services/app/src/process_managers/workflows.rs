@@ -82,6 +82,11 @@ fn plan(kind: &str, instance_id: &str, spec: &InstanceSpec, event: &InstanceEven
     }
 }
 
+/// How a workflow's failure begins the failure reason of its instance.
+fn failure_of(workflow_id: &str) -> String {
+    format!("workflow {workflow_id} failed")
+}
+
 impl InstanceWorkflows {
     async fn on_instance(&self, envelope: &EventEnvelope) -> Result<(), ApplyError> {
         let event = envelope.decode::<InstanceEvent>()?;
@@ -141,8 +146,8 @@ impl InstanceWorkflows {
         let event = envelope.decode::<WorkflowEvent>()?;
         let ending = match &event {
             WorkflowEvent::WorkflowStepFailed { step, reason } => Some(Err(format!(
-                "workflow {} failed at step {step}: {reason}",
-                envelope.event.aggregate_id
+                "{} at step {step}: {reason}",
+                failure_of(&envelope.event.aggregate_id)
             ))),
             WorkflowEvent::WorkflowStepCompleted {
                 completed: true, ..
@@ -170,9 +175,19 @@ impl InstanceWorkflows {
         let command = match ending {
             Err(reason) if plan.on_failure == "failed" => InstanceCommand::Fail { reason },
             Err(_) => return Ok(()),
-            Ok(()) if instance.status == InstanceStatus::Failed => InstanceCommand::Recover {
-                to: InstanceStatus::parse(&plan.target_status).unwrap_or(InstanceStatus::Running),
-            },
+            // Only a failure this workflow caused is undone by its success.
+            Ok(())
+                if instance.status == InstanceStatus::Failed
+                    && instance
+                        .failure_reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with(&failure_of(&envelope.event.aggregate_id))) =>
+            {
+                InstanceCommand::Recover {
+                    to: InstanceStatus::parse(&plan.target_status)
+                        .unwrap_or(InstanceStatus::Running),
+                }
+            }
             Ok(()) if instance.status == InstanceStatus::Deploying => InstanceCommand::MarkReady,
             Ok(()) => return Ok(()),
         };

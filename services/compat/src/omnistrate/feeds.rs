@@ -64,6 +64,20 @@ pub fn event_source(auth_method: &str, event_type: &str) -> &'static str {
     }
 }
 
+/// The workflow an instance event started (see the workflows process manager).
+fn workflow_of(row: &AuditRow) -> Option<uuid::Uuid> {
+    if row.aggregate_type != fleet_events::instance::AGGREGATE_TYPE {
+        return None;
+    }
+    match row.action.as_str() {
+        "InstanceCreated" => Some(fleet_app::workflows::deployment_of(&row.aggregate_id)),
+        "InstanceStopped" | "InstanceStarted" | "InstanceRestarted" | "InstanceFailedOver"
+        | "InstanceCapacityChanged" | "InstancePatched" | "InstanceUpdated"
+        | "InstanceDeleted" => Some(fleet_app::workflows::started_by(&row.event_id)),
+        _ => None,
+    }
+}
+
 /// The service an event concerns, where its payload names one.
 fn service_of(payload: &Value) -> Option<&str> {
     ["", "terms", "source"]
@@ -113,6 +127,10 @@ pub(super) struct AuditEvent {
     pub(super) user_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) org_id: Option<String>,
+    /// The workflow the event started, for an instance operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) workflow_id: Option<String>,
+    /// Why that workflow failed, when it did.
     pub(super) workflow_failures: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) ip_address: Option<String>,
@@ -141,6 +159,7 @@ impl From<&AuditRow> for AuditEvent {
             user_id: row.actor_id.clone(),
             user_name: row.actor_name.clone().unwrap_or_default(),
             org_id: row.customer_id.as_ref().map(|c| id(prefix::ORG, c)),
+            workflow_id: workflow_of(row).map(|w| id(prefix::WORKFLOW, w)),
             workflow_failures: Vec::new(),
             ip_address: row.ip.clone(),
             user_agent: row.user_agent.clone(),
@@ -305,11 +324,14 @@ async fn audit_events(
     state
         .caught_up_on_all(agent.tenant(), inventory::NAME)
         .await?;
+    // A workflow's own events are told by the workflows API; here the instance event that
+    // started one names it, with its failure.
     let filter = AuditFilter {
         start: query.start_date,
         end: query.end_date,
         instance_id: instance.map(|i| i.to_string()),
         subscription_id: subscription.map(|s| s.to_string()),
+        excluded_aggregate_types: Some(vec![fleet_events::workflow::AGGREGATE_TYPE.to_owned()]),
         ..Default::default()
     };
     let rows = audit::list(
@@ -330,6 +352,18 @@ async fn audit_events(
     for row in rows {
         let mut event = AuditEvent::from(row);
         context.fill(row, &mut event).await?;
+        if let Some(workflow) = workflow_of(row) {
+            let failed = fleet_projections::inventory::workflows::get(
+                &state.pool,
+                agent.tenant().as_str(),
+                workflow,
+            )
+            .await?
+            .and_then(|w| w.failure_reason);
+            if let Some(reason) = failed {
+                event.workflow_failures.push(serde_json::json!({ "message": reason }));
+            }
+        }
         events.push(event);
     }
     let events: Vec<AuditEvent> = events
@@ -496,8 +530,7 @@ impl From<Recent> for CountWithRecent {
     }
 }
 
-/// `EnvironmentReportStats`. Fleetledger has no upgrades yet, so the report has no
-/// `upgrades` count rather than a zero that would say none happened.
+/// `EnvironmentReportStats`; `upgrades` counts the instances' upgrade workflows.
 #[derive(Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReportStats {
@@ -505,6 +538,7 @@ struct ReportStats {
     live_deployments: CountWithRecent,
     failovers: CountWithRecent,
     subscriptions: CountWithRecent,
+    upgrades: CountWithRecent,
     user_signups: CountWithRecent,
 }
 
@@ -531,6 +565,7 @@ async fn report_stats(
         live_deployments: stats.live_deployments.into(),
         failovers: stats.failovers.into(),
         subscriptions: stats.subscriptions.into(),
+        upgrades: stats.upgrades.into(),
         user_signups: stats.user_signups.into(),
     }))
 }

@@ -227,8 +227,8 @@ struct Stages {
 }
 
 /// The stages every onboarding goes through, in order.
-async fn stages(_: Agent) -> Json<Stages> {
-    Json(Stages {
+async fn stages(_: Agent) -> Result<Json<Stages>, GoaError> {
+    Ok(Json(Stages {
         stages: STAGES
             .iter()
             .map(|s| Stage {
@@ -236,5 +236,5 @@ async fn stages(_: Agent) -> Json<Stages> {
                 status: None,
             })
             .collect(),
-    })
+    }))
 }

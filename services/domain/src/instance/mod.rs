@@ -136,6 +136,8 @@ pub struct Instance {
     pub debug_mode: bool,
     /// `None`: the tier's first version.
     pub tier_version: Option<String>,
+    /// Why it failed, while it is failed.
+    pub failure_reason: Option<String>,
 }
 
 impl Instance {
@@ -320,7 +322,10 @@ impl Aggregate for Instance {
             E::InstanceProvisioned {} | E::InstanceStarted {} => {
                 self.status = InstanceStatus::Running
             }
-            E::InstanceFailed { .. } => self.status = InstanceStatus::Failed,
+            E::InstanceFailed { reason, .. } => {
+                self.status = InstanceStatus::Failed;
+                self.failure_reason = Some(reason.clone());
+            }
             E::InstanceStopped {} => self.status = InstanceStatus::Stopped,
             E::InstanceRestarted {} | E::InstanceFailedOver { .. } => {}
             E::InstanceCapacityChanged { to, .. } => self.capacity = *to,
@@ -332,7 +337,8 @@ impl Aggregate for Instance {
                 }
             }
             E::InstanceRecovered { status } => {
-                self.status = InstanceStatus::parse(status).unwrap_or(InstanceStatus::Running)
+                self.status = InstanceStatus::parse(status).unwrap_or(InstanceStatus::Running);
+                self.failure_reason = None;
             }
             E::InstanceUpdated { .. }
             | E::InstanceInstallerRecorded { .. }
