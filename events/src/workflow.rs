@@ -36,6 +36,9 @@ pub struct WorkflowPlan {
     pub target_version: Option<String>,
 }
 
+// Events are decoded one at a time and never stored in bulk: the creation carrying the
+// whole plan costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum WorkflowEvent {

@@ -57,7 +57,11 @@ async fn the_audit_log_says_who_did_what_and_filters_and_exports() {
         .unwrap()
         .contains("InstanceStopped on instance"));
     // The chain runs over the tenant's whole log: the stop follows the row before it there.
-    let whole = app.get("/v1/audit-events?page_size=100").await.expect(200).body;
+    let whole = app
+        .get("/v1/audit-events?page_size=100")
+        .await
+        .expect(200)
+        .body;
     let before_stop = stopped["sequence"].as_u64().unwrap() - 1;
     let previous = whole["items"]
         .as_array()
@@ -348,7 +352,10 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     let omnistrate = |method: Method, path: &str, body: Value| {
         let path = format!("/2022-09-01-00/fleet{path}");
         let app = &app;
-        async move { app.request(Some(&app.key), method, &path, Some(body), &[]).await }
+        async move {
+            app.request(Some(&app.key), method, &path, Some(body), &[])
+                .await
+        }
     };
     omnistrate(
         Method::POST,
@@ -364,7 +371,9 @@ async fn a_full_replay_reproduces_every_read_model_exactly() {
     )
     .await
     .expect(200);
-    let onboarding = omnistrate(Method::POST, "/customer-onboarding", json!({})).await.expect(200);
+    let onboarding = omnistrate(Method::POST, "/customer-onboarding", json!({}))
+        .await
+        .expect(200);
     omnistrate(
         Method::PATCH,
         &format!("/customer-onboarding/{}", onboarding.body.as_str().unwrap()),

@@ -5,7 +5,7 @@
 //! HTTP as that SDK does.
 
 use fleet_tests::billing::{generate, price_book, record, record_usage};
-use fleet_tests::{json, Reply, TestApp};
+use fleet_tests::{json, TestApp};
 use reqwest::Method;
 use serde_json::Value;
 

@@ -317,7 +317,12 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
     for (tail, body, kind, shown) in [
         ("start", resource.clone(), "start", "StartInstance"),
         ("restart", resource.clone(), "restart", "RestartInstance"),
-        ("failover", json!({"failedReplicaID": "db-0"}), "failover", "FailoverInstance"),
+        (
+            "failover",
+            json!({"failedReplicaID": "db-0"}),
+            "failover",
+            "FailoverInstance",
+        ),
         (
             "add-capacity",
             json!({"capacityToBeAdded": 1, "resourceId": "r-postgres"}),
@@ -325,15 +330,25 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
             "ScaleInstance",
         ),
     ] {
-        call(&app, Method::POST, &format!("{instance_item}/{tail}"), Some(body))
-            .await
-            .expect(200);
+        call(
+            &app,
+            Method::POST,
+            &format!("{instance_item}/{tail}"),
+            Some(body),
+        )
+        .await
+        .expect(200);
         let run = workflow_of(&app, &instance, kind).await;
-        let item = format!("{SCOPE}/service-workflows/wf-{}", run["id"].as_str().unwrap());
+        let item = format!(
+            "{SCOPE}/service-workflows/wf-{}",
+            run["id"].as_str().unwrap()
+        );
         let described = call(&app, Method::GET, &item, None).await.expect(200);
         assert_eq!(described.body["Workflow"]["WorkflowType"], shown);
     }
-    call(&app, Method::DELETE, &instance_item, Some(resource)).await.expect(200);
+    call(&app, Method::DELETE, &instance_item, Some(resource))
+        .await
+        .expect(200);
     let deletion = workflow_of(&app, &instance, "delete").await;
     assert_eq!(deletion["on_failure"], "deleted");
     assert_eq!(deletion["steps"].as_array().unwrap().len(), 4);
@@ -585,9 +600,14 @@ async fn an_upgrade_path_rolls_ten_instances_with_a_pause_and_a_resume() {
     .await
     .expect(200);
     assert_eq!(listed.body["upgradePaths"].as_array().unwrap().len(), 1);
-    let report = call(&app, Method::GET, &format!("{BASE}/report/stats/env/PROD"), None)
-        .await
-        .expect(200);
+    let report = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/report/stats/env/PROD"),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(report.body["upgrades"]["totalCount"], 10, "{}", report.body);
 }
 

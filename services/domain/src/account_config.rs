@@ -110,9 +110,9 @@ fn validate_account(account: &CloudAccount) -> Result<(), DomainError> {
                 ("azureSubscriptionID", &account.azure_subscription_id),
                 ("azureTenantID", &account.azure_tenant_id),
             ] {
-                if !value
+                if value
                     .as_deref()
-                    .is_some_and(|v| uuid::Uuid::parse_str(v).is_ok())
+                    .is_none_or(|v| uuid::Uuid::parse_str(v).is_err())
                 {
                     return Err(DomainError::invalid(field, "must be a UUID"));
                 }

@@ -178,10 +178,9 @@ impl InstanceWorkflows {
             // Only a failure this workflow caused is undone by its success.
             Ok(())
                 if instance.status == InstanceStatus::Failed
-                    && instance
-                        .failure_reason
-                        .as_deref()
-                        .is_some_and(|r| r.starts_with(&failure_of(&envelope.event.aggregate_id))) =>
+                    && instance.failure_reason.as_deref().is_some_and(|r| {
+                        r.starts_with(&failure_of(&envelope.event.aggregate_id))
+                    }) =>
             {
                 InstanceCommand::Recover {
                     to: InstanceStatus::parse(&plan.target_status)

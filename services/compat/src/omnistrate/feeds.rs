@@ -71,8 +71,13 @@ fn workflow_of(row: &AuditRow) -> Option<uuid::Uuid> {
     }
     match row.action.as_str() {
         "InstanceCreated" => Some(fleet_app::workflows::deployment_of(&row.aggregate_id)),
-        "InstanceStopped" | "InstanceStarted" | "InstanceRestarted" | "InstanceFailedOver"
-        | "InstanceCapacityChanged" | "InstancePatched" | "InstanceUpdated"
+        "InstanceStopped"
+        | "InstanceStarted"
+        | "InstanceRestarted"
+        | "InstanceFailedOver"
+        | "InstanceCapacityChanged"
+        | "InstancePatched"
+        | "InstanceUpdated"
         | "InstanceDeleted" => Some(fleet_app::workflows::started_by(&row.event_id)),
         _ => None,
     }
@@ -361,7 +366,9 @@ async fn audit_events(
             .await?
             .and_then(|w| w.failure_reason);
             if let Some(reason) = failed {
-                event.workflow_failures.push(serde_json::json!({ "message": reason }));
+                event
+                    .workflow_failures
+                    .push(serde_json::json!({ "message": reason }));
             }
         }
         events.push(event);

@@ -173,6 +173,9 @@ async fn cell_health(
     }))
 }
 
+/// A provider's regions, each with its counts and its cells'.
+type Regions = BTreeMap<String, (Counts, BTreeMap<String, Counts>)>;
+
 /// Counts at one level, and its children.
 #[derive(Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -288,10 +291,7 @@ async fn service_health(
     let instances = placements(&state.pool, tenant, Some(&service_id), None).await?;
     let unreachable = unreachable_cells(&state, tenant).await?;
     let mut total = Counts::default();
-    let mut providers: BTreeMap<
-        String,
-        (Counts, BTreeMap<String, (Counts, BTreeMap<String, Counts>)>),
-    > = BTreeMap::new();
+    let mut providers: BTreeMap<String, (Counts, Regions)> = BTreeMap::new();
     for i in &instances {
         let status = health(i, &unreachable);
         let deploying = i.status == "deploying";
