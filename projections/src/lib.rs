@@ -146,6 +146,35 @@ pub(crate) fn uuid_of(event: &EventEnvelope) -> Result<uuid::Uuid, ApplyError> {
     })
 }
 
+/// An update guarded by `version < $n` that changed nothing: the event was applied before
+/// when the row of `table` with this id is there; otherwise it cannot be applied (parked).
+pub(crate) async fn changed_or_seen<T>(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+    tenant: &str,
+    id: T,
+    result: sqlx::postgres::PgQueryResult,
+    event: &EventEnvelope,
+) -> Result<(), ApplyError>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
+    if result.rows_affected() > 0 {
+        return Ok(());
+    }
+    let seen: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT version FROM {table} WHERE tenant = $1 AND id = $2"
+    ))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if seen.is_some() {
+        return Ok(());
+    }
+    expect_row(result, event)
+}
+
 /// The row an event must change does not exist: the event cannot be applied (it is parked).
 pub(crate) fn expect_row(
     result: sqlx::postgres::PgQueryResult,

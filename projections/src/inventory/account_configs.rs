@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{expect_row, ApplyError};
+use crate::ApplyError;
 
 pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS account_configs (
@@ -97,18 +97,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
     .bind(version)
     .execute(&mut *tx)
     .await?;
-    if result.rows_affected() == 0 {
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM account_configs WHERE tenant = $1 AND id = $2")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if known.is_some() {
-            return Ok(());
-        }
-    }
-    expect_row(result, event)
+    crate::changed_or_seen(tx, "account_configs", tenant, id, result, event).await
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]

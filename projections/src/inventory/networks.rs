@@ -6,7 +6,7 @@ use fleet_events::EventEnvelope;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
-use crate::{expect_row, ApplyError};
+use crate::ApplyError;
 
 pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS custom_networks (
@@ -70,20 +70,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
     .bind(version)
     .execute(&mut *tx)
     .await?;
-    if result.rows_affected() == 0 && get_any(tx, tenant, &network_id).await? {
-        return Ok(());
-    }
-    expect_row(result, event)
-}
-
-async fn get_any(tx: &mut PgConnection, tenant: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT version FROM custom_networks WHERE tenant = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    Ok(found.is_some())
+    crate::changed_or_seen(tx, "custom_networks", tenant, network_id, result, event).await
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]

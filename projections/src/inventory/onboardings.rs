@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{expect_row, ApplyError};
+use crate::ApplyError;
 
 pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS onboardings (
@@ -110,18 +110,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
             .await?
         }
     };
-    if result.rows_affected() == 0 {
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM onboardings WHERE tenant = $1 AND id = $2")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if known.is_some() {
-            return Ok(());
-        }
-    }
-    expect_row(result, event)
+    crate::changed_or_seen(tx, "onboardings", tenant, id, result, event).await
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{expect_row, ApplyError};
+use crate::ApplyError;
 
 pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS orchestrations (
@@ -62,11 +62,14 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
             "settled = settled || $3",
             json!({ alias: {"deployed": deployed, "reason": reason} }),
         ),
-        OrchestrationEvent::OrchestrationDeleted {} => ("deleted = true", Value::Null),
+        // Every change binds a JSON value: an empty one merged is no change.
+        OrchestrationEvent::OrchestrationDeleted {} => {
+            ("deleted = true, settled = settled || $3", json!({}))
+        }
     };
     let result = sqlx::query(&format!(
         "UPDATE orchestrations SET {}, updated_at = $4, version = $5
-         WHERE tenant = $1 AND id = $2 AND version < $5 AND ($3::jsonb IS NOT NULL OR true)",
+         WHERE tenant = $1 AND id = $2 AND version < $5",
         set.0
     ))
     .bind(tenant)
@@ -76,18 +79,7 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
     .bind(version)
     .execute(&mut *tx)
     .await?;
-    if result.rows_affected() == 0 {
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM orchestrations WHERE tenant = $1 AND id = $2")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if known.is_some() {
-            return Ok(());
-        }
-    }
-    expect_row(result, event)
+    crate::changed_or_seen(tx, "orchestrations", tenant, id, result, event).await
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
