@@ -489,3 +489,76 @@ async fn the_scheduler_drafts_last_months_invoices_once() {
         "9.00"
     );
 }
+
+/// Usage of a product with no price in force at the window's end is never billed as a silent
+/// zero: the usage query flags it, and the invoice is refused naming it, until a price covers
+/// it or the caller asks to bill it at zero.
+#[tokio::test]
+async fn usage_without_a_price_is_flagged_and_refused_not_billed_as_zero() {
+    let app = TestApp::spawn().await;
+    price_book(&app).await;
+    // Priced from now on only: October's usage has no price.
+    app.post(
+        "/v1/products",
+        json!({"code": "late", "name": "Late", "category": "compute", "unit": "unit",
+               "currency": "CAD", "rate_system": "flat", "unit_price": "2.5"}),
+    )
+    .await
+    .expect(200);
+    let sub = app.subscription_id.clone();
+    record_usage(
+        &app,
+        vec![
+            record(&sub, "u-1", "unit", "4", "2026-10-10"),
+            record(&sub, "u-2", "late", "3", "2026-10-11"),
+        ],
+    )
+    .await;
+    let usage = app
+        .eventually("the usage is counted", || async {
+            let reply = app
+                .get(&format!(
+                    "/v1/customers/{}/usage?start=2026-10-01&end=2026-10-31",
+                    app.customer_id
+                ))
+                .await
+                .expect(200);
+            (reply.body["lines"].as_array().unwrap().len() == 2).then_some(reply.body)
+        })
+        .await;
+    let line = |product: &str| {
+        usage["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["product"] == product)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(line("late")["unpriced"], true);
+    assert_eq!(line("late")["rate"], Value::Null);
+    assert_eq!(line("unit")["unpriced"], false);
+
+    let refused = generate(&app, &app.customer_id, "2026-10").await;
+    assert_eq!(refused.status.as_u16(), 409, "{}", refused.body);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("late from 2026-10-01 to 2026-10-31"),
+        "{detail}"
+    );
+    assert!(!detail.contains("unit from"), "only the unpriced product: {detail}");
+
+    let billed = app
+        .post(
+            "/v1/invoices",
+            json!({"customer_id": app.customer_id, "period": "2026-10",
+                   "bill_unpriced_at_zero": true}),
+        )
+        .await
+        .expect(201);
+    let lines = billed.body["lines"].as_array().unwrap();
+    let late = lines.iter().find(|l| l["product"] == "late").unwrap();
+    assert_eq!(late["total"], "0.00");
+    assert_eq!(late["rate_system"], Value::Null);
+    assert_eq!(billed.body["total"], "4.00");
+}

@@ -42,6 +42,16 @@ pub struct Generated {
     pub created: bool,
 }
 
+/// What an invoice does with usage of a product that had no price in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unpriced {
+    /// The invoice is refused, naming each product and window, until a price covers them.
+    #[default]
+    Refuse,
+    /// The caller chose to bill it at zero: those lines have no rate and cost nothing.
+    BillAtZero,
+}
+
 /// Generates the customer's invoice for `period`, or finds the live one it has. The caller has
 /// checked the permission (`meta` is an API caller's, or the scheduler's).
 pub async fn generate_invoice(
@@ -49,6 +59,7 @@ pub async fn generate_invoice(
     meta: &CommandMeta,
     customer_id: &str,
     period: Period,
+    unpriced: Unpriced,
 ) -> Result<Generated, AppError> {
     let tenant = meta.tenant.clone();
     let today = Utc::now().date_naive();
@@ -160,6 +171,7 @@ pub async fn generate_invoice(
 
     let mut rater = Rater::new(&state.pool, tenant.as_str(), terms.currency.as_deref()).await?;
     let mut lines = Vec::with_capacity(new_usage.len());
+    let mut without_price: BTreeSet<(String, Period)> = BTreeSet::new();
     for q in new_usage {
         let Some(window) = windows.iter().find(|w| w.start == q.window_start).copied() else {
             continue;
@@ -176,6 +188,9 @@ pub async fn generate_invoice(
         let rated = rater
             .rate(&q.product, rated_at(window.end), already, q.quantity)
             .await?;
+        if rated.rate_system.is_none() {
+            without_price.insert((q.product.clone(), window));
+        }
         let hourly = rated
             .unit
             .as_deref()
@@ -200,6 +215,20 @@ pub async fn generate_invoice(
             price_currency: rated.price_currency,
             exchange_rate: rated.exchange_rate,
             total: rated.total,
+        });
+    }
+    if !without_price.is_empty() && unpriced == Unpriced::Refuse {
+        let named: Vec<String> = without_price
+            .iter()
+            .map(|(product, w)| format!("{product} from {} to {}", w.start, w.last_day()))
+            .collect();
+        return Err(AppError::Conflict {
+            detail: format!(
+                "usage without a price in force: {}; add a price that covers it, or generate \
+                 with bill_unpriced_at_zero to bill it at 0",
+                named.join("; ")
+            ),
+            current_state: None,
         });
     }
     // The period's own lines first, then adjustments by the period they come from.

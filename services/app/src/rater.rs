@@ -4,7 +4,9 @@
 //! A quantity is rated with the product's price in force at the instant given (the end of the
 //! window it was used in), converted into the target currency with the exchange rates in force
 //! at that instant, and rounded to the target's minor unit, half away from zero. A product
-//! without a price rates to zero and says so (`rate_system` absent).
+//! without a price rates to zero and says so (`rate_system` absent): statements flag the line
+//! unpriced and invoices refuse it unless asked to bill it at zero. A currency without a rate
+//! in force is never converted at 1 or 0: it is refused.
 
 use std::collections::HashMap;
 
@@ -95,11 +97,14 @@ impl<'a> Rater<'a> {
         }
         let rate = pricing::rate_at(self.pool, self.tenant, code, at)
             .await?
-            .ok_or_else(|| {
-                AppError::unprocessable(
-                    "currency",
-                    format!("{code} is not a currency of the price book"),
-                )
+            // Never converted at 1 or at 0: no rate in force is a refusal.
+            .ok_or_else(|| AppError::Conflict {
+                detail: format!(
+                    "{code} has no exchange rate in force at {} (or is not a currency of the \
+                     price book): add a rate effective by then",
+                    at.to_rfc3339()
+                ),
+                current_state: None,
             })?;
         self.rates.insert(key, rate);
         Ok(rate)

@@ -213,7 +213,9 @@ pub async fn draft_monthly_invoices(
                 causation_id: None,
                 idempotency_key: Some(format!("monthly-invoice:{customer_id}:{}", period.start)),
             };
-            match generate_invoice(state, &meta, customer_id, period).await {
+            // Usage without a price is never drafted at zero behind anyone's back: the
+            // warning names it, and the draft is made once a price covers it.
+            match generate_invoice(state, &meta, customer_id, period, Default::default()).await {
                 Ok(generated) => made += usize::from(generated.created),
                 Err(e) => {
                     tracing::warn!(customer = %customer_id, error = %e, "drafting a monthly invoice");

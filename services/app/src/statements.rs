@@ -57,7 +57,8 @@ pub struct UsageStatement {
 /// How a statement's amounts were reached, for people reading one.
 pub const RATING: &str = "each line: quantity over the window rated with the price in force \
     at its end, converted to the billing currency at that time's rate, rounded half away from \
-    zero; unpriced dimensions count 0; then the customer's discount and taxes, as on invoices";
+    zero; a line with no price in force is flagged unpriced and counts 0 here (an invoice \
+    refuses it); then the customer's discount and taxes, as on invoices";
 
 /// Which of a customer's usage a statement holds.
 #[derive(Debug, Clone, Default)]

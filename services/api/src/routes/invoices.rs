@@ -245,6 +245,9 @@ struct GenerateInvoice {
     start: Option<NaiveDate>,
     /// Last day, inclusive.
     end: Option<NaiveDate>,
+    /// Bill usage of products without a price in force at 0 rather than refuse the invoice.
+    #[serde(default)]
+    bill_unpriced_at_zero: bool,
 }
 
 impl GenerateInvoice {
@@ -283,7 +286,13 @@ async fn create_invoice(
 ) -> Result<Generation, ApiError> {
     issuer.caller.require(Permission::ManageInvoices)?;
     let period = body.period()?;
-    let generated = generate_invoice(&state, &issuer.meta, &body.customer_id, period).await?;
+    let unpriced = if body.bill_unpriced_at_zero {
+        fleet_app::invoicing::Unpriced::BillAtZero
+    } else {
+        fleet_app::invoicing::Unpriced::Refuse
+    };
+    let generated =
+        generate_invoice(&state, &issuer.meta, &body.customer_id, period, unpriced).await?;
     let id = generated.id.to_string();
     let view = read_invoice(&state, &issuer.caller, &id, None).await?;
     let location = format!("/v1/invoices/{id}");

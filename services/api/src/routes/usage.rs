@@ -443,6 +443,9 @@ struct RatedLine {
     rate_system: Option<String>,
     /// The price, as the price book states it (a flat unit price, or the tiers).
     rate: Option<Value>,
+    /// No price of the product was in force at the window's end: `total` is 0 until one is,
+    /// and an invoice of the window is refused until then (or billed at zero on request).
+    unpriced: bool,
     /// In the statement's currency, rounded to its minor unit.
     #[schemars(with = "fleet_events::schemas::DecimalString")]
     total: Decimal,
@@ -510,6 +513,7 @@ async fn customer_usage(
                 unit: l.unit,
                 quantity: l.quantity,
                 uptime: l.uptime,
+                unpriced: l.rate_system.is_none(),
                 rate_system: l.rate_system,
                 rate: l.rate,
                 total: l.total,
