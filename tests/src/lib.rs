@@ -171,6 +171,8 @@ impl TestApp {
             .env("FLEET_DB_MAX_CONNECTIONS", "8")
             // Tests and benches run many servers at once: none takes Ormuco's fixed port.
             .env("FLEET_ORMUCO_LISTEN", "")
+            // The tests' webhook receivers listen on loopback, which is refused by default.
+            .env("FLEET_WEBHOOK_ALLOWED_TARGETS", "127.0.0.1,localhost")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         command

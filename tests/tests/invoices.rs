@@ -546,7 +546,10 @@ async fn usage_without_a_price_is_flagged_and_refused_not_billed_as_zero() {
         detail.contains("late from 2026-10-01 to 2026-10-31"),
         "{detail}"
     );
-    assert!(!detail.contains("unit from"), "only the unpriced product: {detail}");
+    assert!(
+        !detail.contains("unit from"),
+        "only the unpriced product: {detail}"
+    );
 
     let billed = app
         .post(

@@ -330,3 +330,143 @@ async fn event_schemas_document_every_event_type() {
         assert!(schema["payload"].is_object());
     }
 }
+
+/// A loopback endpoint answering every call with a redirect to `to`.
+async fn redirecting(to: &str) -> String {
+    let to = to.to_owned();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let to = to.clone();
+            async move { axum::response::Redirect::temporary(&to) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn deliveries(app: &TestApp, channel: &str) -> Option<Vec<Value>> {
+    let reply = app
+        .get(&format!("/v1/notification-channels/{channel}/deliveries"))
+        .await;
+    reply.body["items"].as_array().cloned()
+}
+
+#[tokio::test]
+async fn webhook_targets_cannot_reach_inside_and_redirects_are_not_followed() {
+    let mut app = TestApp::spawn_with(&[
+        ("FLEET_WEBHOOK_ALLOWED_TARGETS", ""),
+        ("FLEET_WEBHOOK_BACKOFF_MS", "20"),
+        ("FLEET_WEBHOOK_MAX_ATTEMPTS", "1"),
+    ])
+    .await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.7/hook",
+        "http://[::1]:9/hook",
+        "http://localhost:9/hook",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ] {
+        let refused = app
+            .post(
+                "/v1/notification-channels",
+                json!({"name": "in", "url": url}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(refused.body["errors"][0]["field"], "url", "{url}");
+    }
+
+    // Allowed when the channel was made, refused at delivery once the allowance is gone: the
+    // check is made again where the connection is.
+    let (url, received) = receiver(0).await;
+    app.set_env("FLEET_WEBHOOK_ALLOWED_TARGETS", "127.0.0.1");
+    app.kill9().await;
+    app.start().await;
+    let channel = app
+        .post(
+            "/v1/notification-channels",
+            json!({"name": "once allowed", "url": url, "event_types": ["InstanceCreated"]}),
+        )
+        .await
+        .expect(202);
+    let channel = channel.body["id"].as_str().unwrap().to_owned();
+    // The redirect leads inside; it is recorded as a failure, never followed.
+    let bouncing = redirecting(&url).await;
+    let redirected = app
+        .post(
+            "/v1/notification-channels",
+            json!({"name": "bounce", "url": bouncing, "event_types": ["InstanceCreated"]}),
+        )
+        .await
+        .expect(202);
+    let redirected = redirected.body["id"].as_str().unwrap().to_owned();
+    app.caught_up("notifications").await;
+    app.set_env("FLEET_WEBHOOK_ALLOWED_TARGETS", "");
+    app.kill9().await;
+    app.start().await;
+    app.create_instance(json!({})).await;
+    let failed = app
+        .eventually("the inward delivery is refused", || async {
+            deliveries(&app, &channel)
+                .await
+                .filter(|d| d.len() == 1 && d[0]["status"] == "failed")
+        })
+        .await;
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("internal address"),
+        "{failed:?}"
+    );
+    let bounced = app
+        .eventually("the redirected delivery fails", || async {
+            deliveries(&app, &redirected)
+                .await
+                .filter(|d| d.len() == 1 && d[0]["status"] == "failed")
+        })
+        .await;
+    // Refused before any connection: the bouncing endpoint is on loopback too.
+    assert!(bounced[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("internal address"));
+    assert_eq!(received.lock().unwrap().calls, 0, "nothing reached inside");
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failed_delivery() {
+    let app = TestApp::spawn_with(&[("FLEET_WEBHOOK_MAX_ATTEMPTS", "1")]).await;
+    let (url, received) = receiver(0).await;
+    let bouncing = redirecting(&url).await;
+    let channel = app
+        .post(
+            "/v1/notification-channels",
+            json!({"name": "bounce", "url": bouncing, "event_types": ["InstanceCreated"]}),
+        )
+        .await
+        .expect(202);
+    let channel = channel.body["id"].as_str().unwrap().to_owned();
+    app.create_instance(json!({})).await;
+    let failed = app
+        .eventually("the redirected delivery fails", || async {
+            deliveries(&app, &channel)
+                .await
+                .filter(|d| d.len() == 1 && d[0]["status"] == "failed")
+        })
+        .await;
+    assert_eq!(failed[0]["last_status_code"], 307);
+    assert!(failed[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("redirects are not followed"));
+    assert_eq!(
+        received.lock().unwrap().calls,
+        0,
+        "the signed body was not resent"
+    );
+}

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod command_bus;
 pub mod cost;
 pub mod custom_dns;
+pub mod egress;
 pub mod error;
 pub mod facts;
 pub mod host_clusters;
@@ -71,6 +72,8 @@ pub struct Settings {
     pub ready_max_lag: u64,
     /// Who may post inbound webhooks.
     pub inbound_hooks: inbound_hooks::Producers,
+    /// Where webhooks may be sent: nowhere inside, unless allowed.
+    pub egress: std::sync::Arc<egress::EgressPolicy>,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             read_wait: Duration::from_secs(5),
             ready_max_lag: 100_000,
             inbound_hooks: Default::default(),
+            egress: Default::default(),
         }
     }
 }

@@ -37,6 +37,15 @@ async fn store_secret(app: &App, tenant: &str, id: Uuid, secret: &str) -> Result
     Ok(())
 }
 
+/// A target inside the network (loopback, private, metadata…) is refused unless allowed.
+async fn check_target(app: &App, url: &str) -> Result<(), AppError> {
+    app.settings
+        .egress
+        .check_target(url)
+        .await
+        .map_err(|why| AppError::unprocessable("url", why))
+}
+
 /// A new channel delivering `event_types` (all when empty) to `url`; answers its secret,
 /// to be shown once.
 pub async fn create_channel(
@@ -48,6 +57,7 @@ pub async fn create_channel(
     secret: Option<String>,
 ) -> Result<(Executed<NotificationChannel>, String), AppError> {
     let secret = new_secret(secret)?;
+    check_target(app, &url).await?;
     let id = Uuid::now_v7();
     store_secret(app, meta.tenant.as_str(), id, &secret).await?;
     let command = NotificationChannelCommand::Create {
@@ -75,6 +85,9 @@ pub async fn update_channel(
     secret: Option<String>,
 ) -> Result<(Executed<NotificationChannel>, Option<String>), AppError> {
     let secret = secret.map(|s| new_secret(Some(s))).transpose()?;
+    if let Some(url) = &url {
+        check_target(app, url).await?;
+    }
     let command = NotificationChannelCommand::Update {
         name,
         url,

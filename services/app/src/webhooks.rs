@@ -44,6 +44,18 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// An error with what caused it (the resolver's refusal is a cause of the send's failure).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
 pub fn fingerprint(secret: &str) -> String {
     use sha2::Digest;
     hex::encode(&Sha256::digest(secret.as_bytes())[..6])
@@ -58,7 +70,17 @@ struct Due {
 }
 
 pub async fn run(state: App, settings: WebhookSettings, mut shutdown: watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
+    // No redirect is followed (a 3xx is a failed delivery: following it would resend the
+    // signed body wherever it points), and names resolve only to addresses the egress policy
+    // allows, checked where the connection is made.
+    let client = match reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(crate::egress::GuardedResolver(
+            state.settings.egress.clone(),
+        ))
+        .build()
+    {
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e, "webhook client");
@@ -151,23 +173,38 @@ async fn try_deliver(
     let timestamp = Utc::now().timestamp();
     let signature = sign(&secret, timestamp, &body);
     let attempt = due.attempts + 1;
-    let sent = client
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("fleet-delivery-id", due.id.to_string())
-        .header("fleet-event-id", event.event.event_id.to_string())
-        .header("fleet-event-type", &event.event.event_type)
-        .header("fleet-signature", format!("t={timestamp},v1={signature}"))
-        .body(body)
-        .send()
-        .await;
-    let (code, error) = match sent {
-        Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None),
-        Ok(response) => (
-            Some(response.status().as_u16()),
-            Some(format!("the endpoint answered {}", response.status())),
-        ),
-        Err(e) => (None, Some(e.to_string())),
+    // An address written in the URL is not resolved: it is checked here.
+    let (code, error) = match state.settings.egress.check_literal(&url) {
+        Err(why) => (None, Some(why)),
+        Ok(()) => {
+            let sent = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("fleet-delivery-id", due.id.to_string())
+                .header("fleet-event-id", event.event.event_id.to_string())
+                .header("fleet-event-type", &event.event.event_type)
+                .header("fleet-signature", format!("t={timestamp},v1={signature}"))
+                .body(body)
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status().is_success() => {
+                    (Some(response.status().as_u16()), None)
+                }
+                Ok(response) if response.status().is_redirection() => (
+                    Some(response.status().as_u16()),
+                    Some(format!(
+                        "the endpoint answered {}: redirects are not followed",
+                        response.status()
+                    )),
+                ),
+                Ok(response) => (
+                    Some(response.status().as_u16()),
+                    Some(format!("the endpoint answered {}", response.status())),
+                ),
+                Err(e) => (None, Some(with_causes(&e))),
+            }
+        }
     };
     match error {
         None => {

@@ -128,6 +128,10 @@ enum Command {
             hide_env_values = true
         )]
         inbound_hooks: Vec<String>,
+        /// Webhook targets allowed although inside the network (host names, addresses, CIDR
+        /// blocks), comma-separated; by default none is.
+        #[arg(long, env = "FLEET_WEBHOOK_ALLOWED_TARGETS", value_delimiter = ',')]
+        webhook_allowed_targets: Vec<String>,
         /// How often the scheduler looks for due deadlines (trial ends), in milliseconds.
         #[arg(long, env = "FLEET_SCHEDULER_INTERVAL_MS", default_value_t = 5000)]
         scheduler_interval_ms: u64,
@@ -230,6 +234,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             no_process_managers,
             read_wait_ms,
             inbound_hooks,
+            webhook_allowed_targets,
             scheduler_interval_ms,
             monthly_invoices_after_hours,
             webhook_backoff_ms,
@@ -244,6 +249,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 process_managers: !no_process_managers,
                 read_wait: Duration::from_millis(read_wait_ms),
                 inbound_hooks: fleet_app::inbound_hooks::Producers::parse(&inbound_hooks)?,
+                egress: fleet_app::egress::EgressPolicy::parse(&webhook_allowed_targets)?,
                 scheduler: fleet_app::scheduler::SchedulerSettings {
                     interval: Duration::from_millis(scheduler_interval_ms),
                     monthly_invoices_after: monthly_invoices_after_hours

@@ -27,6 +27,7 @@ pub struct ServeOptions {
     pub process_managers: bool,
     pub read_wait: Duration,
     pub inbound_hooks: fleet_app::inbound_hooks::Producers,
+    pub egress: fleet_app::egress::EgressPolicy,
     pub scheduler: fleet_app::scheduler::SchedulerSettings,
     pub webhooks: fleet_app::webhooks::WebhookSettings,
 }
@@ -105,6 +106,7 @@ pub async fn start(
         settings: Settings {
             read_wait: options.read_wait,
             inbound_hooks: options.inbound_hooks.clone(),
+            egress: Arc::new(options.egress.clone()),
             ..Default::default()
         },
     };
