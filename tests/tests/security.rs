@@ -116,3 +116,74 @@ async fn the_audit_export_defuses_formulas_a_caller_typed() {
     assert!(text.contains("'=cmd|'/C calc'!A0"), "{text}");
     assert!(!text.contains(",=cmd"), "a formula reached the CSV as is");
 }
+
+/// Creates a key with `fleetd apikey create`; answers its id and the key.
+async fn created_key(app: &TestApp, role: &str) -> (String, String) {
+    let out = app
+        .fleetd(&[
+            "apikey", "create", "--tenant", "acme", "--role", role, "--name", "ci",
+        ])
+        .await;
+    let id = out
+        .split_whitespace()
+        .nth(3)
+        .expect("created API key <id> …")
+        .to_owned();
+    (id, out.lines().last().unwrap().trim().to_owned())
+}
+
+async fn status_with(app: &TestApp, key: &str) -> u16 {
+    app.request(Some(key), Method::GET, "/v1/instances", None, &[])
+        .await
+        .status
+        .as_u16()
+}
+
+#[tokio::test]
+async fn api_keys_are_listed_revoked_and_rotated_without_logging_anyone_out() {
+    let app = TestApp::spawn_with(&[("FLEET_KEY_CACHE_MS", "100")]).await;
+    let (id, key) = created_key(&app, "operator").await;
+    assert_eq!(status_with(&app, &key).await, 200);
+
+    let listed = app.fleetd(&["apikey", "list", "--tenant", "acme"]).await;
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{id} in {listed}"));
+    assert!(
+        row.contains("operator") && row.contains("ci") && row.ends_with('-'),
+        "{row}"
+    );
+    assert!(!listed.contains(&key), "a listing never shows a key");
+    let others = app.fleetd(&["apikey", "list", "--tenant", "globex"]).await;
+    assert!(!others.contains(&id));
+
+    // Rotated with a grace: both keys work until it ends, then only the new one.
+    let rotated = app
+        .fleetd(&["apikey", "rotate", &id, "--grace-seconds", "2"])
+        .await;
+    let new_key = rotated.lines().last().unwrap().trim().to_owned();
+    assert_ne!(new_key, key);
+    assert_eq!(
+        status_with(&app, &key).await,
+        200,
+        "the old key works through the grace"
+    );
+    assert_eq!(status_with(&app, &new_key).await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_eq!(status_with(&app, &key).await, 401, "the grace is over");
+    assert_eq!(status_with(&app, &new_key).await, 200);
+
+    // Revoked, it stops working within the cache's lifetime.
+    let new_id = rotated
+        .split_whitespace()
+        .nth(3)
+        .expect("issued API key <id> …")
+        .to_owned();
+    app.fleetd(&["apikey", "revoke", &new_id]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(status_with(&app, &new_key).await, 401);
+    let (ok, _, err) = app.fleetd_result(&["apikey", "revoke", &new_id]).await;
+    assert!(!ok, "a key is revoked once");
+    assert!(err.contains("no working API key"), "{err}");
+}

@@ -3,10 +3,16 @@
 //! same keys and asks the same questions.
 //!
 //! A key is shown once when created; only its SHA-256 is stored. A key belongs to one tenant
-//! and has one role. Resolved keys are cached for a short while so that a request does not
-//! cost a database round trip; a revoked key stops working within that time.
+//! and has one role. Resolved keys are cached for a short while ([`CACHE_TTL`], 30 s by
+//! default) so that a request does not cost a database round trip; a revoked key stops working
+//! within that time. The cache is bounded: known keys and unknown ones are kept apart, each up
+//! to a fixed count with the oldest dropped first, so a flood of made-up keys neither grows it
+//! nor pushes out the keys in use.
+//!
+//! A key is rotated by issuing a new one with the same tenant, role and name, and revoking the
+//! old one at a time given (now, or after a grace for its holders to switch).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +24,12 @@ use uuid::Uuid;
 
 use crate::AppError;
 
-const CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long a resolved key is trusted without asking the database again.
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
+/// Keys in use remembered at once.
+const KNOWN_KEYS: usize = 10_000;
+/// Made-up or revoked keys remembered at once.
+const UNKNOWN_KEYS: usize = 1_000;
 pub const KEY_PREFIX: &str = "flk_";
 
 /// Where a request came from, for the actor recorded on its events.
@@ -193,22 +204,90 @@ pub async fn create_api_key(
 /// A resolved key hash: its caller (`None` for an unknown key) and when it was looked up.
 type CachedKey = (Option<Principal>, Instant);
 
-#[derive(Clone, Default)]
+/// A map of at most `capacity` entries that drops the oldest first: O(1) per insert.
+#[derive(Default)]
+struct Bounded {
+    entries: HashMap<String, CachedKey>,
+    order: VecDeque<String>,
+}
+
+impl Bounded {
+    fn insert(&mut self, hash: String, value: CachedKey, capacity: usize) {
+        if self.entries.insert(hash.clone(), value).is_none() {
+            self.order.push_back(hash);
+        }
+        while self.entries.len() > capacity {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.entries.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn remove(&mut self, hash: &str) {
+        if self.entries.remove(hash).is_some() {
+            self.order.retain(|h| h != hash);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Entries {
+    known: Bounded,
+    unknown: Bounded,
+}
+
+#[derive(Clone)]
 pub struct KeyCache {
-    entries: Arc<Mutex<HashMap<String, CachedKey>>>,
+    entries: Arc<Mutex<Entries>>,
+    ttl: Duration,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self::with_ttl(CACHE_TTL)
+    }
 }
 
 impl KeyCache {
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self {
+            entries: Default::default(),
+            ttl,
+        }
+    }
+
+    /// How many keys it holds now: (known, unknown).
+    pub fn len(&self) -> (usize, usize) {
+        let entries = self.entries.lock().expect("poisoned");
+        (entries.known.entries.len(), entries.unknown.entries.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == (0, 0)
+    }
+
     /// The caller a presented key belongs to; `None` for an unknown or revoked key.
     pub async fn resolve(&self, pool: &PgPool, key: &str) -> Result<Option<Principal>, AppError> {
         let hash = hash_key(key);
-        if let Some((caller, at)) = self.entries.lock().expect("poisoned").get(&hash) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(caller.clone());
+        {
+            let entries = self.entries.lock().expect("poisoned");
+            let cached = entries
+                .known
+                .entries
+                .get(&hash)
+                .or_else(|| entries.unknown.entries.get(&hash));
+            if let Some((caller, at)) = cached {
+                if at.elapsed() < self.ttl {
+                    return Ok(caller.clone());
+                }
             }
         }
         let row: Option<(Uuid, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, tenant, role, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, tenant, role, name FROM api_keys
+              WHERE key_hash = $1 AND (revoked_at IS NULL OR revoked_at > now())",
         )
         .bind(&hash)
         .fetch_optional(pool)
@@ -223,10 +302,99 @@ impl KeyCache {
             })
         });
         let mut entries = self.entries.lock().expect("poisoned");
-        if entries.len() > 10_000 {
-            entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        let entry = (caller.clone(), Instant::now());
+        if caller.is_some() {
+            entries.unknown.remove(&hash);
+            entries.known.insert(hash, entry, KNOWN_KEYS);
+        } else {
+            entries.known.remove(&hash);
+            entries.unknown.insert(hash, entry, UNKNOWN_KEYS);
         }
-        entries.insert(hash, (caller.clone(), Instant::now()));
         Ok(caller)
+    }
+}
+
+/// An API key as `fleetd apikey list` shows it: never the key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: Uuid,
+    pub tenant: String,
+    pub role: String,
+    pub name: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When it stops (stopped) working; `None` while it works.
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The keys of a tenant (every tenant's for `None`), oldest first.
+pub async fn list_api_keys(
+    pool: &PgPool,
+    tenant: Option<&Tenant>,
+) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, tenant, role, name, created_at, revoked_at FROM api_keys
+          WHERE ($1::text IS NULL OR tenant = $1) ORDER BY created_at, id",
+    )
+    .bind(tenant.map(Tenant::as_str))
+    .fetch_all(pool)
+    .await
+}
+
+/// Revokes a key at `at` (now, or later for a rotation's grace); answers the key, or `None`
+/// when there is no such key working.
+pub async fn revoke_api_key(
+    pool: &PgPool,
+    id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE api_keys SET revoked_at = $2
+          WHERE id = $1 AND (revoked_at IS NULL OR revoked_at > $2)
+         RETURNING id, tenant, role, name, created_at, revoked_at",
+    )
+    .bind(id)
+    .bind(at)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Issues a new key with the old one's tenant, role and name, and revokes the old one after
+/// `grace`; answers the new key's id and the key, or `None` when the old key is not working.
+pub async fn rotate_api_key(
+    pool: &PgPool,
+    id: Uuid,
+    grace: Duration,
+) -> Result<Option<(Uuid, String, ApiKeyRow)>, sqlx::Error> {
+    let until = chrono::Utc::now()
+        + chrono::Duration::from_std(grace).unwrap_or_else(|_| chrono::Duration::zero());
+    let Some(old) = revoke_api_key(pool, id, until).await? else {
+        return Ok(None);
+    };
+    let (Ok(tenant), Some(role)) = (Tenant::parse(&old.tenant), Role::parse(&old.role)) else {
+        return Ok(None);
+    };
+    let (new_id, key) = create_api_key(pool, &tenant, role, old.name.as_deref()).await?;
+    Ok(Some((new_id, key, old)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_drops_its_oldest_entries_past_its_capacity() {
+        let mut cache = Bounded::default();
+        for i in 0..1_500 {
+            cache.insert(format!("made-up-{i}"), (None, Instant::now()), 1_000);
+        }
+        assert_eq!(cache.entries.len(), 1_000);
+        assert_eq!(cache.order.len(), 1_000);
+        assert!(!cache.entries.contains_key("made-up-0"));
+        assert!(cache.entries.contains_key("made-up-1499"));
+        // Looking a key up again refreshes it in place: no second place in the order.
+        cache.insert("made-up-1499".into(), (None, Instant::now()), 1_000);
+        assert_eq!(cache.order.len(), 1_000);
+        cache.remove("made-up-1499");
+        assert_eq!((cache.entries.len(), cache.order.len()), (999, 999));
     }
 }

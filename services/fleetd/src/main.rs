@@ -132,6 +132,10 @@ enum Command {
         /// blocks), comma-separated; by default none is.
         #[arg(long, env = "FLEET_WEBHOOK_ALLOWED_TARGETS", value_delimiter = ',')]
         webhook_allowed_targets: Vec<String>,
+        /// How long a resolved API key is trusted before it is looked up again, in
+        /// milliseconds: a revoked key stops working within this time.
+        #[arg(long, env = "FLEET_KEY_CACHE_MS", default_value_t = 30_000)]
+        key_cache_ms: u64,
         /// How often the scheduler looks for due deadlines (trial ends), in milliseconds.
         #[arg(long, env = "FLEET_SCHEDULER_INTERVAL_MS", default_value_t = 5000)]
         scheduler_interval_ms: u64,
@@ -180,6 +184,77 @@ enum ApikeyCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List keys (never the keys themselves): id, tenant, role, name, created, revoked.
+    List {
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<Tenant>,
+    },
+    /// Revoke a key now. Processes that resolved it stop taking it within the key cache's
+    /// lifetime (`FLEET_KEY_CACHE_MS`, 30 s by default).
+    Revoke { id: uuid::Uuid },
+    /// Issue a new key with the same tenant, role and name; the old one works until the grace
+    /// ends, so its holders can switch without being logged out.
+    Rotate {
+        id: uuid::Uuid,
+        #[arg(long, default_value_t = 0)]
+        grace_seconds: u64,
+    },
+}
+
+async fn apikey(config: &Config, command: ApikeyCommand) -> Result<(), Box<dyn std::error::Error>> {
+    use fleet_app::access::{list_api_keys, revoke_api_key, rotate_api_key};
+    let pool = config.migrated_database().await?;
+    match command {
+        ApikeyCommand::Create { tenant, role, name } => {
+            let (id, key) = create_api_key(&pool, &tenant, role, name.as_deref()).await?;
+            println!(
+                "created API key {id} for tenant {tenant} with role {role}; it is shown only once:"
+            );
+            println!("{key}");
+        }
+        ApikeyCommand::List { tenant } => {
+            println!("id\ttenant\trole\tname\tcreated\trevoked");
+            for key in list_api_keys(&pool, tenant.as_ref()).await? {
+                let when = |t: chrono::DateTime<chrono::Utc>| {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    key.id,
+                    key.tenant,
+                    key.role,
+                    key.name.unwrap_or_default(),
+                    when(key.created_at),
+                    key.revoked_at.map(when).unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        ApikeyCommand::Revoke { id } => {
+            match revoke_api_key(&pool, id, chrono::Utc::now()).await? {
+                Some(key) => println!(
+                    "revoked API key {id} of tenant {}; servers stop taking it within {} s",
+                    key.tenant,
+                    fleet_app::access::CACHE_TTL.as_secs()
+                ),
+                None => return Err(format!("no working API key {id}").into()),
+            }
+        }
+        ApikeyCommand::Rotate { id, grace_seconds } => {
+            let grace = Duration::from_secs(grace_seconds);
+            match rotate_api_key(&pool, id, grace).await? {
+                Some((new_id, key, old)) => {
+                    println!(
+                        "issued API key {new_id} for tenant {} with role {} in place of {id}, \
+                         which works for {grace_seconds} s more; the new key is shown only once:",
+                        old.tenant, old.role
+                    );
+                    println!("{key}");
+                }
+                None => return Err(format!("no working API key {id}").into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_tenant(value: &str) -> Result<Tenant, String> {
@@ -235,6 +310,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             read_wait_ms,
             inbound_hooks,
             webhook_allowed_targets,
+            key_cache_ms,
             scheduler_interval_ms,
             monthly_invoices_after_hours,
             webhook_backoff_ms,
@@ -250,6 +326,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 read_wait: Duration::from_millis(read_wait_ms),
                 inbound_hooks: fleet_app::inbound_hooks::Producers::parse(&inbound_hooks)?,
                 egress: fleet_app::egress::EgressPolicy::parse(&webhook_allowed_targets)?,
+                key_cache_ttl: Duration::from_millis(key_cache_ms),
                 scheduler: fleet_app::scheduler::SchedulerSettings {
                     interval: Duration::from_millis(scheduler_interval_ms),
                     monthly_invoices_after: monthly_invoices_after_hours
@@ -269,17 +346,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("migrations applied; stream {} ready", log.stream_name());
             Ok(())
         }
-        Command::Apikey {
-            command: ApikeyCommand::Create { tenant, role, name },
-        } => {
-            let pool = config.migrated_database().await?;
-            let (id, key) = create_api_key(&pool, &tenant, role, name.as_deref()).await?;
-            println!(
-                "created API key {id} for tenant {tenant} with role {role}; it is shown only once:"
-            );
-            println!("{key}");
-            Ok(())
-        }
+        Command::Apikey { command } => apikey(&config, command).await,
         Command::Replay(args) => replay::run(&config, args).await,
         Command::Verify { command } => verify::run(&config, command).await,
         Command::Bench { command } => bench::run(&config, command).await,

@@ -28,6 +28,7 @@ pub struct ServeOptions {
     pub read_wait: Duration,
     pub inbound_hooks: fleet_app::inbound_hooks::Producers,
     pub egress: fleet_app::egress::EgressPolicy,
+    pub key_cache_ttl: Duration,
     pub scheduler: fleet_app::scheduler::SchedulerSettings,
     pub webhooks: fleet_app::webhooks::WebhookSettings,
 }
@@ -133,7 +134,7 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let state = AppState {
         app: Arc::new(app),
-        keys: Default::default(),
+        keys: fleet_app::access::KeyCache::with_ttl(options.key_cache_ttl),
         registry: Arc::new(registry),
     };
     let mut ormuco_addr = None;
