@@ -57,12 +57,29 @@ CREATE TABLE IF NOT EXISTS chain_heads (
     tenant   text PRIMARY KEY,
     hash     text NOT NULL
 );
--- Which customer and subscription an aggregate belongs to, learnt from its creation.
-CREATE TABLE IF NOT EXISTS links (
-    aggregate_id    text PRIMARY KEY,
+-- Which customer and subscription a tenant's aggregate belongs to, learnt from its creation.
+-- Keyed by tenant too: an aggregate id derived from a name (a host cluster, a network space)
+-- is the same in every tenant.
+CREATE TABLE IF NOT EXISTS aggregate_links (
+    tenant          text NOT NULL,
+    aggregate_id    text NOT NULL,
     customer_id     text,
-    subscription_id text
+    subscription_id text,
+    PRIMARY KEY (tenant, aggregate_id)
 );
+-- The links of an earlier version, keyed by aggregate id alone, move over with the tenant
+-- their events name.
+DO $$
+BEGIN
+    IF to_regclass(quote_ident(current_schema()) || '.links') IS NOT NULL THEN
+        INSERT INTO aggregate_links (tenant, aggregate_id, customer_id, subscription_id)
+        SELECT DISTINCT ON (e.tenant, l.aggregate_id) e.tenant, l.aggregate_id, l.customer_id,
+               l.subscription_id
+          FROM links l JOIN events e ON e.aggregate_id = l.aggregate_id
+        ON CONFLICT DO NOTHING;
+        DROP TABLE links;
+    END IF;
+END $$;
 "#;
 
 /// The audit log's queries: by tenant, time, correlation and aggregate.
@@ -188,7 +205,8 @@ struct Link {
 #[derive(Debug, Default)]
 pub struct AuditTrail {
     heads: HashMap<String, String>,
-    links: HashMap<String, Link>,
+    /// By (tenant, aggregate id).
+    links: HashMap<(String, String), Link>,
 }
 
 fn text(payload: &Value, key: &str) -> Option<String> {
@@ -225,7 +243,10 @@ impl AuditTrail {
             },
             (e.aggregate_type == "invoice").then(|| e.aggregate_id.clone()),
         );
-        let link = self.links.entry(e.aggregate_id.clone()).or_default();
+        let link = self
+            .links
+            .entry((e.tenant.clone(), e.aggregate_id.clone()))
+            .or_default();
         if let Some(customer) = text(payload, "customer_id") {
             link.customer_id = Some(customer);
         }
@@ -322,15 +343,19 @@ impl Projection for Audit {
                 .fetch_all(&mut *tx)
                 .await?;
         trail.heads.extend(heads);
-        let links: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT aggregate_id, customer_id, subscription_id FROM links WHERE aggregate_id = ANY($1)",
+        let links: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT l.tenant, l.aggregate_id, l.customer_id, l.subscription_id
+               FROM aggregate_links l
+               JOIN UNNEST($1::text[], $2::text[]) AS k(tenant, aggregate_id)
+                 ON l.tenant = k.tenant AND l.aggregate_id = k.aggregate_id",
         )
+        .bind(&tenants)
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
-        for (id, customer_id, subscription_id) in links {
+        for (tenant, id, customer_id, subscription_id) in links {
             trail.links.insert(
-                id,
+                (tenant, id),
                 Link {
                     customer_id,
                     subscription_id,
@@ -349,22 +374,25 @@ impl Projection for Audit {
         .bind(&head_hashes)
         .execute(&mut *tx)
         .await?;
+        let mut link_tenants = Vec::new();
         let mut link_ids = Vec::new();
         let mut link_customers = Vec::new();
         let mut link_subscriptions = Vec::new();
-        for (id, link) in trail.links {
+        for ((tenant, id), link) in trail.links {
             if link.customer_id.is_some() || link.subscription_id.is_some() {
+                link_tenants.push(tenant);
                 link_ids.push(id);
                 link_customers.push(link.customer_id);
                 link_subscriptions.push(link.subscription_id);
             }
         }
         sqlx::query(
-            "INSERT INTO links (aggregate_id, customer_id, subscription_id)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
-             ON CONFLICT (aggregate_id) DO UPDATE SET customer_id = EXCLUDED.customer_id,
+            "INSERT INTO aggregate_links (tenant, aggregate_id, customer_id, subscription_id)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+             ON CONFLICT (tenant, aggregate_id) DO UPDATE SET customer_id = EXCLUDED.customer_id,
                  subscription_id = EXCLUDED.subscription_id",
         )
+        .bind(&link_tenants)
         .bind(&link_ids)
         .bind(&link_customers)
         .bind(&link_subscriptions)

@@ -173,6 +173,8 @@ impl TestApp {
             .env("FLEET_ORMUCO_LISTEN", "")
             // The tests' webhook receivers listen on loopback, which is refused by default.
             .env("FLEET_WEBHOOK_ALLOWED_TARGETS", "127.0.0.1,localhost")
+            // Load tests send as fast as they can with one key; the limit's test sets it.
+            .env("FLEET_RATE_LIMIT_PER_SECOND", "0")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         command

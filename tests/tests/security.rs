@@ -187,3 +187,38 @@ async fn api_keys_are_listed_revoked_and_rotated_without_logging_anyone_out() {
     assert!(!ok, "a key is revoked once");
     assert!(err.contains("no working API key"), "{err}");
 }
+
+#[tokio::test]
+async fn a_credential_past_its_rate_is_told_when_to_come_back() {
+    let app = TestApp::spawn_with(&[
+        ("FLEET_RATE_LIMIT_PER_SECOND", "2"),
+        ("FLEET_RATE_LIMIT_BURST", "3"),
+    ])
+    .await;
+    // The harness's own setup used the key: let its bucket fill again.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(status_with(&app, &app.key).await);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let limited = app
+        .request(Some(&app.key), Method::GET, "/v1/instances", None, &[])
+        .await;
+    assert_eq!(limited.status.as_u16(), 429);
+    assert_eq!(limited.header("retry-after"), Some("1"));
+    assert_eq!(
+        limited.header("content-type"),
+        Some("application/problem+json")
+    );
+    // Another credential has its own allowance, and a made-up one is limited like any.
+    let other = app.api_key("acme", "viewer").await;
+    assert_eq!(status_with(&app, &other).await, 200);
+    let mut forged = Vec::new();
+    for _ in 0..4 {
+        forged.push(status_with(&app, "flk_forged").await);
+    }
+    assert_eq!(forged, [401, 401, 401, 429]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(status_with(&app, &app.key).await, 200, "the rate refills");
+}

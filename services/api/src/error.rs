@@ -40,6 +40,8 @@ pub enum ApiError {
     },
     #[error("the body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("too many requests with this credential: retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -64,6 +66,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,6 +81,7 @@ impl ApiError {
             Self::BadRequest { .. } => "bad-request",
             Self::Unprocessable { .. } => "invalid-input",
             Self::TooLarge { .. } => "too-large",
+            Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod jwt;
+pub mod limits;
 pub mod pagination;
 pub mod request_context;
 pub mod routes;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub app: Arc<App>,
     pub keys: KeyCache,
     pub registry: Arc<Registry>,
+    pub limits: Arc<limits::Limits>,
 }
 
 /// Handlers reach the application's parts (`state.pool`, `state.bus`) directly.
@@ -63,6 +65,10 @@ pub fn router_with(state: AppState, dialects: Router<AppState>) -> Router {
 pub fn served_alone(state: AppState, routes: Router<AppState>) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::middleware,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_context::middleware,
@@ -122,6 +128,10 @@ fn router_and_document_with(
         .merge(dialects)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::Extension(document.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::middleware,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_context::middleware,

@@ -138,6 +138,15 @@ enum Command {
         /// milliseconds: a revoked key stops working within this time.
         #[arg(long, env = "FLEET_KEY_CACHE_MS", default_value_t = 30_000)]
         key_cache_ms: u64,
+        /// Requests per second per credential, sustained (0: no limit); past it, 429.
+        #[arg(long, env = "FLEET_RATE_LIMIT_PER_SECOND", default_value_t = 100)]
+        rate_limit_per_second: u32,
+        /// Requests a credential may send at once above its sustained rate.
+        #[arg(long, env = "FLEET_RATE_LIMIT_BURST", default_value_t = 200)]
+        rate_limit_burst: u32,
+        /// How long an answer may take to start, in milliseconds; past it, 503.
+        #[arg(long, env = "FLEET_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+        request_timeout_ms: u64,
         /// How often the scheduler looks for due deadlines (trial ends), in milliseconds.
         #[arg(long, env = "FLEET_SCHEDULER_INTERVAL_MS", default_value_t = 5000)]
         scheduler_interval_ms: u64,
@@ -313,6 +322,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             inbound_hooks,
             webhook_allowed_targets,
             key_cache_ms,
+            rate_limit_per_second,
+            rate_limit_burst,
+            request_timeout_ms,
             scheduler_interval_ms,
             monthly_invoices_after_hours,
             webhook_backoff_ms,
@@ -329,6 +341,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 inbound_hooks: fleet_app::inbound_hooks::Producers::parse(&inbound_hooks)?,
                 egress: fleet_app::egress::EgressPolicy::parse(&webhook_allowed_targets)?,
                 key_cache_ttl: Duration::from_millis(key_cache_ms),
+                limits: fleet_api::limits::LimitSettings {
+                    per_second: rate_limit_per_second,
+                    burst: rate_limit_burst,
+                    request_timeout: Duration::from_millis(request_timeout_ms),
+                },
                 scheduler: fleet_app::scheduler::SchedulerSettings {
                     interval: Duration::from_millis(scheduler_interval_ms),
                     monthly_invoices_after: monthly_invoices_after_hours

@@ -29,6 +29,7 @@ pub struct ServeOptions {
     pub inbound_hooks: fleet_app::inbound_hooks::Producers,
     pub egress: fleet_app::egress::EgressPolicy,
     pub key_cache_ttl: Duration,
+    pub limits: fleet_api::limits::LimitSettings,
     pub scheduler: fleet_app::scheduler::SchedulerSettings,
     pub webhooks: fleet_app::webhooks::WebhookSettings,
 }
@@ -135,6 +136,7 @@ pub async fn start(
     let state = AppState {
         app: Arc::new(app),
         keys: fleet_app::access::KeyCache::with_ttl(options.key_cache_ttl),
+        limits: Arc::new(fleet_api::limits::Limits::new(options.limits.clone())),
         registry: Arc::new(registry),
     };
     let mut ormuco_addr = None;

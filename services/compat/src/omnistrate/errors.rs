@@ -97,6 +97,9 @@ impl From<ApiError> for GoaError {
             ApiError::TooLarge { limit } => {
                 Self::BadRequest(format!("the body is larger than {limit} bytes"))
             }
+            ApiError::RateLimited { retry_after } => {
+                Self::Unavailable(format!("too many requests: retry in {retry_after} s"))
+            }
             ApiError::Unavailable(reason) => Self::Unavailable(reason),
             ApiError::Internal(reason) => Self::Internal(reason),
         }

@@ -75,6 +75,9 @@ impl From<ApiError> for DrfError {
                 "non_field_errors",
                 format!("The body is larger than {limit} bytes."),
             ),
+            ApiError::RateLimited { retry_after } => {
+                Self::Unavailable(format!("too many requests: retry in {retry_after} s"))
+            }
             ApiError::Unavailable(reason) => Self::Unavailable(reason),
             ApiError::Internal(reason) => Self::Internal(reason),
         }

@@ -56,6 +56,8 @@ impl BenchServer {
             .env("NATS_URL", &config.nats_url)
             // Tests and benches run many servers at once: none takes Ormuco's fixed port.
             .env("FLEET_ORMUCO_LISTEN", "")
+            // A bench's clients share one key on purpose.
+            .env("FLEET_RATE_LIMIT_PER_SECOND", "0")
             .env("FLEET_NAMESPACE", config.namespace.to_string())
             .env(
                 "FLEET_DB_MAX_CONNECTIONS",

@@ -1,0 +1,164 @@
+//! Limits every request meets, whichever API it speaks: a rate per credential (a token
+//! bucket keyed by the credential as presented, so made-up keys are limited too; by address
+//! when none is presented), answered 429 with `Retry-After`; and a time limit on producing an
+//! answer, answered 503 with `Retry-After` (a streamed body, server-sent events or an
+//! export, is limited only until it starts).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, AppState};
+
+/// The headers any of the APIs takes a credential in.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "apikey", "x-auth-token"];
+/// Buckets kept at once; past this, the full (idle) ones are dropped.
+const MAX_BUCKETS: usize = 100_000;
+
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// Requests per second per credential, sustained; 0: no limit.
+    pub per_second: u32,
+    /// How many may come at once above the sustained rate.
+    pub burst: u32,
+    pub request_timeout: Duration,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            per_second: 100,
+            burst: 200,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+pub struct Limits {
+    settings: LimitSettings,
+    buckets: Mutex<HashMap<[u8; 16], Bucket>>,
+}
+
+impl Limits {
+    pub fn new(settings: LimitSettings) -> Self {
+        Self {
+            settings,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `who`; when there is none, how many seconds until there is.
+    fn take(&self, who: [u8; 16]) -> Result<(), u64> {
+        let (rate, burst) = (
+            f64::from(self.settings.per_second),
+            f64::from(self.settings.burst.max(1)),
+        );
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("poisoned");
+        if buckets.len() >= MAX_BUCKETS {
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
+        let bucket = buckets.entry(who).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - bucket.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new(LimitSettings::default())
+    }
+}
+
+fn caller_of(request: &Request) -> [u8; 16] {
+    let mut hasher = Sha256::new();
+    let mut presented = false;
+    for name in CREDENTIAL_HEADERS {
+        if let Some(value) = request.headers().get(*name) {
+            hasher.update(name.as_bytes());
+            hasher.update(value.as_bytes());
+            presented = true;
+        }
+    }
+    if !presented {
+        let ip = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        hasher.update(b"ip:");
+        hasher.update(ip.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut who = [0u8; 16];
+    who.copy_from_slice(&digest[..16]);
+    who
+}
+
+pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limits = &state.limits;
+    if limits.settings.per_second > 0 {
+        if let Err(wait) = limits.take(caller_of(&request)) {
+            let mut response = ApiError::RateLimited { retry_after: wait }.into_response();
+            if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+    }
+    match tokio::time::timeout(limits.settings.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(format!(
+            "the request took longer than {} s",
+            limits.settings.request_timeout.as_secs()
+        ))
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let limits = Limits::new(LimitSettings {
+            per_second: 10,
+            burst: 3,
+            request_timeout: Duration::from_secs(1),
+        });
+        let who = [7u8; 16];
+        for _ in 0..3 {
+            assert!(limits.take(who).is_ok());
+        }
+        assert_eq!(limits.take(who), Err(1));
+        assert!(
+            limits.take([8u8; 16]).is_ok(),
+            "another caller has its own bucket"
+        );
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(limits.take(who).is_ok(), "a tenth of a second refills one");
+    }
+}
