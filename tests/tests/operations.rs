@@ -19,7 +19,7 @@ async fn health_readiness_and_metrics_report_the_parts() {
     // The process managers' reactions (the deployment workflow) are on the stream too.
     let settled = app.all_caught_up().await;
     let ready = app
-        .request(None, Method::GET, "/readyz", None, &[])
+        .request(Some(&app.key), Method::GET, "/readyz", None, &[])
         .await
         .expect(200);
     assert_eq!(ready.body["ready"], true);
@@ -29,8 +29,32 @@ async fn health_readiness_and_metrics_report_the_parts() {
     assert_eq!(ready.body["projections"][0]["name"], "inventory");
     assert_eq!(ready.body["projections"][0]["lag"], 0);
 
+    // Without a key: whether it is ready, and nothing of how it runs.
+    let bare = app
+        .request(None, Method::GET, "/readyz", None, &[])
+        .await
+        .expect(200);
+    assert_eq!(bare.body, serde_json::json!({"ready": true}));
+    app.request(None, Method::GET, "/metrics", None, &[])
+        .await
+        .expect(401);
+    let viewer = app.api_key("acme", "viewer").await;
+    app.request(Some(&viewer), Method::GET, "/metrics", None, &[])
+        .await
+        .expect(403);
+    // A refused credential is counted (and logged with where it came from).
+    app.request(
+        Some("flk_not_a_key"),
+        Method::GET,
+        "/v1/instances",
+        None,
+        &[],
+    )
+    .await
+    .expect(401);
+
     let metrics = app
-        .request(None, Method::GET, "/metrics", None, &[])
+        .request(Some(&app.key), Method::GET, "/metrics", None, &[])
         .await
         .expect(200);
     let text = metrics.body.as_str().unwrap();
@@ -38,6 +62,7 @@ async fn health_readiness_and_metrics_report_the_parts() {
         "fleet_commands_total{aggregate=\"instance\",outcome=\"accepted\"} 2",
         "fleet_append_seconds_count{aggregate=\"instance\"} 2",
         "fleet_append_conflicts_total",
+        "fleet_auth_failures_total{api=\"native\",reason=\"invalid\"} 1",
         &format!("fleet_projection_position{{projection=\"inventory\"}} {settled}"),
         "fleet_projection_lag{projection=\"inventory\"} 0",
         "fleet_http_requests_total{method=\"POST\",route=\"/v1/instances\",status=\"202\"} 1",

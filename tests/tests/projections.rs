@@ -201,7 +201,7 @@ async fn events_the_projection_cannot_apply_are_parked_and_passed() {
     assert_eq!(parked[1]["event_type"], "InstanceTeleported");
 
     let metrics = app
-        .request(None, Method::GET, "/metrics", None, &[])
+        .request(Some(&app.key), Method::GET, "/metrics", None, &[])
         .await
         .body;
     let metrics = metrics.as_str().unwrap();

@@ -55,7 +55,14 @@ pub async fn middleware(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let ip = request
+        .extensions()
+        .get::<crate::request_context::RequestMeta>()
+        .and_then(|m| m.ip.clone());
     let Some(key) = bearer_key(&request).map(str::to_owned) else {
+        state
+            .metrics
+            .auth_failed("native", "missing", ip.as_deref());
         return ApiError::Unauthorized.into_response();
     };
     match state.keys.resolve(&state.pool, &key).await {
@@ -63,7 +70,12 @@ pub async fn middleware(
             request.extensions_mut().insert(Caller(principal));
             next.run(request).await
         }
-        Ok(None) => ApiError::Unauthorized.into_response(),
+        Ok(None) => {
+            state
+                .metrics
+                .auth_failed("native", "invalid", ip.as_deref());
+            ApiError::Unauthorized.into_response()
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }

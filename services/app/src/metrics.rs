@@ -27,6 +27,14 @@ pub struct RouteLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    /// native, omnistrate, waldur…
+    pub api: &'static str,
+    /// missing or invalid.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AggregateLabel {
     pub aggregate: String,
 }
@@ -45,6 +53,7 @@ pub struct Metrics {
     pub commands: Family<CommandLabels, Counter>,
     pub append_seconds: Family<AggregateLabel, Histogram>,
     pub append_conflicts: Family<AggregateLabel, Counter>,
+    pub auth_failures: Family<AuthLabels, Counter>,
 }
 
 impl Metrics {
@@ -55,6 +64,7 @@ impl Metrics {
             commands: Family::default(),
             append_seconds: Family::new_with_constructor(latency_histogram),
             append_conflicts: Family::default(),
+            auth_failures: Family::default(),
         };
         registry.register(
             "fleet_http_requests",
@@ -77,11 +87,29 @@ impl Metrics {
             metrics.append_seconds.clone(),
         );
         registry.register(
+            "fleet_auth_failures",
+            "Requests refused for a missing or invalid credential, by API",
+            metrics.auth_failures.clone(),
+        );
+        registry.register(
             "fleet_append_conflicts",
             "Appends refused because the aggregate changed concurrently (JetStream 10071)",
             metrics.append_conflicts.clone(),
         );
         metrics
+    }
+
+    /// Counts and logs a refused credential: where it came from, never what it was.
+    pub fn auth_failed(&self, api: &'static str, reason: &'static str, ip: Option<&str>) {
+        self.auth_failures
+            .get_or_create(&AuthLabels { api, reason })
+            .inc();
+        tracing::warn!(
+            api,
+            reason,
+            ip = ip.unwrap_or("unknown"),
+            "authentication failed"
+        );
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

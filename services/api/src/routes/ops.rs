@@ -1,4 +1,10 @@
 //! Operations: liveness, readiness, metrics and the OpenAPI document.
+//!
+//! Liveness and whether the process is ready answer anyone (load balancers and probes ask
+//! them without a key). What readiness is made of (the stream position, each projection's
+//! lag, the services' errors) and the metrics tell how the deployment runs: they are shown
+//! only to an admin, operator or auditor key (`Authorization: Bearer`, as Prometheus sends
+//! one).
 
 use std::sync::Arc;
 
@@ -8,7 +14,7 @@ use aide::generate::GenContext;
 use aide::openapi::{Operation, StatusCode as ApiStatus};
 use aide::OperationOutput;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use fleet_events::EventLog;
@@ -23,9 +29,15 @@ pub fn router() -> ApiRouter<AppState> {
         .api_route("/healthz", get_with(liveness, summary("Alive")))
         .api_route(
             "/readyz",
-            get_with(readiness, summary("NATS, PostgreSQL and projection lag")),
+            get_with(
+                readiness,
+                summary("Ready or not; with an operator key, NATS, PostgreSQL and each projection's lag"),
+            ),
         )
-        .api_route("/metrics", get_with(metrics, summary("Prometheus metrics")))
+        .api_route(
+            "/metrics",
+            get_with(metrics, summary("Prometheus metrics, to an admin, operator or auditor key")),
+        )
         .api_route(
             "/v1/openapi.json",
             get_with(openapi_document, summary("This document")),
@@ -67,10 +79,36 @@ struct ProjectionState {
 #[derive(Serialize, schemars::JsonSchema)]
 struct Readiness {
     ready: bool,
-    postgres: Check,
-    nats: Check,
-    stream_position: u64,
-    projections: Vec<ProjectionState>,
+    /// What follows is shown to an admin, operator or auditor key only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postgres: Option<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nats: Option<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    projections: Option<Vec<ProjectionState>>,
+}
+
+/// Whether the request carries a key that may see how the deployment runs; `Err` says why
+/// not when one was presented.
+async fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    use fleet_app::access::Role;
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| k.starts_with(fleet_app::access::KEY_PREFIX) && k.len() < 200)
+        .ok_or(ApiError::Unauthorized)?;
+    match state.keys.resolve(&state.pool, key).await? {
+        Some(p) if matches!(p.role, Role::Admin | Role::Operator | Role::Auditor) => Ok(()),
+        Some(p) => Err(ApiError::Forbidden {
+            role: p.role.to_string(),
+            action: "see how the deployment runs",
+        }),
+        None => Err(ApiError::Unauthorized),
+    }
 }
 
 fn check<T, E: std::fmt::Display>(result: &Result<T, E>) -> Check {
@@ -81,7 +119,7 @@ fn check<T, E: std::fmt::Display>(result: &Result<T, E>) -> Check {
 }
 
 /// Ready when PostgreSQL and NATS answer and no projection lags beyond the configured limit.
-async fn readiness(State(state): State<AppState>) -> Ready {
+async fn readiness(State(state): State<AppState>, headers: HeaderMap) -> Ready {
     let postgres = sqlx::query("SELECT 1").execute(&state.pool).await;
     let stream = state.log.last_sequence().await;
     let stream_position = *stream.as_ref().unwrap_or(&0);
@@ -106,12 +144,13 @@ async fn readiness(State(state): State<AppState>) -> Ready {
         && projections
             .iter()
             .all(|p| p.lag <= state.settings.ready_max_lag);
+    let shown = operator(&state, &headers).await.is_ok();
     let body = Readiness {
         ready,
-        postgres: check(&postgres),
-        nats: check(&stream),
-        stream_position,
-        projections,
+        postgres: shown.then(|| check(&postgres)),
+        nats: shown.then(|| check(&stream)),
+        stream_position: shown.then_some(stream_position),
+        projections: shown.then_some(projections),
     };
     Ready(body)
 }
@@ -156,7 +195,11 @@ impl OperationOutput for Ready {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<Served<OpenMetrics>, ApiError> {
+async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Served<OpenMetrics>, ApiError> {
+    operator(&state, &headers).await?;
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.registry)
         .map_err(|e| ApiError::Internal(e.to_string()))?;

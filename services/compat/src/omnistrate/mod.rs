@@ -112,7 +112,14 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let ip = request
+        .extensions()
+        .get::<fleet_api::request_context::RequestMeta>()
+        .and_then(|m| m.ip.clone());
     let Some(header) = header else {
+        state
+            .metrics
+            .auth_failed("omnistrate", "missing", ip.as_deref());
         return GoaError::Unauthorized("the Authorization header is missing".into())
             .into_response();
     };
@@ -122,6 +129,9 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .filter(|k| k.starts_with(fleet_app::access::KEY_PREFIX) && k.len() < 200)
         .map(str::to_owned)
     else {
+        state
+            .metrics
+            .auth_failed("omnistrate", "invalid", ip.as_deref());
         return GoaError::Unauthorized("the bearer token is not valid".into()).into_response();
     };
     match state.keys.resolve(&state.pool, &key).await {
@@ -129,7 +139,12 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             request.extensions_mut().insert(Caller(principal));
             next.run(request).await
         }
-        Ok(None) => GoaError::Unauthorized("the bearer token is not valid".into()).into_response(),
+        Ok(None) => {
+            state
+                .metrics
+                .auth_failed("omnistrate", "invalid", ip.as_deref());
+            GoaError::Unauthorized("the bearer token is not valid".into()).into_response()
+        }
         Err(e) => GoaError::from(e).into_response(),
     }
 }
