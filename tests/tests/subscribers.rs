@@ -476,3 +476,42 @@ async fn a_redirect_is_a_failed_delivery() {
         "the signed body was not resent"
     );
 }
+
+#[tokio::test]
+async fn a_credential_holds_a_bounded_number_of_event_streams() {
+    let app = TestApp::spawn().await;
+    let open = || {
+        app.http
+            .get(format!("{}/v1/events/stream", app.base))
+            .bearer_auth(&app.key)
+            .send()
+    };
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let stream = open().await.unwrap();
+        assert_eq!(stream.status().as_u16(), 200);
+        held.push(stream);
+    }
+    let refused = open().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("10 event streams"),
+        "{body}"
+    );
+    // Another credential of the tenant has places of its own.
+    let other = app.api_key("acme", "viewer").await;
+    let stream = app
+        .http
+        .get(format!("{}/v1/events/stream", app.base))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    drop(held);
+}

@@ -40,8 +40,9 @@ pub enum ApiError {
     },
     #[error("the body is larger than {limit} bytes")]
     TooLarge { limit: usize },
-    #[error("too many requests with this credential: retry in {retry_after} s")]
-    RateLimited { retry_after: u64 },
+    /// Past a rate or a count: `detail` says which, `retry_after` when to try again.
+    #[error("{detail}")]
+    RateLimited { retry_after: u64, detail: String },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -140,6 +141,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::RateLimited { retry_after, .. } = &self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
         }
         if matches!(self, Self::Unavailable(_)) {
             response

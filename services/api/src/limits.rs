@@ -1,4 +1,5 @@
-//! Limits every request meets, whichever API it speaks: a rate per credential (a token
+//! Limits every request meets, whichever API it speaks, and the open event streams (each is a
+//! JetStream consumer) a credential and a tenant may hold at once. The rate is per credential (a token
 //! bucket keyed by the credential as presented, so made-up keys are limited too; by address
 //! when none is presented), answered 429 with `Retry-After`; and a time limit on producing an
 //! answer, answered 503 with `Retry-After` (a streamed body, server-sent events or an
@@ -10,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue};
+
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -46,9 +47,71 @@ struct Bucket {
     at: Instant,
 }
 
+/// Event streams a credential may hold open at once.
+pub const STREAMS_PER_CREDENTIAL: usize = 10;
+/// Event streams a tenant may hold open at once, over all its credentials.
+pub const STREAMS_PER_TENANT: usize = 50;
+
 pub struct Limits {
     settings: LimitSettings,
     buckets: Mutex<HashMap<[u8; 16], Bucket>>,
+    /// Open event streams by "credential:<id>" and "tenant:<name>".
+    streams: Mutex<HashMap<String, usize>>,
+}
+
+/// An open event stream's place; given back when the stream ends.
+pub struct StreamPlace {
+    limits: std::sync::Arc<Limits>,
+    keys: [String; 2],
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        let mut streams = self.limits.streams.lock().expect("poisoned");
+        for key in &self.keys {
+            if let Some(open) = streams.get_mut(key) {
+                *open = open.saturating_sub(1);
+                if *open == 0 {
+                    streams.remove(key);
+                }
+            }
+        }
+    }
+}
+
+/// Takes a place for one more event stream of the credential and tenant, or says which is
+/// full.
+pub fn open_stream(
+    limits: &std::sync::Arc<Limits>,
+    credential: &str,
+    tenant: &str,
+) -> Result<StreamPlace, ApiError> {
+    let keys = [
+        format!("credential:{credential}"),
+        format!("tenant:{tenant}"),
+    ];
+    let mut streams = limits.streams.lock().expect("poisoned");
+    let full = [
+        (STREAMS_PER_CREDENTIAL, "this credential"),
+        (STREAMS_PER_TENANT, "this tenant"),
+    ]
+    .into_iter()
+    .zip(&keys)
+    .find(|((limit, _), key)| streams.get(*key).copied().unwrap_or(0) >= *limit);
+    if let Some(((limit, whose), _)) = full {
+        return Err(ApiError::RateLimited {
+            retry_after: 5,
+            detail: format!("{whose} has {limit} event streams open, its most: close one first"),
+        });
+    }
+    for key in &keys {
+        *streams.entry(key.clone()).or_insert(0) += 1;
+    }
+    drop(streams);
+    Ok(StreamPlace {
+        limits: limits.clone(),
+        keys,
+    })
 }
 
 impl Limits {
@@ -56,6 +119,7 @@ impl Limits {
         Self {
             settings,
             buckets: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
         }
     }
 
@@ -121,11 +185,11 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     let limits = &state.limits;
     if limits.settings.per_second > 0 {
         if let Err(wait) = limits.take(caller_of(&request)) {
-            let mut response = ApiError::RateLimited { retry_after: wait }.into_response();
-            if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
+            return ApiError::RateLimited {
+                retry_after: wait,
+                detail: format!("too many requests with this credential: retry in {wait} s"),
             }
-            return response;
+            .into_response();
         }
     }
     match tokio::time::timeout(limits.settings.request_timeout, next.run(request)).await {
@@ -141,6 +205,30 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ended_stream_gives_its_place_back() {
+        let limits = std::sync::Arc::new(Limits::default());
+        let places: Vec<StreamPlace> = (0..STREAMS_PER_CREDENTIAL)
+            .map(|_| open_stream(&limits, "k1", "acme").unwrap())
+            .collect();
+        assert!(matches!(
+            open_stream(&limits, "k1", "acme"),
+            Err(ApiError::RateLimited { .. })
+        ));
+        assert!(
+            open_stream(&limits, "k2", "acme").is_ok(),
+            "another credential"
+        );
+        drop(places);
+        assert!(open_stream(&limits, "k1", "acme").is_ok());
+        assert!(limits
+            .streams
+            .lock()
+            .unwrap()
+            .get("credential:k1")
+            .is_none());
+    }
 
     #[test]
     fn a_bucket_allows_its_burst_then_its_rate() {

@@ -71,6 +71,12 @@ async fn stream_events(
             .map(str::to_owned)
             .collect()
     });
+    // Each stream is a consumer: a credential and a tenant hold a bounded number at once.
+    let place = crate::limits::open_stream(
+        &state.limits,
+        &caller.key_id.to_string(),
+        caller.tenant.as_str(),
+    )?;
     // Only the caller's tenant: the consumer filters on the tenant's subjects.
     let filter = format!("{}.{}.>", state.bus.namespace(), caller.tenant);
     let events = state
@@ -81,6 +87,8 @@ async fn stream_events(
     let stream = events
         .take_while(|message| futures::future::ready(message.is_ok()))
         .filter_map(move |message| {
+            // The place is given back when the stream (and this closure) is dropped.
+            let _open = &place;
             let event = message
                 .ok()
                 .and_then(|m| m.event.ok())

@@ -201,7 +201,7 @@ impl From<ApiError> for Problem {
             ApiError::TooLarge { limit } => {
                 Self::field("body", format!("is larger than {limit} bytes"))
             }
-            ApiError::RateLimited { retry_after } => Self::new(UNAVAILABLE)
+            ApiError::RateLimited { retry_after, .. } => Self::new(UNAVAILABLE)
                 .detail(format!("too many requests: retry in {retry_after} s")),
             ApiError::Unavailable(reason) => Self::new(UNAVAILABLE).detail(reason),
             ApiError::Internal(reason) => Self {

@@ -97,7 +97,7 @@ impl From<ApiError> for GoaError {
             ApiError::TooLarge { limit } => {
                 Self::BadRequest(format!("the body is larger than {limit} bytes"))
             }
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after, .. } => {
                 Self::Unavailable(format!("too many requests: retry in {retry_after} s"))
             }
             ApiError::Unavailable(reason) => Self::Unavailable(reason),

@@ -84,7 +84,7 @@ impl From<ApiError> for OrmucoError {
                 message: format!("the body is larger than {limit} bytes"),
                 field: None,
             },
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after, .. } => {
                 Self::Unavailable(format!("too many requests: retry in {retry_after} s"))
             }
             ApiError::Unavailable(reason) => Self::Unavailable(reason),
