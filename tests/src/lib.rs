@@ -190,12 +190,24 @@ impl TestApp {
     /// Starts one more fleetd process on the same database and namespace; returns it and its
     /// base URL. It dies with the returned handle.
     pub async fn spawn_process(&self) -> (Child, String) {
-        let mut child = self
-            .command()
+        let mut command = self.command();
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start fleetd");
+            .stdout(Stdio::piped());
+        // `FLEET_TEST_STDERR_FILE=<path>` among the extra environment keeps fleetd's logs there.
+        if let Some((_, path)) = self
+            .extra_env
+            .iter()
+            .find(|(k, _)| k == "FLEET_TEST_STDERR_FILE")
+        {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open the log file");
+            command.stderr(file);
+        }
+        let mut child = command.spawn().expect("start fleetd");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())

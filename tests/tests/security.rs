@@ -222,3 +222,90 @@ async fn a_credential_past_its_rate_is_told_when_to_come_back() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(status_with(&app, &app.key).await, 200, "the rate refills");
 }
+
+/// Every secret a run issues or is given: none is ever in the stream, in the logs or in an
+/// answer other than the one that issued it.
+#[tokio::test]
+async fn secrets_never_reach_the_stream_the_logs_or_an_error() {
+    let log = std::env::temp_dir().join(format!("fleetd-{}.log", uuid::Uuid::new_v4()));
+    let hook_secret = "hook-secret-that-must-stay-hidden";
+    let hooks = format!("billing=acme:{hook_secret}");
+    let app = TestApp::spawn_with(&[
+        ("FLEET_TEST_STDERR_FILE", log.to_str().unwrap()),
+        ("FLEET_LOG", "debug"),
+        ("FLEET_INBOUND_HOOKS", &hooks),
+    ])
+    .await;
+    let (_, operator_key) = created_key(&app, "operator").await;
+    let channel = app
+        .post(
+            "/v1/notification-channels",
+            json!({"name": "ops", "url": "http://127.0.0.1:9/hook",
+                   "secret": "whsec_0123456789abcdef0123456789abcdef"}),
+        )
+        .await;
+    assert_eq!(channel.status.as_u16(), 202, "{}", channel.body);
+    let generated = app
+        .post(
+            "/v1/notification-channels",
+            json!({"name": "generated", "url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    let generated_secret = generated.body["secret"].as_str().unwrap().to_owned();
+    // A wrong key and a forged signature are refused without being echoed.
+    let forged = "flk_forged_key_never_to_be_logged";
+    let refused = app
+        .request(Some(forged), Method::GET, "/v1/instances", None, &[])
+        .await;
+    assert_eq!(refused.status.as_u16(), 401);
+    assert!(!refused.body.to_string().contains(forged));
+    let hook = app
+        .http
+        .post(format!("{}/2022-09-01-00/fleet/hooks/billing", app.base))
+        .header("X-Hub-Signature-256", format!("sha256={}", "00".repeat(32)))
+        .body("\"x\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status().as_u16(), 401);
+    app.running_instance().await;
+    app.all_caught_up().await;
+
+    let secrets = [
+        app.key.as_str(),
+        operator_key.as_str(),
+        "whsec_0123456789abcdef0123456789abcdef",
+        generated_secret.as_str(),
+        forged,
+        hook_secret,
+    ];
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("authentication failed"),
+        "the refusal is logged"
+    );
+    let client = async_nats::connect(fleet_tests::nats_url()).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(
+            fleet_events::Namespace::parse(&app.namespace)
+                .unwrap()
+                .domain_stream(),
+        )
+        .await
+        .unwrap();
+    let last = app.last_sequence().await;
+    let mut recorded = String::new();
+    for sequence in 1..=last {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        recorded.push_str(&String::from_utf8_lossy(&message.payload));
+    }
+    assert!(
+        recorded.contains("NotificationChannelCreated"),
+        "the stream was read"
+    );
+    for secret in secrets {
+        assert!(!recorded.contains(secret), "a secret is on the stream");
+        assert!(!logs.contains(secret), "a secret is in the logs");
+    }
+    let _ = std::fs::remove_file(&log);
+}
