@@ -131,8 +131,9 @@ impl Projection for Inventory {
         for event in of(custom_dns::AGGREGATE_TYPE) {
             crate::inventory::custom_dns::apply(tx, event).await?;
         }
-        for event in of(workflow::AGGREGATE_TYPE) {
-            workflows::apply(tx, event).await?;
+        let workflow_events = of(workflow::AGGREGATE_TYPE);
+        if !workflow_events.is_empty() {
+            workflows::apply_all(tx, &workflow_events).await?;
         }
         for event in of(upgrade_path::AGGREGATE_TYPE) {
             upgrade_paths::apply(tx, event).await?;

@@ -1,7 +1,7 @@
 //! Workflows in the inventory: each instance operation's run, with its steps as they stand.
 
 use chrono::{DateTime, Utc};
-use fleet_domain::workflow::WorkflowEvent;
+use fleet_domain::workflow::{WorkflowEvent, WorkflowPlan};
 use fleet_events::EventEnvelope;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -47,12 +47,53 @@ fn step(name: &str, status: &str, at: Option<DateTime<Utc>>) -> Value {
     json!({"name": name, "status": status, "message": null, "started_at": at, "ended_at": null})
 }
 
-pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Result<(), ApplyError> {
-    let tenant = &event.event.tenant;
-    let id = crate::uuid_of(event)?;
-    let (at, version) = (event.event.occurred_at, event.sequence as i64);
-    let decoded = event.decode::<WorkflowEvent>()?;
-    if let WorkflowEvent::WorkflowStarted { plan } = &decoded {
+/// Applies a batch of workflow events: the starts (one per instance command, the bulk) in one
+/// set-based insert, then the rest in order.
+pub(super) async fn apply_all(
+    tx: &mut PgConnection,
+    events: &[&EventEnvelope],
+) -> Result<(), ApplyError> {
+    let mut starts = Starts::default();
+    let mut rest = Vec::new();
+    for event in events {
+        match event.decode::<WorkflowEvent>()? {
+            WorkflowEvent::WorkflowStarted { plan } => starts.push(event, plan)?,
+            decoded => rest.push((*event, decoded)),
+        }
+    }
+    starts.insert(tx).await?;
+    for (event, decoded) in rest {
+        apply(tx, event, decoded).await?;
+    }
+    Ok(())
+}
+
+/// The columns of the workflows a batch starts.
+#[derive(Default)]
+struct Starts {
+    tenant: Vec<String>,
+    id: Vec<uuid::Uuid>,
+    instance_id: Vec<String>,
+    kind: Vec<String>,
+    service_id: Vec<String>,
+    plan_id: Vec<String>,
+    cloud_provider: Vec<String>,
+    region: Vec<String>,
+    deployment_cell: Vec<String>,
+    environment_type: Vec<String>,
+    steps: Vec<Value>,
+    on_failure: Vec<String>,
+    target_status: Vec<String>,
+    upgrade_path_id: Vec<Option<String>>,
+    target_version: Vec<Option<String>>,
+    started_by: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+    version: Vec<i64>,
+}
+
+impl Starts {
+    fn push(&mut self, event: &EventEnvelope, plan: WorkflowPlan) -> Result<(), ApplyError> {
+        let at = event.event.occurred_at;
         let steps: Vec<Value> = plan
             .steps
             .iter()
@@ -65,37 +106,77 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
                 }
             })
             .collect();
+        self.tenant.push(event.event.tenant.clone());
+        self.id.push(crate::uuid_of(event)?);
+        self.instance_id.push(plan.instance_id);
+        self.kind.push(plan.kind);
+        self.service_id.push(plan.service_id);
+        self.plan_id.push(plan.plan_id);
+        self.cloud_provider.push(plan.cloud_provider);
+        self.region.push(plan.region);
+        self.deployment_cell.push(plan.deployment_cell);
+        self.environment_type.push(plan.environment_type);
+        self.steps.push(Value::Array(steps));
+        self.on_failure.push(plan.on_failure);
+        self.target_status.push(plan.target_status);
+        self.upgrade_path_id.push(plan.upgrade_path_id);
+        self.target_version.push(plan.target_version);
+        self.started_by.push(event.event.actor.id.clone());
+        self.at.push(at);
+        self.version.push(event.sequence as i64);
+        Ok(())
+    }
+
+    async fn insert(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.id.is_empty() {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO workflows (tenant, id, instance_id, kind, service_id, plan_id,
                  cloud_provider, region, deployment_cell, environment_type, status, steps,
                  on_failure, target_status, upgrade_path_id, target_version, updated_by,
                  started_at, updated_at, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'in_progress', $11, $12, $13,
-                 $14, $15, $16, $17, $17, $18)
+             SELECT t, i, inst, k, s, p, c, r, d, e, 'in_progress', st, f, ts, u, tv, b, a, a, v
+               FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                    $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[],
+                    $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+                    $17::timestamptz[], $18::int8[])
+                 AS x(t, i, inst, k, s, p, c, r, d, e, st, f, ts, u, tv, b, a, v)
              ON CONFLICT (tenant, id) DO NOTHING",
         )
-        .bind(tenant)
-        .bind(id)
-        .bind(&plan.instance_id)
-        .bind(&plan.kind)
-        .bind(&plan.service_id)
-        .bind(&plan.plan_id)
-        .bind(&plan.cloud_provider)
-        .bind(&plan.region)
-        .bind(&plan.deployment_cell)
-        .bind(&plan.environment_type)
-        .bind(Value::Array(steps))
-        .bind(&plan.on_failure)
-        .bind(&plan.target_status)
-        .bind(&plan.upgrade_path_id)
-        .bind(&plan.target_version)
-        .bind(&event.event.actor.id)
-        .bind(at)
-        .bind(version)
+        .bind(self.tenant)
+        .bind(self.id)
+        .bind(self.instance_id)
+        .bind(self.kind)
+        .bind(self.service_id)
+        .bind(self.plan_id)
+        .bind(self.cloud_provider)
+        .bind(self.region)
+        .bind(self.deployment_cell)
+        .bind(self.environment_type)
+        .bind(self.steps)
+        .bind(self.on_failure)
+        .bind(self.target_status)
+        .bind(self.upgrade_path_id)
+        .bind(self.target_version)
+        .bind(self.started_by)
+        .bind(self.at)
+        .bind(self.version)
         .execute(&mut *tx)
         .await?;
-        return Ok(());
+        Ok(())
     }
+}
+
+/// Applies one event that changes a started workflow.
+async fn apply(
+    tx: &mut PgConnection,
+    event: &EventEnvelope,
+    decoded: WorkflowEvent,
+) -> Result<(), ApplyError> {
+    let tenant = &event.event.tenant;
+    let id = crate::uuid_of(event)?;
+    let (at, version) = (event.event.occurred_at, event.sequence as i64);
     let row: Option<(Value, i32, i64)> = sqlx::query_as(
         "SELECT steps, current_step, version FROM workflows WHERE tenant = $1 AND id = $2",
     )
@@ -125,7 +206,8 @@ pub(super) async fn apply(tx: &mut PgConnection, event: &EventEnvelope) -> Resul
     };
     let (mut status, mut ended, mut reason, mut by) = (None, false, None, None);
     match &decoded {
-        WorkflowEvent::WorkflowStarted { .. } => unreachable!("handled above"),
+        // Applied set-based by `apply_all`.
+        WorkflowEvent::WorkflowStarted { .. } => return Ok(()),
         WorkflowEvent::WorkflowStepCompleted {
             message, completed, ..
         } => {
