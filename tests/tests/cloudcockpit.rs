@@ -406,3 +406,73 @@ async fn a_customer_is_deleted_once_its_subscriptions_are_suspended_and_its_rese
         404,
     );
 }
+
+/// The native API takes the same signed tokens beside its API keys: the tenant and role from
+/// the claims, the subject as the actor.
+#[tokio::test]
+async fn the_native_api_takes_signed_tokens_beside_api_keys() {
+    let app = spawn().await;
+    let token = |claims: Value| hs256(claims);
+    let operator =
+        token(json!({"sub": "ops-bot", "tenant": "acme", "role": "operator", "exp": now() + 600}));
+    let call = |bearer: String, method: Method, path: &str, body: Option<Value>| {
+        let path = path.to_owned();
+        let app = &app;
+        async move { app.request(Some(&bearer), method, &path, body, &[]).await }
+    };
+    let created = call(
+        operator.clone(),
+        Method::POST,
+        "/v1/instances",
+        Some(app.instance_body()),
+    )
+    .await
+    .expect(202);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let history = app.history(&format!("/v1/instances/{id}")).await;
+    assert_eq!(history[0]["actor"]["id"], "jwt:ops-bot");
+    assert_eq!(history[0]["actor"]["auth_method"], "jwt");
+
+    // RS256 as well; a viewer's token reads and may not write.
+    let viewer =
+        rs256(json!({"sub": "dash", "tenant": "acme", "roles": ["viewer"], "exp": now() + 600}));
+    let position = created.position().to_string();
+    app.request(
+        Some(&viewer),
+        Method::GET,
+        &format!("/v1/instances/{id}"),
+        None,
+        &[("x-fleet-position", position.as_str())],
+    )
+    .await
+    .expect(200);
+    call(
+        viewer,
+        Method::POST,
+        "/v1/instances",
+        Some(app.instance_body()),
+    )
+    .await
+    .expect(403);
+    // Another tenant's token sees nothing of acme's.
+    let globex =
+        token(json!({"sub": "g", "tenant": "globex", "role": "admin", "exp": now() + 600}));
+    call(globex, Method::GET, &format!("/v1/instances/{id}"), None)
+        .await
+        .expect(404);
+    // Expired, of an unknown role, or signed with another secret: 401.
+    for bad in [
+        token(json!({"sub": "x", "tenant": "acme", "role": "admin", "exp": now() - 3600})),
+        token(json!({"sub": "x", "tenant": "acme", "role": "csp", "exp": now() + 600})),
+        encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": "x", "tenant": "acme", "role": "admin", "exp": now() + 600}),
+            &EncodingKey::from_secret(b"another-secret-of-thirty-two-bytes!!"),
+        )
+        .unwrap(),
+    ] {
+        call(bad, Method::GET, "/v1/instances", None)
+            .await
+            .expect(401);
+    }
+}

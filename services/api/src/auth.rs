@@ -1,5 +1,8 @@
 //! Authentication of the native API: `Authorization: Bearer <key>`, resolved onto the
-//! application's keys and roles ([`fleet_app::access`]).
+//! application's keys and roles ([`fleet_app::access`]), or `Authorization: Bearer <JWT>`
+//! signed by one of the configured keys (HS256 or RS256, a key set, so a signing key rotates
+//! without logging anyone out), with its `iss` and `aud` checked when configured, and the
+//! tenant and role taken from its `tenant` and `role` (or first of `roles`) claims.
 
 use std::ops::Deref;
 
@@ -49,6 +52,31 @@ pub fn bearer_key(request: &Request) -> Option<&str> {
         .filter(|k| k.starts_with(KEY_PREFIX) && k.len() < 200)
 }
 
+/// A bearer token that is not one of our keys: a JWT, perhaps.
+fn bearer_token(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.starts_with(KEY_PREFIX) && t.len() < 8192 && t.contains('.'))
+}
+
+/// The caller a verified token names: its tenant and role, and its subject as the actor.
+fn principal_of(claims: &crate::jwt::Claims) -> Option<Principal> {
+    Some(Principal {
+        tenant: fleet_events::Tenant::parse(&claims.tenant).ok()?,
+        role: Role::parse(claims.role()?)?,
+        key_id: uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("jwt:{}", claims.sub).as_bytes(),
+        ),
+        key_name: Some(claims.sub.clone()),
+        subject: Some(claims.sub.clone()),
+    })
+}
+
 /// Resolves the bearer key and puts the [`Caller`] into the request; 401 otherwise.
 pub async fn middleware(
     State(state): State<AppState>,
@@ -59,6 +87,17 @@ pub async fn middleware(
         .extensions()
         .get::<crate::request_context::RequestMeta>()
         .and_then(|m| m.ip.clone());
+    if let Some(token) = bearer_token(&request) {
+        let verified = state.jwt.verify(token).ok().and_then(|c| principal_of(&c));
+        let Some(principal) = verified else {
+            state
+                .metrics
+                .auth_failed("native", "invalid", ip.as_deref());
+            return ApiError::Unauthorized.into_response();
+        };
+        request.extensions_mut().insert(Caller(principal));
+        return next.run(request).await;
+    }
     let Some(key) = bearer_key(&request).map(str::to_owned) else {
         state
             .metrics

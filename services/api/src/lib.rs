@@ -36,6 +36,8 @@ pub struct AppState {
     pub keys: KeyCache,
     pub registry: Arc<Registry>,
     pub limits: Arc<limits::Limits>,
+    /// The keys bearer tokens (JWT) are verified with; empty: only API keys.
+    pub jwt: Arc<jwt::JwtKeys>,
 }
 
 /// Handlers reach the application's parts (`state.pool`, `state.bus`) directly.

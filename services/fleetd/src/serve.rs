@@ -137,6 +137,7 @@ pub async fn start(
         app: Arc::new(app),
         keys: fleet_app::access::KeyCache::with_ttl(options.key_cache_ttl),
         limits: Arc::new(fleet_api::limits::Limits::new(options.limits.clone())),
+        jwt: options.cockpit.jwt.clone(),
         registry: Arc::new(registry),
     };
     let mut ormuco_addr = None;
