@@ -52,6 +52,14 @@ pub fn bearer_key(request: &Request) -> Option<&str> {
         .filter(|k| k.starts_with(KEY_PREFIX) && k.len() < 200)
 }
 
+/// Where a request came from, for the log of a refused credential.
+pub fn client_ip(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<crate::request_context::RequestMeta>()
+        .and_then(|m| m.ip.clone())
+}
+
 /// A bearer token that is not one of our keys: a JWT, perhaps.
 fn bearer_token(request: &Request) -> Option<&str> {
     request
@@ -83,10 +91,7 @@ pub async fn middleware(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let ip = request
-        .extensions()
-        .get::<crate::request_context::RequestMeta>()
-        .and_then(|m| m.ip.clone());
+    let ip = client_ip(&request);
     if let Some(token) = bearer_token(&request) {
         let verified = state.jwt.verify(token).ok().and_then(|c| principal_of(&c));
         let Some(principal) = verified else {

@@ -19,7 +19,13 @@ use sha2::{Digest, Sha256};
 use crate::{ApiError, AppState};
 
 /// The headers any of the APIs takes a credential in.
-const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "apikey", "x-auth-token"];
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "x-reseller-api-key",
+    "x-api-key",
+    "apikey",
+    "x-auth-token",
+];
 /// Buckets kept at once; past this, the full (idle) ones are dropped.
 const MAX_BUCKETS: usize = 100_000;
 

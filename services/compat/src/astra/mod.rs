@@ -67,7 +67,9 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 /// `Authorization: Bearer <key>` onto the same keys as the native API.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let ip = fleet_api::auth::client_ip(&request);
     let Some(key) = fleet_api::auth::bearer_key(&request).map(str::to_owned) else {
+        state.metrics.auth_failed("astra", "missing", ip.as_deref());
         return Problem::new(problems::MISSING_TOKEN).into_response();
     };
     match state.keys.resolve(&state.pool, &key).await {
@@ -75,9 +77,12 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             request.extensions_mut().insert(Caller(principal));
             next.run(request).await
         }
-        Ok(None) => Problem::new(problems::MISSING_TOKEN)
-            .detail("The bearer token is not a valid API key.")
-            .into_response(),
+        Ok(None) => {
+            state.metrics.auth_failed("astra", "invalid", ip.as_deref());
+            Problem::new(problems::MISSING_TOKEN)
+                .detail("The bearer token is not a valid API key.")
+                .into_response()
+        }
         Err(e) => Problem::from(e).into_response(),
     }
 }

@@ -112,10 +112,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let ip = request
-        .extensions()
-        .get::<fleet_api::request_context::RequestMeta>()
-        .and_then(|m| m.ip.clone());
+    let ip = fleet_api::auth::client_ip(&request);
     let Some(header) = header else {
         state
             .metrics

@@ -72,11 +72,18 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty());
+    let ip = fleet_api::auth::client_ip(&request);
     let Some(key) = key else {
+        state
+            .metrics
+            .auth_failed("ormuco", "missing", ip.as_deref());
         return OrmucoError::Unauthorized("the X-Reseller-Api-Key header is missing".into())
             .into_response();
     };
     if !key.starts_with(fleet_app::access::KEY_PREFIX) || key.len() >= 200 {
+        state
+            .metrics
+            .auth_failed("ormuco", "invalid", ip.as_deref());
         return OrmucoError::Unauthorized("the API key is not valid".into()).into_response();
     }
     let key = key.to_owned();
@@ -85,7 +92,12 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             request.extensions_mut().insert(Caller(principal));
             next.run(request).await
         }
-        Ok(None) => OrmucoError::Unauthorized("the API key is not valid".into()).into_response(),
+        Ok(None) => {
+            state
+                .metrics
+                .auth_failed("ormuco", "invalid", ip.as_deref());
+            OrmucoError::Unauthorized("the API key is not valid".into()).into_response()
+        }
         Err(e) => OrmucoError::from(e).into_response(),
     }
 }

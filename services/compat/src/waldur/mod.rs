@@ -64,7 +64,11 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let ip = fleet_api::auth::client_ip(&request);
     let Some(header) = header else {
+        state
+            .metrics
+            .auth_failed("waldur", "missing", ip.as_deref());
         return DrfError::Unauthorized("Authentication credentials were not provided.")
             .into_response();
     };
@@ -74,6 +78,9 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .filter(|k| k.starts_with(fleet_app::access::KEY_PREFIX) && k.len() < 200)
         .map(str::to_owned)
     else {
+        state
+            .metrics
+            .auth_failed("waldur", "invalid", ip.as_deref());
         return DrfError::Unauthorized("Invalid token.").into_response();
     };
     match state.keys.resolve(&state.pool, &key).await {
@@ -81,7 +88,12 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             request.extensions_mut().insert(Caller(principal));
             next.run(request).await
         }
-        Ok(None) => DrfError::Unauthorized("Invalid token.").into_response(),
+        Ok(None) => {
+            state
+                .metrics
+                .auth_failed("waldur", "invalid", ip.as_deref());
+            DrfError::Unauthorized("Invalid token.").into_response()
+        }
         Err(e) => DrfError::from(e).into_response(),
     }
 }
