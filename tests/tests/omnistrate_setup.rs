@@ -519,6 +519,40 @@ async fn an_orchestration_deploys_each_service_after_what_it_depends_on() {
         "bad_request",
     );
 
+    // A modification adds a deployment: its instance is created, and it is in the topology.
+    let cache = dsl(json!({"deployments": [deployment("cache", &["db"])]}));
+    call(
+        &app,
+        Method::PATCH,
+        &item,
+        Some(json!({"orchestrationModifyDSL": cache})),
+    )
+    .await
+    .expect(202);
+    app.eventually("the added deployment's instance", || async {
+        (instances().await.len() == 3).then_some(())
+    })
+    .await;
+    let modified = call(&app, Method::GET, &item, None).await.expect(200);
+    let topology = modified.body["accessServicesOrchestration"]["ServicesTopology"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(topology.len(), 3);
+    assert_eq!(topology[2]["instanceDeploymentAlias"], "cache");
+    let again = dsl(json!({"deployments": [deployment("cache", &[])]}));
+    goa(
+        &call(
+            &app,
+            Method::PATCH,
+            &item,
+            Some(json!({"orchestrationModifyDSL": again})),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+
     // Deleted, its instances go; a deleted orchestration takes no modification.
     call(&app, Method::DELETE, &item, None).await.expect(202);
     app.eventually("the orchestration's instances are deleted", || async {
