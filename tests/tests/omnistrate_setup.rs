@@ -581,3 +581,126 @@ async fn an_orchestration_deploys_each_service_after_what_it_depends_on() {
         "invalid_state",
     );
 }
+
+/// Another tenant's key gets none of it: each of these ids is a 404 to it, and nothing
+/// changes. Its own network may take the same range (the rule is per tenant).
+#[tokio::test]
+async fn another_tenant_sees_and_changes_none_of_it() {
+    let app = TestApp::spawn().await;
+    let globex = app.api_key("globex", "admin").await;
+    let theirs = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let app = &app;
+        let key = globex.clone();
+        async move { app.request(Some(&key), method, &path, body, &[]).await }
+    };
+    // Acme's things.
+    let (instance, _) = app.running_instance().await;
+    let network = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/custom-network"),
+        Some(json!({"cidr": "10.9.0.0/16", "cloudProviderName": "aws", "cloudProviderRegion": "us-east-1"})),
+    )
+    .await
+    .expect(200);
+    let network = format!(
+        "{BASE}/custom-network/{}",
+        network.body["id"].as_str().unwrap()
+    );
+    let onboarding = call(
+        &app,
+        Method::POST,
+        &format!("{BASE}/customer-onboarding"),
+        Some(json!({})),
+    )
+    .await
+    .expect(200);
+    let onboarding = format!(
+        "{BASE}/customer-onboarding/{}",
+        onboarding.body.as_str().unwrap()
+    );
+    let tier = format!("{BASE}/service/s-postgres/productTier/pt-standard");
+    let path = call(
+        &app,
+        Method::POST,
+        &format!("{tier}/upgrade-path"),
+        Some(json!({"sourceVersion": "1.0", "targetVersion": "2.0",
+                    "upgradeFilters": {"INSTANCE_IDS": [format!("instance-{instance}")]}})),
+    )
+    .await
+    .expect(200);
+    let path = format!(
+        "{tier}/upgrade-path/{}",
+        path.body["upgradePathId"].as_str().unwrap()
+    );
+    app.all_caught_up().await;
+    let workflow = format!(
+        "{SCOPE}/service-workflows/wf-{}",
+        app.get(&format!("/v1/workflows?instance_id={instance}"))
+            .await
+            .expect(200)
+            .body["items"][0]["id"]
+            .as_str()
+            .unwrap()
+    );
+
+    let workflow_before = call(&app, Method::GET, &workflow, None)
+        .await
+        .expect(200)
+        .body;
+    for (method, item, body) in [
+        (Method::GET, network.clone(), None),
+        (
+            Method::PATCH,
+            network.clone(),
+            Some(json!({"name": "mine now"})),
+        ),
+        (Method::DELETE, network.clone(), None),
+        (Method::GET, onboarding.clone(), None),
+        (
+            Method::PATCH,
+            onboarding.clone(),
+            Some(json!({"stage": {"name": "BuildSaaS", "status": "COMPLETE"}})),
+        ),
+        (Method::DELETE, onboarding.clone(), None),
+        (Method::GET, path.clone(), None),
+        (
+            Method::POST,
+            format!("{path}/manage-lifecycle"),
+            Some(json!({"action": "pause"})),
+        ),
+        (Method::POST, format!("{path}/cancel"), None),
+        (Method::GET, format!("{path}/eligible-instances"), None),
+        (Method::GET, workflow.clone(), None),
+        (
+            Method::PATCH,
+            workflow.clone(),
+            Some(json!({"status": "pause"})),
+        ),
+        (Method::DELETE, workflow.clone(), None),
+    ] {
+        let reply = theirs(method.clone(), item.clone(), body).await;
+        assert_eq!(
+            reply.status.as_u16(),
+            404,
+            "{method} {item}: {}",
+            reply.body
+        );
+    }
+    // Nothing changed for acme.
+    let mine = call(&app, Method::GET, &network, None).await.expect(200);
+    assert_ne!(mine.body["name"], "mine now");
+    call(&app, Method::GET, &onboarding, None).await.expect(200);
+    let upgrade = call(&app, Method::GET, &path, None).await.expect(200);
+    assert_eq!(upgrade.body["status"], "IN_PROGRESS");
+    let run = call(&app, Method::GET, &workflow, None).await.expect(200);
+    assert_eq!(run.body["Workflow"], workflow_before["Workflow"]);
+    // Globex's own network may use the same range in the same region.
+    theirs(
+        Method::POST,
+        format!("{BASE}/custom-network"),
+        Some(json!({"cidr": "10.9.0.0/16", "cloudProviderName": "aws", "cloudProviderRegion": "us-east-1"})),
+    )
+    .await
+    .expect(200);
+}
