@@ -40,7 +40,7 @@ pub async fn create(
         .await?)
 }
 
-/// Runs a command on an orchestration that exists.
+/// Runs a command on an orchestration.
 pub async fn change(
     app: &App,
     meta: &CommandMeta,

@@ -3,7 +3,6 @@
 //! execution, and a failed step leaves the instance in the state the workflow names.
 
 use fleet_domain::workflow::{Workflow, WorkflowCommand};
-use fleet_domain::Aggregate;
 use uuid::Uuid;
 
 use crate::command_bus::{CommandMeta, Executed};
@@ -53,29 +52,6 @@ pub async fn report_step(
             reason: message.unwrap_or_default(),
         },
     };
-    Ok(app
-        .bus
-        .execute::<Workflow>(meta, workflow_id, command)
-        .await?)
-}
-
-/// Runs an operator's command on a workflow that exists.
-pub async fn operate(
-    app: &App,
-    meta: &CommandMeta,
-    workflow_id: &str,
-    command: WorkflowCommand,
-) -> Result<Executed<Workflow>, AppError> {
-    if !app
-        .bus
-        .state::<Workflow>(&meta.tenant, workflow_id)
-        .await?
-        .exists()
-    {
-        return Err(AppError::NotFound(format!(
-            "workflow {workflow_id} not found"
-        )));
-    }
     Ok(app
         .bus
         .execute::<Workflow>(meta, workflow_id, command)

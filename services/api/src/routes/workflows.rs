@@ -18,7 +18,7 @@ use crate::docs::summary;
 use crate::extract::{ApiJson, ApiQuery, ReadPosition};
 use crate::pagination::Items;
 use crate::routes::commands::{reply, Exposed, Reply};
-use crate::routes::{history_route, parse_id, wait_for_position, Issuer};
+use crate::routes::{history_route, parse_id, run_on, wait_for_position, Issuer, Target};
 use crate::{ApiError, AppState};
 
 pub fn router() -> ApiRouter<AppState> {
@@ -107,7 +107,6 @@ async fn operate(
     issuer: Issuer,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Reply<WorkflowState>, ApiError> {
-    issuer.caller.require(Permission::OperateFleet)?;
     let uuid = parse_id(Workflow::TYPE, &id)?;
     let command = match action.as_str() {
         "pause" => WorkflowCommand::Pause,
@@ -119,8 +118,15 @@ async fn operate(
         },
         _ => return Err(ApiError::NotFound(format!("no workflow action {action}"))),
     };
-    let executed =
-        fleet_app::workflows::operate(&state, &issuer.meta, &uuid.to_string(), command).await?;
+    let executed = run_on::<Workflow>(
+        &state,
+        &issuer,
+        Permission::OperateFleet,
+        &uuid.to_string(),
+        Target::Existing,
+        command,
+    )
+    .await?;
     Ok(reply(executed))
 }
 

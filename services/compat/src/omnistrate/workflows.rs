@@ -314,9 +314,11 @@ async fn run(
 ) -> Result<Json<ServiceWorkflow>, GoaError> {
     agent.require(Permission::OperateFleet)?;
     let row = scoped(state, agent, path).await?;
-    let executed = fleet_app::workflows::operate(state, agent.meta(), &row.id.to_string(), command)
+    let executed = state
+        .bus
+        .execute::<Workflow>(agent.meta(), &row.id.to_string(), command)
         .await
-        .map_err(|e| GoaError::failed(e, "workflow", &path.id))?;
+        .map_err(|e| GoaError::refused(e, "workflow", &path.id))?;
     super::applied(state, INVENTORY, executed.event.sequence).await?;
     let row = workflows::get(&state.pool, agent.tenant().as_str(), row.id)
         .await?
