@@ -156,6 +156,29 @@ async fn every_instance_operation_runs_as_a_workflow_with_steps_and_events() {
         failed.body["Resources"][0]["networkDeploymentStatus"],
         "FAILED"
     );
+    // The audit names the creation's workflow and its failure; the workflow's own events are
+    // the workflows API's.
+    let audit = call(
+        &app,
+        Method::GET,
+        &format!("{BASE}/audit-events?instanceID=instance-{instance}"),
+        None,
+    )
+    .await
+    .expect(200);
+    let events = audit.body["events"].as_array().unwrap();
+    assert!(events
+        .iter()
+        .all(|e| !e["message"].as_str().unwrap().contains("on workflow")));
+    let creation = events
+        .iter()
+        .find(|e| e["message"].as_str().unwrap().contains("InstanceCreated"))
+        .expect("the creation is audited");
+    assert_eq!(creation["workflowId"], wire.as_str());
+    assert!(creation["workflowFailures"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("subnet quota exceeded"));
 
     // Illegal transitions of a failed workflow are 409s.
     for status in ["pause", "resume"] {

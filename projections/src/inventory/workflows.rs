@@ -312,6 +312,23 @@ pub async fn get(
         .await
 }
 
+/// Why each of these workflows failed, for those that did.
+pub async fn failures(
+    pool: &PgPool,
+    tenant: &str,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, sqlx::Error> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, failure_reason FROM inventory.workflows
+          WHERE tenant = $1 AND id = ANY($2) AND failure_reason IS NOT NULL",
+    )
+    .bind(tenant)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct WorkflowFilter {
     pub service_id: Option<String>,

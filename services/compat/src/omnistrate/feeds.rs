@@ -354,22 +354,21 @@ async fn audit_events(
         .flatten();
     let mut events = Vec::with_capacity(rows.len());
     let mut context = Context::new(&state, agent.tenant().as_str());
+    // The failures of the page's workflows, in one query.
+    let started: Vec<uuid::Uuid> = rows.iter().filter_map(workflow_of).collect();
+    let failures = fleet_projections::inventory::workflows::failures(
+        &state.pool,
+        agent.tenant().as_str(),
+        &started,
+    )
+    .await?;
     for row in rows {
         let mut event = AuditEvent::from(row);
         context.fill(row, &mut event).await?;
-        if let Some(workflow) = workflow_of(row) {
-            let failed = fleet_projections::inventory::workflows::get(
-                &state.pool,
-                agent.tenant().as_str(),
-                workflow,
-            )
-            .await?
-            .and_then(|w| w.failure_reason);
-            if let Some(reason) = failed {
-                event
-                    .workflow_failures
-                    .push(serde_json::json!({ "message": reason }));
-            }
+        if let Some(reason) = workflow_of(row).and_then(|w| failures.get(&w)) {
+            event
+                .workflow_failures
+                .push(serde_json::json!({ "message": reason }));
         }
         events.push(event);
     }
