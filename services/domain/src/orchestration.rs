@@ -44,17 +44,36 @@ pub struct Orchestration {
 
 impl Orchestration {
     pub fn status(&self) -> &'static str {
-        if self.deleted {
-            "DELETED"
-        } else if self.settled.values().any(|ok| !ok) {
-            "FAILED"
-        } else if self.settled.len() == self.deployments.len() {
-            "RUNNING"
-        } else if self.settled.is_empty() {
-            "PENDING"
-        } else {
-            "DEPLOYING"
-        }
+        status_of(
+            self.deleted,
+            self.deployments.len(),
+            self.settled.values().copied(),
+        )
+    }
+}
+
+/// An orchestration's state from its deployments: how many there are, and how those that
+/// settled did (deployed or not).
+pub fn status_of(
+    deleted: bool,
+    deployments: usize,
+    settled: impl IntoIterator<Item = bool>,
+) -> &'static str {
+    let (mut done, mut failed) = (0, false);
+    for deployed in settled {
+        done += 1;
+        failed |= !deployed;
+    }
+    if deleted {
+        "DELETED"
+    } else if failed {
+        "FAILED"
+    } else if done == deployments {
+        "RUNNING"
+    } else if done == 0 {
+        "PENDING"
+    } else {
+        "DEPLOYING"
     }
 }
 

@@ -163,17 +163,15 @@ impl From<OrchestrationRow> for Described {
             })
             .collect();
         let failed = topology.iter().find(|t| t.status == "FAILED");
-        let status = if row.deleted {
-            "DELETED"
-        } else if failed.is_some() {
-            "FAILED"
-        } else if topology.iter().all(|t| t.status == "RUNNING") {
-            "RUNNING"
-        } else if topology.iter().any(|t| t.status == "RUNNING") {
-            "DEPLOYING"
-        } else {
-            "PENDING"
-        };
+        let status = fleet_domain::orchestration::status_of(
+            row.deleted,
+            deployments.len(),
+            row.settled
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, s)| s["deployed"] == true),
+        );
         Self {
             access_services_orchestration: Orchestration {
                 id: id(prefix::ORCHESTRATION, row.id),
