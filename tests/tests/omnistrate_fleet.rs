@@ -737,3 +737,47 @@ async fn upgrade_paths_are_scheduled_skipped_and_cancelled() {
     assert_eq!(eligible[1]["status"], "PENDING");
     assert_eq!(eligible[0]["lifecycleStatus"], "RUNNING");
 }
+
+/// A deployment upgraded to workflows: instance events from before the process manager first
+/// ran start none; the next operation of such an instance does, planned from its history.
+#[tokio::test]
+async fn operations_from_before_workflows_existed_start_none() {
+    let mut app = TestApp::spawn_with(&[("FLEET_NO_PROCESS_MANAGERS", "true")]).await;
+    let (old, _) = app.running_instance().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // As if this version had first started now: what was recorded before (less the minute of
+    // margin for clocks) is history.
+    let pool = app.pool().await;
+    sqlx::query("UPDATE instance_workflows.since SET at = now() + interval '1 minute'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    app.set_env("FLEET_NO_PROCESS_MANAGERS", "false");
+    app.kill9().await;
+    app.start().await;
+    app.post_empty(&format!("/v1/instances/{old}/stop"))
+        .await
+        .expect(200);
+    let stop = workflow_of(&app, &old, "stop").await;
+    assert_eq!(
+        stop["service_id"], "s-postgres",
+        "planned from the instance's history"
+    );
+    assert_eq!(stop["deployment_cell"], "hc-1");
+    app.all_caught_up().await;
+    let listed = app
+        .get(&format!("/v1/workflows?instance_id={old}"))
+        .await
+        .expect(200);
+    let kinds: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["stop"],
+        "the creation before it started no deployment workflow"
+    );
+}

@@ -8,6 +8,12 @@
 //! - a failed step fails the instance (unless the workflow names another state, as a deletion
 //!   does), and the last step done brings it where the workflow was going: a deployment's
 //!   instance becomes running, and one failed before, by this workflow or another, recovers.
+//!
+//! It keeps each instance's spec in its own table, written with its checkpoint, so a later
+//! operation's workflow is planned without reading the instance's history (an instance created
+//! before it kept specs is read once). Instance events recorded before the first start of a
+//! fleetd with workflows (a deployment upgraded to this version) are history: their operations
+//! ran before workflows existed, and start none.
 
 use async_trait::async_trait;
 use fleet_domain::instance::InstanceSpec;
@@ -23,6 +29,24 @@ use crate::command_bus::CommandBus;
 use crate::workflows::{deployment_of, started_by};
 
 const COMPONENT: &str = "workflows";
+
+const DDL: &str = r#"
+-- When a fleetd with workflows first started: instance events before then start none.
+CREATE TABLE IF NOT EXISTS since (
+    one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+    at   timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO since (one) VALUES (true) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS instance_specs (
+    tenant      text NOT NULL,
+    instance_id text NOT NULL,
+    spec        jsonb NOT NULL,
+    PRIMARY KEY (tenant, instance_id)
+);
+"#;
+
+/// Specs by (tenant, instance id).
+type Specs = std::collections::HashMap<(String, String), InstanceSpec>;
 
 pub struct InstanceWorkflows {
     pub bus: CommandBus,
@@ -88,8 +112,12 @@ fn failure_of(workflow_id: &str) -> String {
 }
 
 impl InstanceWorkflows {
-    async fn on_instance(&self, envelope: &EventEnvelope) -> Result<(), ApplyError> {
-        let event = envelope.decode::<InstanceEvent>()?;
+    async fn on_instance(
+        &self,
+        envelope: &EventEnvelope,
+        event: InstanceEvent,
+        specs: &mut Specs,
+    ) -> Result<(), ApplyError> {
         let instance_id = &envelope.event.aggregate_id;
         if let InstanceEvent::InstanceProvisioned {} = event {
             let meta = caused_by(
@@ -111,9 +139,11 @@ impl InstanceWorkflows {
         let Some(kind) = kind_of(&event) else {
             return Ok(());
         };
-        let spec = match &event {
-            InstanceEvent::InstanceCreated { spec, .. } => spec.clone(),
-            _ => {
+        let key = (envelope.event.tenant.clone(), instance_id.clone());
+        let spec = match specs.get(&key) {
+            Some(spec) => spec.clone(),
+            // Created before this process manager kept specs: read once from its history.
+            None => {
                 let tenant = fleet_events::Tenant::parse(&envelope.event.tenant)
                     .map_err(|e| ApplyError::Unapplicable(e.to_string()))?;
                 let state = self
@@ -124,6 +154,7 @@ impl InstanceWorkflows {
                 let Some(spec) = state.spec else {
                     return Ok(());
                 };
+                specs.insert(key, spec.clone());
                 spec
             }
         };
@@ -134,9 +165,11 @@ impl InstanceWorkflows {
         };
         let meta = caused_by(envelope, COMPONENT, Some(format!("workflow:{id}")))?;
         let command = WorkflowCommand::Start(Box::new(plan(kind, instance_id, &spec, &event)));
+        // The id is this event's own: new, unless this batch is read again after a crash (then
+        // the append is refused, the workflow found, and the start is settled as done).
         let result = self
             .bus
-            .execute::<Workflow>(&meta, &id.to_string(), command)
+            .execute_on_new::<Workflow>(&meta, &id.to_string(), command)
             .await
             .map(|_| ());
         settle(result, "starting a workflow")
@@ -211,7 +244,7 @@ impl Projection for InstanceWorkflows {
     }
 
     fn ddl(&self) -> Vec<&'static str> {
-        Vec::new()
+        vec![DDL]
     }
 
     fn handles(&self, aggregate_type: &str) -> bool {
@@ -220,16 +253,76 @@ impl Projection for InstanceWorkflows {
 
     async fn apply(
         &self,
-        _: &mut PgConnection,
+        tx: &mut PgConnection,
         events: &[EventEnvelope],
     ) -> Result<(), ApplyError> {
+        // A minute's margin for clocks: PostgreSQL's set `since`, fleetd's stamped the events.
+        let since: chrono::DateTime<chrono::Utc> =
+            sqlx::query_scalar("SELECT at - interval '1 minute' FROM since")
+                .fetch_one(&mut *tx)
+                .await?;
+        // The specs of the batch's instances, read in one query; the batch's creations add
+        // theirs, written in one insert at the end.
+        let (tenants, ids): (Vec<String>, Vec<String>) = events
+            .iter()
+            .filter(|e| e.event.aggregate_type == instance::AGGREGATE_TYPE)
+            .map(|e| (e.event.tenant.clone(), e.event.aggregate_id.clone()))
+            .unzip();
+        let known: Vec<(String, String, sqlx::types::Json<InstanceSpec>)> = sqlx::query_as(
+            "SELECT s.tenant, s.instance_id, s.spec FROM instance_specs s
+               JOIN UNNEST($1::text[], $2::text[]) AS k(tenant, instance_id)
+                 ON s.tenant = k.tenant AND s.instance_id = k.instance_id",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut specs: Specs = known
+            .into_iter()
+            .map(|(tenant, id, spec)| ((tenant, id), spec.0))
+            .collect();
+        let mut created: Vec<(String, String, serde_json::Value)> = Vec::new();
         for envelope in events {
             if envelope.event.aggregate_type == instance::AGGREGATE_TYPE {
-                self.on_instance(envelope).await?;
+                let event = envelope.decode::<InstanceEvent>()?;
+                if let InstanceEvent::InstanceCreated { spec, .. } = &event {
+                    let key = (
+                        envelope.event.tenant.clone(),
+                        envelope.event.aggregate_id.clone(),
+                    );
+                    created.push((
+                        key.0.clone(),
+                        key.1.clone(),
+                        serde_json::to_value(spec).unwrap_or_default(),
+                    ));
+                    specs.insert(key, spec.clone());
+                }
+                if envelope.recorded_at >= since {
+                    self.on_instance(envelope, event, &mut specs).await?;
+                }
             } else if envelope.event.aggregate_type == Workflow::TYPE {
                 self.on_workflow(envelope).await?;
             }
         }
+        let (tenants, ids, values): (Vec<_>, Vec<_>, Vec<_>) =
+            created
+                .into_iter()
+                .fold((vec![], vec![], vec![]), |mut acc, (t, i, v)| {
+                    acc.0.push(t);
+                    acc.1.push(i);
+                    acc.2.push(v);
+                    acc
+                });
+        sqlx::query(
+            "INSERT INTO instance_specs (tenant, instance_id, spec)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .bind(&values)
+        .execute(&mut *tx)
+        .await?;
         Ok(())
     }
 }
