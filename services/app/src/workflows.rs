@@ -25,6 +25,24 @@ pub fn started_by(event_id: &Uuid) -> Uuid {
     )
 }
 
+/// The workflow an instance event starts, if it starts one: a creation its instance's
+/// deployment, each other operation one of its own. The one place that says which events
+/// start workflows (the process manager starts them, Omnistrate's audit names them).
+pub fn started_by_event(event_type: &str, instance_id: &str, event_id: &Uuid) -> Option<Uuid> {
+    match event_type {
+        "InstanceCreated" => Some(deployment_of(instance_id)),
+        "InstanceStopped"
+        | "InstanceStarted"
+        | "InstanceRestarted"
+        | "InstanceFailedOver"
+        | "InstanceCapacityChanged"
+        | "InstancePatched"
+        | "InstanceUpdated"
+        | "InstanceDeleted" => Some(started_by(event_id)),
+        _ => None,
+    }
+}
+
 /// What the agent reports about a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

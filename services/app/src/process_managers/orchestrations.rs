@@ -72,6 +72,17 @@ impl OrchestrationDeployments {
         d: &Deployment,
         environment_type: &str,
     ) -> Result<(), ApplyError> {
+        // Created before (this batch read again after a crash): nothing to do.
+        let tenant = Tenant::parse(&envelope.event.tenant)
+            .map_err(|e| ApplyError::Unapplicable(e.to_string()))?;
+        let existing = self
+            .bus
+            .state::<fleet_domain::instance::Instance>(&tenant, &d.instance_id)
+            .await
+            .map_err(|e| ApplyError::Transient(e.to_string()))?;
+        if existing.exists() {
+            return Ok(());
+        }
         let meta = caused_by(
             envelope,
             COMPONENT,
@@ -105,9 +116,6 @@ impl OrchestrationDeployments {
             Ok(_) => return Ok(()),
             Err(AppError::Unavailable(e)) | Err(AppError::Internal(e)) => {
                 return Err(ApplyError::Transient(format!("deploying {}: {e}", d.alias)))
-            }
-            Err(AppError::Conflict { detail, .. }) if detail.contains("already exists") => {
-                return Ok(())
             }
             Err(refusal) => refusal.to_string(),
         };

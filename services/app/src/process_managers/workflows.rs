@@ -26,7 +26,7 @@ use sqlx::PgConnection;
 
 use super::{caused_by, settle};
 use crate::command_bus::CommandBus;
-use crate::workflows::{deployment_of, started_by};
+use crate::workflows::deployment_of;
 
 const COMPONENT: &str = "workflows";
 
@@ -158,10 +158,12 @@ impl InstanceWorkflows {
                 spec
             }
         };
-        let id = if matches!(event, InstanceEvent::InstanceCreated { .. }) {
-            deployment_of(instance_id)
-        } else {
-            started_by(&envelope.event.event_id)
+        let Some(id) = crate::workflows::started_by_event(
+            &envelope.event.event_type,
+            instance_id,
+            &envelope.event.event_id,
+        ) else {
+            return Ok(());
         };
         let meta = caused_by(envelope, COMPONENT, Some(format!("workflow:{id}")))?;
         let command = WorkflowCommand::Start(Box::new(plan(kind, instance_id, &spec, &event)));

@@ -69,18 +69,7 @@ fn workflow_of(row: &AuditRow) -> Option<uuid::Uuid> {
     if row.aggregate_type != fleet_events::instance::AGGREGATE_TYPE {
         return None;
     }
-    match row.action.as_str() {
-        "InstanceCreated" => Some(fleet_app::workflows::deployment_of(&row.aggregate_id)),
-        "InstanceStopped"
-        | "InstanceStarted"
-        | "InstanceRestarted"
-        | "InstanceFailedOver"
-        | "InstanceCapacityChanged"
-        | "InstancePatched"
-        | "InstanceUpdated"
-        | "InstanceDeleted" => Some(fleet_app::workflows::started_by(&row.event_id)),
-        _ => None,
-    }
+    fleet_app::workflows::started_by_event(&row.action, &row.aggregate_id, &row.event_id)
 }
 
 /// The service an event concerns, where its payload names one.
