@@ -781,3 +781,52 @@ async fn operations_from_before_workflows_existed_start_none() {
         "the creation before it started no deployment workflow"
     );
 }
+
+/// A path paused for more than a day is cancelled by the scheduler, saying why.
+#[tokio::test]
+async fn a_path_paused_for_over_a_day_is_cancelled() {
+    let app = TestApp::spawn_with(&[("FLEET_SCHEDULER_INTERVAL_MS", "100")]).await;
+    let id = omnistrate_instance(&app, None).await;
+    app.post_empty(&format!("/v1/instances/{id}/ready"))
+        .await
+        .expect(200);
+    let created = call(
+        &app,
+        Method::POST,
+        &format!("{TIER}/upgrade-path"),
+        Some(json!({"sourceVersion": "1.0", "targetVersion": "2.0",
+                    "upgradeFilters": {"INSTANCE_IDS": [format!("instance-{id}")]}})),
+    )
+    .await
+    .expect(200);
+    let item = format!(
+        "{TIER}/upgrade-path/{}",
+        created.body["upgradePathId"].as_str().unwrap()
+    );
+    call(
+        &app,
+        Method::POST,
+        &format!("{item}/manage-lifecycle"),
+        Some(json!({"action": "pause"})),
+    )
+    .await
+    .expect(200);
+    // Paused a moment ago: left alone.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(described(&app, &item).await["status"], "PAUSED");
+    // As if paused a day and an hour ago.
+    sqlx::query("UPDATE inventory.upgrade_paths SET paused_at = now() - interval '25 hours'")
+        .execute(&app.pool().await)
+        .await
+        .unwrap();
+    let cancelled = app
+        .eventually("the stale pause is cancelled", || async {
+            let p = described(&app, &item).await;
+            (p["status"] == "CANCELLED").then_some(p)
+        })
+        .await;
+    assert!(cancelled["statusMessage"]
+        .as_str()
+        .unwrap()
+        .contains("paused for longer than 24h"));
+}
