@@ -66,3 +66,18 @@ pub async fn generate(app: &TestApp, customer: &str, period: &str) -> Reply {
     )
     .await
 }
+
+/// Runs `fleetd verify invoices` on the test's data and asserts that every invoice re-derives
+/// from the streams; answers how many were verified.
+pub async fn assert_invoices_verify(app: &TestApp) -> u64 {
+    app.all_caught_up().await;
+    let (ok, out, err) = app.fleetd_result(&["verify", "invoices"]).await;
+    assert!(ok, "verify invoices failed:\n{out}\n{err}");
+    let verified = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {out}"));
+    assert!(verified > 0, "{out}");
+    verified
+}

@@ -1,7 +1,9 @@
 //! Invoice amounts and the billing report: exact totals on worked examples (001's tax case
 //! among them), totals against rated usage for random usage, and 001's CSV.
 
-use fleet_tests::billing::{generate, price_book, record, record_usage, set_terms};
+use fleet_tests::billing::{
+    assert_invoices_verify, generate, price_book, record, record_usage, set_terms,
+};
 use fleet_tests::{json, Reply, TestApp};
 use reqwest::Method;
 use serde_json::Value;
@@ -102,6 +104,8 @@ async fn totals_are_exact_on_worked_examples() {
         .await
         .body;
     assert_eq!(again["total"], "9.22");
+    // Verification rates each invoice with the terms as they stood when it was made.
+    assert_eq!(assert_invoices_verify(&app).await, 2);
     // Bad terms are refused naming the field.
     for (terms, field) in [
         (json!({"discount_percentage": 10.5}), "discount_percentage"),
@@ -387,4 +391,5 @@ async fn invoice_totals_equal_rated_usage_less_discounts_plus_taxes() {
             .sum();
         assert_eq!(line_sum, dec(&invoice["subtotal"]));
     }
+    assert_eq!(assert_invoices_verify(&app).await, 4);
 }

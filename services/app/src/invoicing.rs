@@ -15,10 +15,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate, Utc};
-use fleet_domain::billing;
+use fleet_domain::billing::{self, BillingTerms};
 use fleet_domain::customer::Customer;
 use fleet_domain::invoice::{
-    BillTo, Coverage, Invoice, InvoiceCommand, InvoiceDocument, InvoiceLine, LineKind, Period,
+    BillTo, Coverage, Invoice, InvoiceCommand, InvoiceDocument, InvoiceLine, InvoiceTotals,
+    LineKind, Period,
 };
 use fleet_domain::price_book::PriceBook;
 use fleet_domain::subscription::Subscription;
@@ -30,7 +31,7 @@ use uuid::Uuid;
 
 use crate::command_bus::CommandMeta;
 use crate::policies::{load, serialise};
-use crate::rater::{rated_at, Rater};
+use crate::rater::{rated_at, PriceSource, Rater};
 use crate::{App, AppError};
 
 /// What a generation request led to.
@@ -159,7 +160,84 @@ pub async fn generate_invoice(
         &discarded,
     )
     .await?;
-    let billed: BTreeMap<_, Decimal> = billed
+    let billed = billed_before(billed);
+
+    let mut rater = Rater::new(
+        PriceSource::ReadModel {
+            pool: &state.pool,
+            tenant: tenant.as_str(),
+        },
+        terms.currency.as_deref(),
+    )
+    .await?;
+    let Composed {
+        lines,
+        totals,
+        without_price,
+    } = compose(&mut rater, period, &windows, new_usage, &billed, &terms).await?;
+    if !without_price.is_empty() && unpriced == Unpriced::Refuse {
+        let named: Vec<String> = without_price
+            .iter()
+            .map(|(product, w)| format!("{product} from {} to {}", w.start, w.last_day()))
+            .collect();
+        return Err(AppError::Conflict {
+            detail: format!(
+                "usage without a price in force: {}; add a price that covers it, or generate \
+                 with bill_unpriced_at_zero to bill it at 0",
+                named.join("; ")
+            ),
+            current_state: None,
+        });
+    }
+    let document = InvoiceDocument {
+        customer_id: customer_id.clone(),
+        period,
+        currency: rater.currency.to_string(),
+        bill_to: BillTo {
+            name: profile.name,
+            email: profile.email,
+            tax_id: profile.tax_id,
+        },
+        resellers: customer
+            .relationships
+            .values()
+            .filter_map(|r| r.reseller_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        billing_provider: terms.billing_provider.clone(),
+        payment_terms_days: terms.payment_terms_days,
+        invoice_date: today,
+        due_date: today + Duration::days(i64::from(terms.payment_terms_days)),
+        test_account: terms.test_account,
+        customer_metadata: terms.metadata.clone(),
+        lines,
+        totals,
+        usage_position: usage_end,
+        coverage: segments,
+    };
+    let id = Uuid::now_v7();
+    let executed = state
+        .bus
+        .execute_on_new::<Invoice>(
+            meta,
+            &id.to_string(),
+            InvoiceCommand::Generate(Box::new(document)),
+        )
+        .await?;
+    lock.commit().await?;
+    Ok(Generated {
+        id,
+        position: executed.event.sequence,
+        created: true,
+    })
+}
+
+/// Per window, provider, project and product: the quantity live invoices billed already.
+pub type Billed = BTreeMap<(NaiveDate, String, String, String), Decimal>;
+
+pub fn billed_before(quantities: Vec<usage::WindowTotal>) -> Billed {
+    quantities
         .into_iter()
         .map(|q| {
             (
@@ -167,12 +245,31 @@ pub async fn generate_invoice(
                 q.quantity,
             )
         })
-        .collect();
+        .collect()
+}
 
-    let mut rater = Rater::new(&state.pool, tenant.as_str(), terms.currency.as_deref()).await?;
-    let mut lines = Vec::with_capacity(new_usage.len());
+/// An invoice's lines and totals, before they are recorded.
+pub struct Composed {
+    pub lines: Vec<InvoiceLine>,
+    pub totals: InvoiceTotals,
+    /// The products and windows that had no price in force: their lines cost nothing.
+    pub without_price: BTreeSet<(String, Period)>,
+}
+
+/// Rates the quantities to bill into lines (the period's own usage first, then adjustments
+/// by the period they come from) and totals them under `terms`. Generation, verification and
+/// simulation all come through here, so they can only differ in what they feed it.
+pub async fn compose(
+    rater: &mut Rater<'_>,
+    period: Period,
+    windows: &BTreeSet<Period>,
+    quantities: Vec<usage::WindowTotal>,
+    billed: &Billed,
+    terms: &BillingTerms,
+) -> Result<Composed, AppError> {
+    let mut lines = Vec::with_capacity(quantities.len());
     let mut without_price: BTreeSet<(String, Period)> = BTreeSet::new();
-    for q in new_usage {
+    for q in quantities {
         let Some(window) = windows.iter().find(|w| w.start == q.window_start).copied() else {
             continue;
         };
@@ -217,21 +314,6 @@ pub async fn generate_invoice(
             total: rated.total,
         });
     }
-    if !without_price.is_empty() && unpriced == Unpriced::Refuse {
-        let named: Vec<String> = without_price
-            .iter()
-            .map(|(product, w)| format!("{product} from {} to {}", w.start, w.last_day()))
-            .collect();
-        return Err(AppError::Conflict {
-            detail: format!(
-                "usage without a price in force: {}; add a price that covers it, or generate \
-                 with bill_unpriced_at_zero to bill it at 0",
-                named.join("; ")
-            ),
-            current_state: None,
-        });
-    }
-    // The period's own lines first, then adjustments by the period they come from.
     lines.sort_by(|a, b| {
         (a.kind == LineKind::Adjustment, a.origin_period)
             .cmp(&(b.kind == LineKind::Adjustment, b.origin_period))
@@ -239,49 +321,12 @@ pub async fn generate_invoice(
     let totals = billing::totals(
         &rater.currency,
         lines.iter().map(|l| (l.category.as_str(), l.total)),
-        &terms,
+        terms,
     );
-    let document = InvoiceDocument {
-        customer_id: customer_id.clone(),
-        period,
-        currency: rater.currency.to_string(),
-        bill_to: BillTo {
-            name: profile.name,
-            email: profile.email,
-            tax_id: profile.tax_id,
-        },
-        resellers: customer
-            .relationships
-            .values()
-            .filter_map(|r| r.reseller_id.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect(),
-        billing_provider: terms.billing_provider.clone(),
-        payment_terms_days: terms.payment_terms_days,
-        invoice_date: today,
-        due_date: today + Duration::days(i64::from(terms.payment_terms_days)),
-        test_account: terms.test_account,
-        customer_metadata: terms.metadata.clone(),
+    Ok(Composed {
         lines,
         totals,
-        usage_position: usage_end,
-        coverage: segments,
-    };
-    let id = Uuid::now_v7();
-    let executed = state
-        .bus
-        .execute_on_new::<Invoice>(
-            meta,
-            &id.to_string(),
-            InvoiceCommand::Generate(Box::new(document)),
-        )
-        .await?;
-    lock.commit().await?;
-    Ok(Generated {
-        id,
-        position: executed.event.sequence,
-        created: true,
+        without_price,
     })
 }
 

@@ -17,6 +17,7 @@ use fleet_projections::pricing;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::price_history::{PriceHistory, ProductFacts};
 use crate::AppError;
 
 /// Prices and rates of a window are those in force at its last instant, the one before
@@ -35,12 +36,64 @@ const EXCHANGE_RATE_DP: u32 = 10;
 /// A price as the book states it, and its currency.
 type StatedPrice = (Value, String);
 
+/// Where the rater reads the price book: the pricing read model (what invoices are generated
+/// with), or a history rebuilt from the stream (what verification and simulations rate with).
+#[derive(Clone, Copy)]
+pub enum PriceSource<'a> {
+    ReadModel {
+        pool: &'a sqlx::PgPool,
+        tenant: &'a str,
+    },
+    Recorded(&'a PriceHistory),
+}
+
+impl PriceSource<'_> {
+    async fn main_currency(&self) -> Result<Option<String>, AppError> {
+        Ok(match self {
+            Self::ReadModel { pool, tenant } => pricing::main_currency(*pool, tenant).await?,
+            Self::Recorded(book) => book.main_currency().map(str::to_owned),
+        })
+    }
+
+    async fn product(&self, code: &str) -> Result<Option<ProductFacts>, AppError> {
+        Ok(match self {
+            Self::ReadModel { pool, tenant } => {
+                pricing::product(pool, tenant, code)
+                    .await?
+                    .map(|p| ProductFacts {
+                        name: p.name,
+                        category: p.category,
+                        unit: p.unit,
+                    })
+            }
+            Self::Recorded(book) => book.product(code),
+        })
+    }
+
+    async fn price_at(
+        &self,
+        code: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<StatedPrice>, AppError> {
+        Ok(match self {
+            Self::ReadModel { pool, tenant } => pricing::price_at(pool, tenant, code, at).await?,
+            Self::Recorded(book) => book.price_at(code, at),
+        })
+    }
+
+    async fn rate_at(&self, code: &str, at: DateTime<Utc>) -> Result<Option<Decimal>, AppError> {
+        Ok(match self {
+            Self::ReadModel { pool, tenant } => pricing::rate_at(*pool, tenant, code, at).await?,
+            Self::Recorded(book) => book.rate_at(code, at),
+        })
+    }
+}
+
 pub struct Rater<'a> {
-    pool: &'a sqlx::PgPool,
-    tenant: &'a str,
+    source: PriceSource<'a>,
     pub currency: Currency,
     /// Lookups already made: an invoice rates the same products again and again, per project.
-    products: HashMap<String, Option<pricing::ProductRow>>,
+    products: HashMap<String, Option<ProductFacts>>,
     prices: HashMap<(String, DateTime<Utc>), Option<StatedPrice>>,
     rates: HashMap<(String, DateTime<Utc>), Decimal>,
 }
@@ -63,25 +116,24 @@ pub struct Rated {
 impl<'a> Rater<'a> {
     /// Rates into `currency`, or the price book's main currency when `None`.
     pub async fn new(
-        pool: &'a sqlx::PgPool,
-        tenant: &'a str,
+        source: PriceSource<'a>,
         currency: Option<&str>,
     ) -> Result<Rater<'a>, AppError> {
-        let code =
-            match currency {
-                Some(code) => code.to_owned(),
-                None => pricing::main_currency(pool, tenant).await?.ok_or_else(|| {
-                    AppError::Conflict {
-                detail: "the price book has no main currency yet: add one with POST /v1/currencies"
-                    .into(),
-                current_state: None,
-            }
+        let code = match currency {
+            Some(code) => code.to_owned(),
+            None => source
+                .main_currency()
+                .await?
+                .ok_or_else(|| AppError::Conflict {
+                    detail:
+                        "the price book has no main currency yet: add one with POST /v1/currencies"
+                            .into(),
+                    current_state: None,
                 })?,
-            };
+        };
         let currency = Currency::parse(&code).map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Self {
-            pool,
-            tenant,
+            source,
             currency,
             products: HashMap::new(),
             prices: HashMap::new(),
@@ -95,7 +147,9 @@ impl<'a> Rater<'a> {
         if let Some(rate) = self.rates.get(&key) {
             return Ok(*rate);
         }
-        let rate = pricing::rate_at(self.pool, self.tenant, code, at)
+        let rate = self
+            .source
+            .rate_at(code, at)
             .await?
             // Never converted at 1 or at 0: no rate in force is a refusal.
             .ok_or_else(|| AppError::Conflict {
@@ -122,7 +176,7 @@ impl<'a> Rater<'a> {
         let info = match self.products.get(product) {
             Some(info) => info.clone(),
             None => {
-                let info = pricing::product(self.pool, self.tenant, product).await?;
+                let info = self.source.product(product).await?;
                 self.products.insert(product.to_owned(), info.clone());
                 info
             }
@@ -135,7 +189,7 @@ impl<'a> Rater<'a> {
         let price = match self.prices.get(&key) {
             Some(price) => price.clone(),
             None => {
-                let price = pricing::price_at(self.pool, self.tenant, product, at).await?;
+                let price = self.source.price_at(product, at).await?;
                 self.prices.insert(key, price.clone());
                 price
             }

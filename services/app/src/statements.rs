@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::invoicing::uptime;
 use crate::policies::load;
-use crate::rater::{rated_at, Rater};
+use crate::rater::{rated_at, PriceSource, Rater};
 use crate::{App, AppError};
 
 /// One product's usage in one provider's project, rated.
@@ -82,7 +82,14 @@ pub async fn usage_statement(
 ) -> Result<UsageStatement, AppError> {
     let customer = load::<Customer>(app, tenant, &customer_id.to_string()).await?;
     let terms = customer.billing.unwrap_or_default();
-    let mut rater = Rater::new(&app.pool, tenant.as_str(), terms.currency.as_deref()).await?;
+    let mut rater = Rater::new(
+        PriceSource::ReadModel {
+            pool: &app.pool,
+            tenant: tenant.as_str(),
+        },
+        terms.currency.as_deref(),
+    )
+    .await?;
     let at = rated_at(end);
     // Usage of subscriptions deleted with their charges is never billed, nor stated.
     app.caught_up_on(tenant, Subscription::TYPE, inventory::NAME)

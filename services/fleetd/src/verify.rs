@@ -1,4 +1,4 @@
-//! `fleetd verify audit`: recomputes the audit log from the stream and compares it, row by
+//! `fleetd verify audit|invoices`. The audit: recomputes the audit log from the stream and compares it, row by
 //! row, with the read model, naming the first row that differs.
 
 use clap::Subcommand;
@@ -9,10 +9,15 @@ use futures::StreamExt;
 
 use crate::config::Config;
 
+mod invoices;
+
 #[derive(Debug, Subcommand)]
 pub enum VerifyCommand {
     /// Check the audit log's hash chain and its rows against the event stream.
     Audit,
+    /// Re-derive every invoice from the streams alone (usage, price book, billing terms) and
+    /// compare it with the stream's record and the invoices read model.
+    Invoices(invoices::InvoicesArgs),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -25,7 +30,9 @@ pub async fn run(
     config: &Config,
     command: VerifyCommand,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let VerifyCommand::Audit = command;
+    if let VerifyCommand::Invoices(args) = command {
+        return invoices::run(config, args).await;
+    }
     match verify_audit(config).await? {
         Finding::Intact { rows, position } => {
             println!(
