@@ -431,6 +431,31 @@ pub async fn customers_to_invoice(
     .await
 }
 
+/// The tenant's customers with usage in `period` or a live invoice for it, at most `limit`:
+/// those a billing simulation of "every customer" covers.
+pub async fn customers_billed_in(
+    pool: &PgPool,
+    tenant: &str,
+    period: Period,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT customer_id FROM usage.daily
+         WHERE tenant = $1 AND day >= $2 AND day < $3
+         UNION
+         SELECT customer_id FROM invoices.invoices
+         WHERE tenant = $1 AND period_start = $2 AND period_end = $3
+           AND status NOT IN ('void', 'deleted')
+         ORDER BY 1 LIMIT $4",
+    )
+    .bind(tenant)
+    .bind(period.start)
+    .bind(period.end)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// One row of the billing report.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReportRow {

@@ -106,6 +106,7 @@ fn router_and_document_with(
         .merge(routes::pricing::router())
         .merge(routes::invoices::router())
         .merge(routes::billing_terms::router())
+        .merge(routes::simulations::router())
         .merge(routes::reports::router())
         .merge(routes::usage::router())
         .merge(routes::cost::router())

@@ -36,6 +36,7 @@ pub mod price_history;
 pub mod process_managers;
 pub mod rater;
 pub mod scheduler;
+pub mod simulations;
 pub mod snapshots;
 pub mod statements;
 pub mod subscriptions;

@@ -39,7 +39,7 @@ pub fn router() -> ApiRouter<AppState> {
 }
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TaxInput {
+pub(crate) struct TaxInput {
     name: String,
     #[serde(deserialize_with = "decimal_str")]
     #[schemars(with = "fleet_events::schemas::DecimalString")]
@@ -47,6 +47,17 @@ struct TaxInput {
     description: Option<String>,
     #[serde(default)]
     categories: Vec<String>,
+}
+
+impl From<TaxInput> for TaxRule {
+    fn from(t: TaxInput) -> Self {
+        TaxRule {
+            name: t.name,
+            rate: t.rate,
+            description: t.description,
+            categories: t.categories,
+        }
+    }
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -75,16 +86,7 @@ impl From<TermsInput> for BillingTerms {
             currency: input.currency.map(|c| c.to_ascii_uppercase()),
             discount_percentage: input.discount_percentage.unwrap_or_default(),
             discount_flat: input.discount_flat.unwrap_or_default(),
-            taxes: input
-                .taxes
-                .into_iter()
-                .map(|t| TaxRule {
-                    name: t.name,
-                    rate: t.rate,
-                    description: t.description,
-                    categories: t.categories,
-                })
-                .collect(),
+            taxes: input.taxes.into_iter().map(TaxRule::from).collect(),
             billing_provider: input.billing_provider.unwrap_or(defaults.billing_provider),
             payment_terms_days: input
                 .payment_terms_days

@@ -252,28 +252,34 @@ struct GenerateInvoice {
 
 impl GenerateInvoice {
     fn period(&self) -> Result<Period, ApiError> {
-        match (&self.period, self.start, self.end) {
-            (Some(text), None, None) => month(text).ok_or_else(|| {
-                ApiError::unprocessable("period", "must be a month written YYYY-MM")
-            }),
-            (None, Some(start), Some(end)) if (end - start).num_days() >= MAX_PERIOD_DAYS => {
-                Err(ApiError::unprocessable(
-                    "end",
-                    format!("a billing period spans at most {MAX_PERIOD_DAYS} days"),
-                ))
-            }
-            (None, Some(start), Some(end)) if start <= end => Ok(Period {
-                start,
-                end: end.succ_opt().unwrap_or(end),
-            }),
-            (None, Some(_), Some(_)) => {
-                Err(ApiError::unprocessable("start", "must not be after end"))
-            }
-            _ => Err(ApiError::unprocessable(
-                "period",
-                "give either period (YYYY-MM) or both start and end (YYYY-MM-DD)",
-            )),
+        billing_period(self.period.as_deref(), self.start, self.end)
+    }
+}
+
+/// A billing period named as a month (`YYYY-MM`) or by its first and last days.
+pub(crate) fn billing_period(
+    period: Option<&str>,
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+) -> Result<Period, ApiError> {
+    match (period, start, end) {
+        (Some(text), None, None) => month(text)
+            .ok_or_else(|| ApiError::unprocessable("period", "must be a month written YYYY-MM")),
+        (None, Some(start), Some(end)) if (end - start).num_days() >= MAX_PERIOD_DAYS => {
+            Err(ApiError::unprocessable(
+                "end",
+                format!("a billing period spans at most {MAX_PERIOD_DAYS} days"),
+            ))
         }
+        (None, Some(start), Some(end)) if start <= end => Ok(Period {
+            start,
+            end: end.succ_opt().unwrap_or(end),
+        }),
+        (None, Some(_), Some(_)) => Err(ApiError::unprocessable("start", "must not be after end")),
+        _ => Err(ApiError::unprocessable(
+            "period",
+            "give either period (YYYY-MM) or both start and end (YYYY-MM-DD)",
+        )),
     }
 }
 

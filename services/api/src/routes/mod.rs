@@ -17,6 +17,7 @@ pub mod notification_channels;
 pub mod ops;
 pub mod pricing;
 pub mod reports;
+pub mod simulations;
 pub mod snapshots;
 pub mod subscription_requests;
 pub mod subscriptions;
