@@ -8,20 +8,30 @@ use crate::{Reply, TestApp};
 /// CAD is the main currency; `unit` costs exactly 1.00 CAD, `vcpu-hour` 0.0415, and egress is
 /// graduated: 0.09 up to 100 GB, 0.05 above.
 pub async fn price_book(app: &TestApp) {
+    price_book_with(
+        app,
+        "1.5",
+        "1",
+        json!([{"up_to": "100", "unit_price": "0.09"}, {"unit_price": "0.05"}]),
+    )
+    .await;
+}
+
+/// The same book with other prices: EUR's rate, `unit`'s price and egress's tiers.
+pub async fn price_book_with(app: &TestApp, eur_rate: &str, unit_price: &str, egress: Value) {
     app.post("/v1/currencies", json!({"code": "CAD", "main": true}))
         .await
         .expect(200);
-    app.post("/v1/currencies", json!({"code": "EUR", "rate": "1.5"}))
+    app.post("/v1/currencies", json!({"code": "EUR", "rate": eur_rate}))
         .await
         .expect(200);
     for product in [
         json!({"code": "unit", "name": "Unit", "category": "compute", "unit": "unit",
-               "currency": "CAD", "rate_system": "flat", "unit_price": "1"}),
+               "currency": "CAD", "rate_system": "flat", "unit_price": unit_price}),
         json!({"code": "vcpu-hour", "name": "vCPU hour", "category": "compute", "unit": "hour",
                "currency": "CAD", "rate_system": "flat", "unit_price": "0.0415"}),
         json!({"code": "egress-gb", "name": "Egress", "category": "network", "unit": "GB",
-               "currency": "CAD", "rate_system": "tiered",
-               "tiers": [{"up_to": "100", "unit_price": "0.09"}, {"unit_price": "0.05"}]}),
+               "currency": "CAD", "rate_system": "tiered", "tiers": egress}),
     ] {
         let mut product = product;
         product["effective_from"] = json!("2026-01-01T00:00:00Z");

@@ -3,7 +3,7 @@
 //! under draft prices and terms without recording anything.
 
 use fleet_tests::billing::{
-    assert_invoices_verify, generate, price_book, record, record_usage, set_terms,
+    assert_invoices_verify, generate, price_book, price_book_with, record, record_usage, set_terms,
 };
 use fleet_tests::{json, TestApp};
 use serde_json::Value;
@@ -257,25 +257,13 @@ async fn a_simulation_matches_invoices_generated_with_its_drafts_made_live() {
     // A twin deployment where the drafts are the live book and terms, with the same usage:
     // its invoices are the simulation's "after", line by line and to the cent.
     let twin = TestApp::spawn().await;
-    twin.post("/v1/currencies", json!({"code": "CAD", "main": true}))
-        .await
-        .expect(200);
-    twin.post("/v1/currencies", json!({"code": "EUR", "rate": "1.4"}))
-        .await
-        .expect(200);
-    for product in [
-        json!({"code": "unit", "name": "Unit", "category": "compute", "unit": "unit",
-               "currency": "CAD", "rate_system": "flat", "unit_price": "1.25"}),
-        json!({"code": "vcpu-hour", "name": "vCPU hour", "category": "compute", "unit": "hour",
-               "currency": "CAD", "rate_system": "flat", "unit_price": "0.0415"}),
-        json!({"code": "egress-gb", "name": "Egress", "category": "network", "unit": "GB",
-               "currency": "CAD", "rate_system": "tiered",
-               "tiers": [{"up_to": "50", "unit_price": "0.10"}, {"unit_price": "0.04"}]}),
-    ] {
-        let mut product = product;
-        product["effective_from"] = json!("2026-01-01T00:00:00Z");
-        twin.post("/v1/products", product).await.expect(200);
-    }
+    price_book_with(
+        &twin,
+        "1.4",
+        "1.25",
+        drafts["price_book"]["prices"][1]["tiers"].clone(),
+    )
+    .await;
     let terms = drafts["billing_terms"].clone();
     let twin_second = twin.create_customer("Globex").await;
     let twin_second_sub = twin

@@ -9,7 +9,7 @@ use futures::StreamExt;
 
 use crate::config::Config;
 
-mod invoices;
+pub mod invoices;
 
 #[derive(Debug, Subcommand)]
 pub enum VerifyCommand {

@@ -1,5 +1,5 @@
 //! `fleetd bench billing`: invoice generation over HTTP for many customers with real usage on
-//! the stream, then the billing report streamed over a large invoice table, beside the raw
+//! the stream, `verify invoices` over them, then the billing report streamed over a large invoice table, beside the raw
 //! ceilings of this machine.
 //!
 //! The report's invoices are loaded straight into the read model (the bench measures the
@@ -144,6 +144,29 @@ pub async fn run(
     let generation = customers as f64 / started.elapsed().as_secs_f64();
     let (p50, p99) = percentiles(latencies);
 
+    // Verification: every invoice just made, re-derived from the streams and compared.
+    let end = {
+        use fleet_events::EventLog;
+        config
+            .event_log(nats.clone())
+            .await?
+            .last_sequence()
+            .await?
+    };
+    fleet_projections::checkpoint::wait_for(
+        &pool,
+        fleet_projections::invoices::NAME,
+        end,
+        Duration::from_secs(120),
+    )
+    .await?;
+    let started = Instant::now();
+    let verified = crate::verify::invoices::verify_invoices(config, &Default::default()).await?;
+    let verify_time = started.elapsed();
+    if let Some(first) = verified.differences.first() {
+        return Err(format!("verification found a difference: {first}").into());
+    }
+
     // The report: `report_invoices` invoices like the ones just made, loaded in one statement.
     let loading = Instant::now();
     sqlx::query(
@@ -203,6 +226,12 @@ pub async fn run(
         "generation   invoices over HTTP ({RECORDS_PER_CUSTOMER} records each):        {generation:>9.1} invoices/s  p50 {:.1} ms  p99 {:.1} ms",
         ms(p50),
         ms(p99)
+    );
+    println!(
+        "verify       {} invoices re-derived from the streams in {:.2}s:          {:>9.0} invoices/s",
+        verified.verified,
+        verify_time.as_secs_f64(),
+        verified.verified as f64 / verify_time.as_secs_f64()
     );
     println!(
         "report       {rows} rows, {:.1} MB in {:.2}s: {:>9.0} rows/s, first byte after {:.1} ms",

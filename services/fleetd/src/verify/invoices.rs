@@ -175,24 +175,10 @@ pub async fn verify_invoices(
         .contains(&aggregate_type)
     });
     let mut checked = Vec::new();
-    if end > 0 {
-        let mut messages = streams.domain.subscribe_wanted(1, wanted).await?;
-        while let Some(message) = messages.next().await {
-            let StreamedEvent {
-                sequence, event, ..
-            } = message?;
-            if sequence > end {
-                break;
-            }
-            progress.set_position(sequence);
-            if let Ok(envelope) = event {
-                if let Some(result) = replay.apply(&envelope).await {
-                    checked.push(result);
-                }
-            }
-            if sequence == end {
-                break;
-            }
+    let mut events = Bounded::open(&streams.domain, end, wanted, &progress).await?;
+    while let Some(envelope) = events.next().await? {
+        if let Some(result) = replay.apply(&envelope).await {
+            checked.push(result);
         }
     }
     progress.finish();
@@ -215,34 +201,53 @@ pub async fn verify_invoices(
     Ok(outcome)
 }
 
-/// Every message of the domain stream up to `end`, decoded where `wanted`.
-async fn for_each_event(
-    log: &JetStreamLog,
+/// The domain stream's messages up to `end`, decoded where `wanted`, with progress shown.
+struct Bounded<'a> {
+    messages: Option<futures::stream::BoxStream<'static, Result<StreamedEvent, LogError>>>,
     end: u64,
-    wanted: fleet_events::jetstream::Wanted,
-    progress: &ProgressBar,
-    mut apply: impl FnMut(&EventEnvelope),
-) -> Result<(), LogError> {
-    if end == 0 {
-        return Ok(());
+    progress: &'a ProgressBar,
+}
+
+impl<'a> Bounded<'a> {
+    async fn open(
+        log: &JetStreamLog,
+        end: u64,
+        wanted: fleet_events::jetstream::Wanted,
+        progress: &'a ProgressBar,
+    ) -> Result<Self, LogError> {
+        let messages = match end {
+            0 => None,
+            _ => Some(log.subscribe_wanted(1, wanted).await?),
+        };
+        Ok(Self {
+            messages,
+            end,
+            progress,
+        })
     }
-    let mut messages = log.subscribe_wanted(1, wanted).await?;
-    while let Some(message) = messages.next().await {
-        let StreamedEvent {
-            sequence, event, ..
-        } = message?;
-        if sequence > end {
-            break;
+
+    /// The next event wanted and readable; `None` past `end`.
+    async fn next(&mut self) -> Result<Option<EventEnvelope>, LogError> {
+        while let Some(messages) = self.messages.as_mut() {
+            let Some(message) = messages.next().await else {
+                break;
+            };
+            let StreamedEvent {
+                sequence, event, ..
+            } = message?;
+            if sequence >= self.end {
+                self.messages = None;
+            }
+            if sequence > self.end {
+                break;
+            }
+            self.progress.set_position(sequence);
+            if let Ok(envelope) = event {
+                return Ok(Some(envelope));
+            }
         }
-        progress.set_position(sequence);
-        if let Ok(envelope) = event {
-            apply(&envelope);
-        }
-        if sequence == end {
-            break;
-        }
+        Ok(None)
     }
-    Ok(())
 }
 
 async fn recorded_invoices(
@@ -254,14 +259,15 @@ async fn recorded_invoices(
     let wanted: fleet_events::jetstream::Wanted =
         std::sync::Arc::new(|t: &str| t == fleet_events::invoice::AGGREGATE_TYPE);
     let mut invoices = Vec::new();
-    for_each_event(log, end, wanted, progress, |envelope| {
+    let mut events = Bounded::open(log, end, wanted, progress).await?;
+    while let Some(envelope) = events.next().await? {
         let Ok(InvoiceEvent::InvoiceGenerated { invoice }) = envelope.decode::<InvoiceEvent>()
         else {
-            return;
+            continue;
         };
         let tenant = &envelope.event.tenant;
         let Ok(id) = Uuid::parse_str(&envelope.event.aggregate_id) else {
-            return;
+            continue;
         };
         let of_tenant = args.tenant.as_ref().is_none_or(|t| t == tenant);
         let of_customer = args
@@ -269,7 +275,7 @@ async fn recorded_invoices(
             .as_ref()
             .is_none_or(|c| *c == invoice.customer_id);
         if !(of_tenant && of_customer) {
-            return;
+            continue;
         }
         invoices.push(Recorded {
             id,
@@ -279,8 +285,7 @@ async fn recorded_invoices(
             coverage: invoice.coverage.clone(),
             checked: args.period.is_none_or(|p| p.start == invoice.period.start),
         });
-    })
-    .await?;
+    }
     Ok(invoices)
 }
 
@@ -487,8 +492,9 @@ impl<'a> Replay<'a> {
             .get(&key)
             .and_then(|c| c.billing.clone())
             .unwrap_or_default();
-        let book = self.books.get(&invoice.tenant).cloned().unwrap_or_default();
-        let mut rater = Rater::new(PriceSource::Recorded(&book), terms.currency.as_deref()).await?;
+        let no_book = PriceHistory::default();
+        let book = self.books.get(&invoice.tenant).unwrap_or(&no_book);
+        let mut rater = Rater::new(PriceSource::Recorded(book), terms.currency.as_deref()).await?;
         let composed = compose(
             &mut rater,
             invoice.period,
