@@ -309,3 +309,54 @@ async fn secrets_never_reach_the_stream_the_logs_or_an_error() {
     }
     let _ = std::fs::remove_file(&log);
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused_with_431_on_every_api() {
+    let app = TestApp::spawn().await;
+    let many: Vec<(String, String)> = (0..80)
+        .map(|i| (format!("x-filler-{i}"), "1".to_owned()))
+        .collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let long = "a".repeat(20 * 1024);
+    for path in [
+        "/v1/instances",
+        "/api/customers/",
+        "/v1/Customers/x/licenses",
+    ] {
+        let reply = app
+            .request(Some(&app.key), Method::GET, path, None, &many)
+            .await;
+        assert_eq!(reply.status.as_u16(), 431, "{path}: {}", reply.body);
+        let reply = app
+            .request(
+                Some(&app.key),
+                Method::GET,
+                path,
+                None,
+                &[("x-long", &long)],
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 431, "{path}: {}", reply.body);
+    }
+    let reply = app
+        .request(Some(&app.key), Method::GET, "/v1/instances", None, &many)
+        .await;
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("header fields"),
+        "{}",
+        reply.body
+    );
+    // Ordinary requests are untouched.
+    app.request(
+        Some(&app.key),
+        Method::GET,
+        "/v1/instances",
+        None,
+        &[("x-long", "b")],
+    )
+    .await
+    .expect(200);
+}

@@ -40,6 +40,9 @@ pub enum ApiError {
     },
     #[error("the body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// 431: too many header fields, or too many bytes of them.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// Past a rate or a count: `detail` says which, `retry_after` when to try again.
     #[error("{detail}")]
     RateLimited { retry_after: u64, detail: String },
@@ -67,6 +70,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,6 +86,7 @@ impl ApiError {
             Self::BadRequest { .. } => "bad-request",
             Self::Unprocessable { .. } => "invalid-input",
             Self::TooLarge { .. } => "too-large",
+            Self::HeadersTooLarge(_) => "headers-too-large",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

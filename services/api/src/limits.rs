@@ -26,6 +26,12 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "apikey",
     "x-auth-token",
 ];
+/// Header fields a request may carry, and their bytes in all (names and values). Real clients
+/// send a few hundred bytes in a dozen fields; hyper stops at 100 fields (with a bare 431) and
+/// far more bytes, so these are checked here, with a problem that says which.
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// Buckets kept at once; past this, the full (idle) ones are dropped.
 const MAX_BUCKETS: usize = 100_000;
 
@@ -187,7 +193,31 @@ fn caller_of(request: &Request) -> [u8; 16] {
     who
 }
 
+/// Refuses a request whose headers pass [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`].
+fn headers_within_limits(request: &Request) -> Result<(), ApiError> {
+    let headers = request.headers();
+    if headers.len() > MAX_HEADERS {
+        return Err(ApiError::HeadersTooLarge(format!(
+            "the request has {} header fields; at most {MAX_HEADERS} are taken",
+            headers.len()
+        )));
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge(format!(
+            "the request's headers hold {bytes} bytes; at most {MAX_HEADER_BYTES} are taken"
+        )));
+    }
+    Ok(())
+}
+
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Err(refused) = headers_within_limits(&request) {
+        return refused.into_response();
+    }
     let limits = &state.limits;
     if limits.settings.per_second > 0 {
         if let Err(wait) = limits.take(caller_of(&request)) {

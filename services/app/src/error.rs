@@ -109,13 +109,77 @@ impl From<fleet_events::LogError> for AppError {
     }
 }
 
+/// Whether a database error says the database is away or busy for now, not that the request
+/// or the code is wrong: a retry later can succeed, so the caller gets a 503.
+pub fn database_is_away(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Connection exceptions (08), too many connections and other resource limits (53),
+        // shutdown, crash recovery and "cannot connect now" (57P), serialisation failures and
+        // deadlocks (40001, 40P01).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "40001"
+                || code == "40P01"
+        }),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(format!("database unavailable: {e}"))
-            }
-            e => Self::Internal(e.to_string()),
+        if database_is_away(&e) {
+            Self::Unavailable(format!("database unavailable: {e}"))
+        } else {
+            Self::Internal(e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
+    fn database_url() -> String {
+        std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    #[tokio::test]
+    async fn a_database_going_away_is_a_503_not_a_500() {
+        // What a connection hears while PostgreSQL shuts down or restarts: 57P01.
+        let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
+        let e = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57P01")),
+            "{e:?}"
+        );
+        assert!(
+            matches!(AppError::from(e), AppError::Unavailable(_)),
+            "a terminated connection"
+        );
+        assert!(matches!(
+            AppError::from(sqlx::Error::Protocol("unexpected end of stream".into())),
+            AppError::Unavailable(_)
+        ));
+        // A statement that is wrong stays an internal error.
+        let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
+        let e = sqlx::query("SELECT * FROM no_such_table")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(matches!(AppError::from(e), AppError::Internal(_)));
     }
 }

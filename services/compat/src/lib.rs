@@ -27,6 +27,6 @@ pub fn router(state: AppState, cockpit: Arc<cloudcockpit::Access>) -> Router<App
     waldur::router(state.clone())
         .merge(omnistrate::router(state.clone()))
         .merge(ormuco::router(state.clone()))
-        .merge(astra::router(state))
-        .merge(cloudcockpit::router(cockpit))
+        .merge(astra::router(state.clone()))
+        .merge(cloudcockpit::router(state, cockpit))
 }

@@ -84,6 +84,11 @@ impl Config {
         async_nats::ConnectOptions::new()
             .name("fleetd")
             .retry_on_initial_connect()
+            // The client's own backoff grows to 4 s between attempts: after a short outage
+            // that alone kept fleetd away seconds after the server was back.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis(100 * attempts.min(5) as u64)
+            })
             .connection_timeout(Duration::from_secs(5))
             .connect(servers)
             .await

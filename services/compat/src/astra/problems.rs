@@ -201,6 +201,7 @@ impl From<ApiError> for Problem {
             ApiError::TooLarge { limit } => {
                 Self::field("body", format!("is larger than {limit} bytes"))
             }
+            ApiError::HeadersTooLarge(reason) => Self::field("headers", reason),
             ApiError::RateLimited { retry_after, .. } => Self::new(UNAVAILABLE)
                 .detail(format!("too many requests: retry in {retry_after} s")),
             ApiError::Unavailable(reason) => Self::new(UNAVAILABLE).detail(reason),

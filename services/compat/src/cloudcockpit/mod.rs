@@ -17,7 +17,7 @@ mod errors;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -76,9 +76,9 @@ impl CockpitRole {
     }
 }
 
-pub fn router(access: Arc<Access>) -> Router<AppState> {
+pub fn router(state: AppState, access: Arc<Access>) -> Router<AppState> {
     let routes = customers::router()
-        .layer(axum::middleware::from_fn(authenticate))
+        .layer(axum::middleware::from_fn_with_state(state, authenticate))
         .layer(Extension(access));
     let about = About {
         title: "Fleetledger: CloudCockpit CSP API dialect",
@@ -98,11 +98,36 @@ fn subject_id(tenant: &str, subject: &str) -> uuid::Uuid {
 }
 
 async fn authenticate(
+    State(state): State<AppState>,
     Extension(access): Extension<Arc<Access>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match admit(&access, &request) {
+    let headers = request.headers();
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let ip = fleet_api::auth::client_ip(&request);
+    let Some(token) = token else {
+        state
+            .metrics
+            .auth_failed("cloudcockpit", "missing", ip.as_deref());
+        return ErrorResponse::unauthorized("the Authorization header has no bearer token")
+            .into_response();
+    };
+    let claims = match access.jwt.verify(token) {
+        Ok(claims) => claims,
+        Err(e) => {
+            state
+                .metrics
+                .auth_failed("cloudcockpit", "invalid", ip.as_deref());
+            return ErrorResponse::unauthorized(e.to_string()).into_response();
+        }
+    };
+    match admit(&access, headers, claims) {
         Ok((principal, role)) => {
             request.extensions_mut().insert(Caller(principal));
             request.extensions_mut().insert(role);
@@ -112,21 +137,12 @@ async fn authenticate(
     }
 }
 
-fn admit(access: &Access, request: &Request) -> Result<(Principal, CockpitRole), ErrorResponse> {
-    let headers = request.headers();
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ErrorResponse::unauthorized("the Authorization header has no bearer token")
-        })?;
-    let claims = access
-        .jwt
-        .verify(token)
-        .map_err(|e| ErrorResponse::unauthorized(e.to_string()))?;
+/// Who a verified token's holder is at the portal it names.
+fn admit(
+    access: &Access,
+    headers: &axum::http::HeaderMap,
+    claims: fleet_api::jwt::Claims,
+) -> Result<(Principal, CockpitRole), ErrorResponse> {
     let domain = headers
         .get("x-tenant")
         .and_then(|v| v.to_str().ok())

@@ -97,6 +97,7 @@ impl From<ApiError> for GoaError {
             ApiError::TooLarge { limit } => {
                 Self::BadRequest(format!("the body is larger than {limit} bytes"))
             }
+            ApiError::HeadersTooLarge(reason) => Self::BadRequest(reason),
             ApiError::RateLimited { retry_after, .. } => {
                 Self::Unavailable(format!("too many requests: retry in {retry_after} s"))
             }

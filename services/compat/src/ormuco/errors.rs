@@ -84,6 +84,10 @@ impl From<ApiError> for OrmucoError {
                 message: format!("the body is larger than {limit} bytes"),
                 field: None,
             },
+            ApiError::HeadersTooLarge(reason) => Self::BadRequest {
+                message: reason,
+                field: None,
+            },
             ApiError::RateLimited { retry_after, .. } => {
                 Self::Unavailable(format!("too many requests: retry in {retry_after} s"))
             }

@@ -75,6 +75,7 @@ impl From<ApiError> for DrfError {
                 "non_field_errors",
                 format!("The body is larger than {limit} bytes."),
             ),
+            ApiError::HeadersTooLarge(reason) => Self::field("non_field_errors", reason),
             ApiError::RateLimited { retry_after, .. } => {
                 Self::Unavailable(format!("too many requests: retry in {retry_after} s"))
             }
