@@ -188,6 +188,12 @@ async fn list_snapshots(
     Path(id): Path<String>,
 ) -> Result<Json<Items<SnapshotRow>>, ApiError> {
     let uuid = parse_id(Instance::TYPE, &id)?;
+    // Another tenant's instance, or none, is not found: not an empty list.
+    let instance =
+        fleet_app::policies::load::<Instance>(&state, &caller.tenant, &uuid.to_string()).await?;
+    if !instance.exists() {
+        return Err(ApiError::NotFound(format!("instance {id} not found")));
+    }
     wait_for_position(&state, INVENTORY, position).await?;
     let items =
         snapshots::of_instance(&state.pool, caller.tenant.as_str(), &uuid.to_string()).await?;

@@ -9,6 +9,7 @@ use axum::Json;
 use fleet_api::auth::Permission;
 use fleet_api::AppState;
 use fleet_domain::onboarding::{Onboarding, OnboardingCommand, STAGES};
+use fleet_domain::Aggregate as _;
 use fleet_projections::inventory::onboardings::{self, OnboardingRow};
 use fleet_projections::inventory::NAME as INVENTORY;
 use serde::{Deserialize, Serialize};
@@ -153,6 +154,15 @@ async fn update(
 ) -> Result<Done, GoaError> {
     agent.require(Permission::OperateFleet)?;
     let uuid = native(prefix::ONBOARDING, "onboarding", &path.id)?.to_string();
+    // An update that changes nothing still names an onboarding of the caller's tenant.
+    let onboarding =
+        fleet_app::policies::load::<Onboarding>(&state, &agent.0.caller.tenant, &uuid).await?;
+    if !onboarding.exists() {
+        return Err(GoaError::NotFound(format!(
+            "onboarding {} not found",
+            path.id
+        )));
+    }
     let mut commands = Vec::new();
     if let Some(stage) = body.stage {
         let status = stage
