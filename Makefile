@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fleetledger
 export NATS_URL ?= nats://127.0.0.1:4222
 
-.PHONY: run test services build venv bench lint fmt
+.PHONY: run test services build venv fuzz-venv fuzz bench lint fmt
 
 services:
 	@deploy/local/up.sh
@@ -26,9 +26,21 @@ $(VENV)/.installed: tests/waldur/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/waldur/requirements.txt
 	touch $@
 
-## The whole test suite against real NATS and PostgreSQL. The end-to-end tests start the
-## fleetd binary, so it is built first.
-test: services build venv
+## The fuzzer (schemathesis), pinned, in a venv of its own.
+FUZZ_VENV := target/venv-fuzz
+fuzz-venv: $(FUZZ_VENV)/.installed
+$(FUZZ_VENV)/.installed: tests/fuzz/requirements.txt
+	python3 -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/fuzz/requirements.txt
+	touch $@
+
+## The long fuzzing run: every API document, every phase, 100 examples per operation.
+fuzz: services build fuzz-venv
+	FLEET_FUZZ=long cargo nextest run -p fleet-tests --test fuzz --no-capture
+
+## The whole test suite against real NATS and PostgreSQL, the tenant sweep and a short fuzzing
+## run among them. The end-to-end tests start the fleetd binary, so it is built first.
+test: services build venv fuzz-venv
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast; \
 	else \

@@ -203,3 +203,38 @@ async fn the_correlation_id_is_echoed_and_recorded_on_the_event() {
     let fallback = app.get("/v1/nothing-here").await.expect(404);
     assert_eq!(fallback.body["status"], 404);
 }
+
+/// Every `$ref` of every document fleetd serves names a schema the document holds: code
+/// generated from a document with a dangling reference does not build.
+#[tokio::test]
+async fn every_document_resolves_every_reference_it_makes() {
+    let app = TestApp::spawn().await;
+    for document in [
+        "/v1/openapi.json",
+        "/api/openapi.json",
+        "/2022-09-01-00/fleet/openapi.json",
+        "/reseller/billing/v1/openapi.json",
+        "/accounts/openapi.json",
+        "/v1/Customers/openapi.json",
+    ] {
+        let doc = app
+            .request(None, Method::GET, document, None, &[])
+            .await
+            .expect(200)
+            .body;
+        let text = doc.to_string();
+        let mut references = 0;
+        for reference in text.split("\"$ref\":\"").skip(1) {
+            let target = reference.split('"').next().unwrap();
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{document}: a reference outside components: {target}"));
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{document}: {target} names nothing"
+            );
+            references += 1;
+        }
+        assert!(references > 0, "{document} references no schema at all");
+    }
+}

@@ -110,8 +110,9 @@ pub struct Problem {
     /// On a 409: the state that refused the command.
     #[serde(skip_serializing_if = "Option::is_none")]
     current_state: Option<String>,
-    /// On a 400 or 422: each field and what is wrong with it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// On a 400 or 422: each field and what is wrong with it. (`default` keeps it out of the
+    /// schema's required fields: it is absent when empty.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldError>,
 }
 

@@ -22,7 +22,9 @@ pub fn documented(
     routes: ApiRouter<AppState>,
     document_path: &str,
 ) -> Router<AppState> {
-    aide::generate::extract_schemas(true);
+    // Schemas are extracted into components already (aide's default). Turning extraction on
+    // here again would replace the generator, and with it every schema the dialect's routes
+    // registered: the document's references would then point at nothing.
     let mut api = OpenApi {
         info: Info {
             title: about.title.into(),
@@ -33,6 +35,7 @@ pub fn documented(
         ..Default::default()
     };
     let routes = ApiRouter::new().nest(base, routes).finish_api(&mut api);
+    fleet_api::docs::declare_path_parameters(&mut api);
     // Written once: the document never changes while the process runs.
     let document = Bytes::from(serde_json::to_vec(&api).expect("the document serialises"));
     Router::new()

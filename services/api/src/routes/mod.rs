@@ -216,6 +216,18 @@ pub fn named_history_route<A: Aggregate>(
         move |axum::extract::State(state): axum::extract::State<AppState>,
               caller: Caller,
               axum::extract::Path(id): axum::extract::Path<String>| async move {
+            // A name that cannot be a subject token names nothing that was ever recorded.
+            let token = !id.is_empty()
+                && id.len() <= 255
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !".*>".contains(c));
+            if !token {
+                return Err(ApiError::NotFound(format!(
+                    "{} {id} not found",
+                    display_name(A::TYPE)
+                )));
+            }
             history_of::<A>(&state, &caller, &id).await
         },
         crate::docs::summary(summary),

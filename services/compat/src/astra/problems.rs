@@ -257,9 +257,17 @@ pub struct ProblemBody {
     status: String,
     #[serde(rename = "correlationID", skip_serializing_if = "Option::is_none")]
     correlation_id: Option<String>,
-    #[serde(rename = "invalidFields", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "invalidFields",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     invalid_fields: Vec<Invalid>,
-    #[serde(rename = "invalidParams", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "invalidParams",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     invalid_params: Vec<Invalid>,
 }
 
