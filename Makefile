@@ -34,9 +34,23 @@ $(FUZZ_VENV)/.installed: tests/fuzz/requirements.txt
 	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/fuzz/requirements.txt
 	touch $@
 
-## The long fuzzing run: every API document, every phase, 100 examples per operation.
-fuzz: services build fuzz-venv
+## cargo-fuzz, from crates.io, kept in target/tools; its targets build on the nightly toolchain.
+CARGO_FUZZ := target/tools/bin/cargo-fuzz
+$(CARGO_FUZZ):
+	cargo install --locked cargo-fuzz --root target/tools
+
+FUZZ_TARGETS := event_envelope money usage_batch astra_listing waldur_query
+FUZZ_SECONDS ?= 60
+
+## The long fuzzing run: schemathesis over every API document, every phase, 100 examples per
+## operation; then each parser under libFuzzer for FUZZ_SECONDS, from the committed seeds.
+fuzz: services build fuzz-venv $(CARGO_FUZZ)
 	FLEET_FUZZ=long cargo nextest run -p fleet-tests --test fuzz --no-capture
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$target; \
+		RUSTUP_TOOLCHAIN=nightly $(CARGO_FUZZ) fuzz run --fuzz-dir fuzz --target-dir target/fuzz-build \
+			$$target fuzz/corpus/$$target fuzz/seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 ## The whole test suite against real NATS and PostgreSQL, the tenant sweep and a short fuzzing
 ## run among them. The end-to-end tests start the fleetd binary, so it is built first.

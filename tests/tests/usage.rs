@@ -53,6 +53,14 @@ async fn usage_counts_once_ever_and_rejects_record_by_record() {
     let mut float = record(&app, "r-9", "vcpu-hour", "1", "2026-11-02");
     float["quantity"] = json!(1.5);
     records.push(float);
+    // More than one record may count: it would outgrow what an invoice can price.
+    records.push(record(
+        &app,
+        "r-10",
+        "vcpu-hour",
+        "1000000000001",
+        "2026-11-02",
+    ));
 
     let reply = app
         .post("/v1/usage", json!({"records": records}))
@@ -75,6 +83,7 @@ async fn usage_counts_once_ever_and_rejects_record_by_record() {
             ("r-8", "occurred_at"),
             ("r-7", "subscription_id"),
             ("r-9", "quantity"),
+            ("r-10", "quantity"),
         ]
     );
 

@@ -216,7 +216,18 @@ impl<'a> Rater<'a> {
             let source = self.main_per_unit(&price_currency, at).await?;
             (source / target).round_dp(EXCHANGE_RATE_DP)
         };
-        let amount = pricing.rate(already + quantity) - pricing.rate(already);
+        let too_large = || {
+            AppError::unprocessable(
+                "quantity",
+                format!("{quantity} units of {product} are more than can be priced"),
+            )
+        };
+        let upto = already.checked_add(quantity).ok_or_else(too_large)?;
+        let amount = pricing
+            .checked_rate(upto)
+            .zip(pricing.checked_rate(already))
+            .and_then(|(all, before)| all.checked_sub(before))
+            .ok_or_else(too_large)?;
         Ok(Rated {
             description,
             category,
@@ -228,7 +239,9 @@ impl<'a> Rater<'a> {
             rate: Some(stated),
             price_currency: Some(price_currency),
             exchange_rate,
-            total: self.currency.amount(amount * exchange_rate),
+            total: self
+                .currency
+                .amount(amount.checked_mul(exchange_rate).ok_or_else(too_large)?),
         })
     }
 }

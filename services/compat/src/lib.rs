@@ -30,3 +30,34 @@ pub fn router(state: AppState, cockpit: Arc<cloudcockpit::Access>) -> Router<App
         .merge(astra::router(state.clone()))
         .merge(cloudcockpit::router(state, cockpit))
 }
+
+/// Entry points of the fuzz targets (`fuzz/`): the dialects' query grammars, from raw text.
+/// Not an API: nothing else calls them.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::waldur::params::{project_fields, Params};
+
+    /// Astra's list query (`filter`, `orderBy`, `limit`, `skip`, `continue`) over a
+    /// subscription's fields: whether it is taken.
+    pub fn astra_listing(query: &str) -> bool {
+        const FIELDS: [&str; 4] = ["id", "name", "state", "metadata.creationTimestamp"];
+        crate::astra::collection::Listing::read(query, &|f| FIELDS.contains(&f)).is_ok()
+    }
+
+    /// Waldur's list query: paging against `total` rows, `o=` keys, booleans, UUIDs, dates and
+    /// the `field=` projection of a row.
+    pub fn waldur_query(query: &str, total: i64) {
+        let q = Params::<()>::from_query(query);
+        if let Ok(page) = q.page() {
+            let _ = page.offset(total);
+        }
+        let _ = (q.all("o"), q.flag("is_active"), q.uuid("customer_uuid"));
+        let _ = (
+            q.uuids("project_uuid"),
+            q.integer("limit"),
+            q.since("created"),
+        );
+        let row = serde_json::json!({"uuid": "x", "name": "n", "state": "OK"});
+        let _ = project_fields(row, &q.all("field"));
+    }
+}

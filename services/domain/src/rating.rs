@@ -40,11 +40,22 @@ pub enum Pricing {
     },
 }
 
+/// The most a unit may cost, and the highest tier bound: far above any real price, and low
+/// enough that a quantity times a price stays inside a decimal's 28 digits.
+pub const MAX_UNIT_PRICE: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+pub const MAX_TIER_BOUND: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
 impl Pricing {
     pub fn validate(&self) -> Result<(), DomainError> {
+        let too_dear = |field: &'static str| {
+            DomainError::invalid(field, format!("must be at most {MAX_UNIT_PRICE} per unit"))
+        };
         match self {
             Pricing::Flat { unit_price } if unit_price.is_sign_negative() => {
                 Err(DomainError::invalid("unit_price", "must not be negative"))
+            }
+            Pricing::Flat { unit_price } if *unit_price > MAX_UNIT_PRICE => {
+                Err(too_dear("unit_price"))
             }
             Pricing::Flat { .. } => Ok(()),
             Pricing::Tiered { tiers } => {
@@ -56,6 +67,15 @@ impl Pricing {
                     let last = i + 1 == tiers.len();
                     if tier.unit_price.is_sign_negative() {
                         return Err(DomainError::invalid("tiers", "prices must not be negative"));
+                    }
+                    if tier.unit_price > MAX_UNIT_PRICE {
+                        return Err(too_dear("tiers"));
+                    }
+                    if tier.up_to.is_some_and(|bound| bound > MAX_TIER_BOUND) {
+                        return Err(DomainError::invalid(
+                            "tiers",
+                            format!("upper bounds must be at most {MAX_TIER_BOUND}"),
+                        ));
                     }
                     match (tier.up_to, last) {
                         (None, true) => {}
@@ -82,6 +102,20 @@ impl Pricing {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// [`Self::rate`], or `None` when the amount passes what a decimal holds (a quantity
+    /// beyond any real usage): the caller refuses it rather than panic.
+    pub fn checked_rate(&self, quantity: Decimal) -> Option<Decimal> {
+        match self {
+            Pricing::Flat { unit_price } => quantity.checked_mul(*unit_price),
+            Pricing::Tiered { tiers } => self
+                .tier_breakdown(quantity, tiers)
+                .iter()
+                .try_fold(Decimal::ZERO, |sum, (q, p)| {
+                    sum.checked_add(q.checked_mul(*p)?)
+                }),
         }
     }
 
@@ -173,6 +207,49 @@ mod tests {
                 (d("900"), d("0.50")),
                 (d("8"), d("0.125"))
             ]
+        );
+    }
+
+    #[test]
+    fn prices_past_the_bound_are_refused_and_an_overflow_is_none_not_a_panic() {
+        let flat = |price: &str| Pricing::Flat {
+            unit_price: d(price),
+        };
+        assert!(flat("1000000000").validate().is_ok());
+        assert!(flat("1000000000.01").validate().is_err());
+        let far = Pricing::Tiered {
+            tiers: vec![
+                Tier {
+                    up_to: Some(d("1000000000000001")),
+                    unit_price: d("1"),
+                },
+                Tier {
+                    up_to: None,
+                    unit_price: d("1"),
+                },
+            ],
+        };
+        assert!(far.validate().is_err());
+        // What a decimal cannot hold is refused by the caller, not a panic.
+        let huge = d("79228162514264337593543950335");
+        assert_eq!(flat("2").checked_rate(huge), None);
+        let dear = Pricing::Tiered {
+            tiers: vec![
+                Tier {
+                    up_to: Some(d("10")),
+                    unit_price: d("1"),
+                },
+                Tier {
+                    up_to: None,
+                    unit_price: d("2"),
+                },
+            ],
+        };
+        assert_eq!(dear.checked_rate(huge), None);
+        assert_eq!(flat("2").checked_rate(d("3")), Some(d("6")));
+        assert_eq!(
+            tiered().checked_rate(d("120")),
+            Some(tiered().rate(d("120")))
         );
     }
 

@@ -23,6 +23,9 @@ use crate::routes::{parse_id, wait_for_latest, wait_for_position_in, Issuer};
 use crate::{ApiError, AppState};
 
 pub const MAX_BATCH: usize = 10_000;
+/// The most one record may count: a trillion units, so that a window's sum priced at the
+/// highest unit price still fits a decimal.
+pub const MAX_QUANTITY: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
 
 pub fn router() -> ApiRouter<AppState> {
     ApiRouter::new()
@@ -108,35 +111,49 @@ pub struct Recorded {
     position: u64,
 }
 
-fn reject(index: usize, id: Option<&str>, field: &str, reason: impl Into<String>) -> Rejected {
-    Rejected {
-        index,
-        id: id.map(str::to_owned),
-        field: field.to_owned(),
-        reason: reason.into(),
+/// A batch's records read one by one: the well-formed ones (with their index and product),
+/// the rejected ones, and the ids repeated within the batch.
+pub struct Read {
+    parsed: Vec<(usize, String, Incoming)>,
+    rejected: Vec<Rejected>,
+    duplicates: Vec<String>,
+}
+
+impl Read {
+    /// The indexes of the records kept, and of those rejected.
+    pub fn indexes(&self) -> (Vec<usize>, Vec<usize>) {
+        (
+            self.parsed.iter().map(|(i, _, _)| *i).collect(),
+            self.rejected.iter().map(|r| r.index).collect(),
+        )
+    }
+
+    /// Every kept record's id, product and quantity.
+    pub fn kept(&self) -> impl Iterator<Item = (&str, &str, Decimal)> {
+        self.parsed
+            .iter()
+            .map(|(_, product, r)| (r.id.as_str(), product.as_str(), r.quantity))
+    }
+
+    pub fn duplicates(&self) -> &[String] {
+        &self.duplicates
     }
 }
 
-/// Validates each record; keeps the valid ones, counts each id once, publishes the rest.
-async fn record_usage(
-    State(state): State<AppState>,
-    issuer: Issuer,
-    ApiJson(batch): ApiJson<Batch>,
-) -> Result<Accepted<Recorded>, ApiError> {
-    issuer.caller.require(Permission::OperateFleet)?;
-    if batch.records.is_empty() || batch.records.len() > MAX_BATCH {
-        return Err(ApiError::unprocessable(
-            "records",
-            format!("must hold 1 to {MAX_BATCH} records"),
-        ));
-    }
-    let tenant = issuer.caller.tenant.as_str();
-    let now = Utc::now();
+/// A batch body's records, still as text; what the extractor would refuse is an error.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Box<serde_json::value::RawValue>>, String> {
+    serde_json::from_slice::<Batch>(body)
+        .map(|b| b.records)
+        .map_err(|e| e.to_string())
+}
+
+/// Reads each record on its own, so that one bad record fails alone, naming its field.
+pub fn read_records(records: &[Box<serde_json::value::RawValue>], now: DateTime<Utc>) -> Read {
     let mut rejected = Vec::new();
     let mut duplicates = Vec::new();
     let mut seen = HashSet::new();
-    let mut parsed = Vec::with_capacity(batch.records.len());
-    for (index, raw) in batch.records.iter().enumerate() {
+    let mut parsed = Vec::with_capacity(records.len());
+    for (index, raw) in records.iter().enumerate() {
         let mut reader = serde_json::Deserializer::from_str(raw.get());
         let record: Incoming = match serde_path_to_error::deserialize(&mut reader) {
             Ok(record) => record,
@@ -168,6 +185,11 @@ async fn record_usage(
             ))
         } else if record.quantity.is_sign_negative() {
             Some(("quantity", "must not be negative".to_owned()))
+        } else if record.quantity > MAX_QUANTITY {
+            Some((
+                "quantity",
+                format!("must be at most {MAX_QUANTITY} in one record"),
+            ))
         } else if record.occurred_at > now + Duration::minutes(5) {
             Some(("occurred_at", "must not be in the future".to_owned()))
         } else if product.as_deref().is_none_or(str::is_empty) {
@@ -185,6 +207,41 @@ async fn record_usage(
         }
         parsed.push((index, product.unwrap_or_default(), record));
     }
+    Read {
+        parsed,
+        rejected,
+        duplicates,
+    }
+}
+
+fn reject(index: usize, id: Option<&str>, field: &str, reason: impl Into<String>) -> Rejected {
+    Rejected {
+        index,
+        id: id.map(str::to_owned),
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Validates each record; keeps the valid ones, counts each id once, publishes the rest.
+async fn record_usage(
+    State(state): State<AppState>,
+    issuer: Issuer,
+    ApiJson(batch): ApiJson<Batch>,
+) -> Result<Accepted<Recorded>, ApiError> {
+    issuer.caller.require(Permission::OperateFleet)?;
+    if batch.records.is_empty() || batch.records.len() > MAX_BATCH {
+        return Err(ApiError::unprocessable(
+            "records",
+            format!("must hold 1 to {MAX_BATCH} records"),
+        ));
+    }
+    let tenant = issuer.caller.tenant.as_str();
+    let Read {
+        parsed,
+        mut rejected,
+        mut duplicates,
+    } = read_records(&batch.records, Utc::now());
 
     // What the records name must be the tenant's: subscriptions and products, as of
     // everything recorded so far (a subscription created a moment ago counts).

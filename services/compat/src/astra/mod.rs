@@ -12,7 +12,7 @@
 //!   A PUT is read as the changes it makes to the stored resource ([`subscriptions`]).
 //! - Errors: problem details with `status` a string and `correlationID` ([`problems`]).
 
-mod collection;
+pub(crate) mod collection;
 mod media;
 mod problems;
 mod resource;

@@ -17,7 +17,7 @@
 mod body;
 mod errors;
 mod orders;
-mod params;
+pub(crate) mod params;
 mod resources;
 mod shapes;
 mod usages;

@@ -33,14 +33,7 @@ impl<S: Send + Sync, T> FromRequestParts<S> for Params<T> {
     type Rejection = DrfError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, DrfError> {
-        let query = parts.uri.query().unwrap_or("");
-        let pairs = form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        Ok(Self {
-            pairs,
-            _doc: PhantomData,
-        })
+        Ok(Self::from_query(parts.uri.query().unwrap_or("")))
     }
 }
 
@@ -51,6 +44,17 @@ impl<T: JsonSchema> OperationInput for Params<T> {
 }
 
 impl<T> Params<T> {
+    /// The pairs of a query string (without its `?`).
+    pub fn from_query(query: &str) -> Self {
+        let pairs = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Self {
+            pairs,
+            _doc: PhantomData,
+        }
+    }
+
     /// Every value of `name`, repeated or comma-separated; blanks dropped.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.pairs
