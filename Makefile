@@ -45,7 +45,7 @@ FUZZ_SECONDS ?= 60
 ## The long fuzzing run: schemathesis over every API document, every phase, 100 examples per
 ## operation; then each parser under libFuzzer for FUZZ_SECONDS, from the committed seeds.
 fuzz: services build fuzz-venv $(CARGO_FUZZ)
-	FLEET_FUZZ=long cargo nextest run -p fleet-tests --test fuzz --no-capture
+	FLEET_FUZZ=long cargo nextest run --profile fuzz -p fleet-tests --test fuzz --no-capture
 	for target in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus/$$target; \
 		RUSTUP_TOOLCHAIN=nightly $(CARGO_FUZZ) fuzz run --fuzz-dir fuzz --target-dir target/fuzz-build \

@@ -271,6 +271,11 @@ pub fn declare_path_parameters(api: &mut OpenApi) {
 pub trait Media {
     const TYPES: &'static [&'static str];
     const DESCRIPTION: &'static str;
+
+    /// The schema of the body, or of each event's `data` for a stream of events.
+    fn schema(_: &mut GenContext) -> schemars::Schema {
+        schemars::json_schema!({"type": "string"})
+    }
 }
 
 /// A response of a [`Media`] kind, built by the handler (a stream, a text).
@@ -299,14 +304,14 @@ impl<M: Media> OperationOutput for Served<M> {
     }
 
     fn inferred_responses(
-        _: &mut GenContext,
+        ctx: &mut GenContext,
         _: &mut Operation,
     ) -> Vec<(Option<StatusCode>, Response)> {
-        let text = || schemars::json_schema!({"type": "string"});
+        let schema = M::schema(ctx);
         response(
             200,
             M::DESCRIPTION,
-            M::TYPES.iter().map(|t| (*t, text())).collect(),
+            M::TYPES.iter().map(|t| (*t, schema.clone())).collect(),
             &[],
         )
     }
@@ -335,6 +340,26 @@ impl Media for EventStream {
     const TYPES: &'static [&'static str] = &["text/event-stream"];
     const DESCRIPTION: &'static str =
         "Server-sent events: each `id` is the event's stream position, `event` its type, `data` the envelope";
+
+    /// Each item of the stream (as OpenAPI 3.2's `itemSchema` reads one): its `id`, `event`
+    /// and `data`, the envelope as JSON.
+    fn schema(ctx: &mut GenContext) -> schemars::Schema {
+        let envelope = ctx.schema.subschema_for::<fleet_events::EventEnvelope>();
+        schemars::json_schema!({
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "id": {"type": "string", "description": "The event's stream position"},
+                "event": {"type": "string", "description": "The event's type"},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": envelope,
+                    "description": "The envelope, as JSON"
+                }
+            }
+        })
+    }
 }
 
 /// Prometheus metrics in the OpenMetrics text format.

@@ -133,8 +133,21 @@ pub fn database_is_away(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether the database refused a text the request carried because no text column can hold
+/// it (a NUL character): the caller's input, not a fault of ours.
+fn text_cannot_be_stored(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().is_some_and(|code| code == "22021" || code == "22P05"))
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        if text_cannot_be_stored(&e) {
+            return Self::bad_request(
+                "request",
+                "holds a character that is never stored (NUL): remove it",
+            );
+        }
         if database_is_away(&e) {
             Self::Unavailable(format!("database unavailable: {e}"))
         } else {
@@ -174,6 +187,17 @@ mod tests {
             AppError::from(sqlx::Error::Protocol("unexpected end of stream".into())),
             AppError::Unavailable(_)
         ));
+        // A NUL in a text the request carried is the caller's to fix: 400.
+        let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
+        let e = sqlx::query("SELECT $1::text")
+            .bind("host\0cluster")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(AppError::from(e), AppError::BadRequest { .. }),
+            "a NUL in a parameter"
+        );
         // A statement that is wrong stays an internal error.
         let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
         let e = sqlx::query("SELECT * FROM no_such_table")
