@@ -332,6 +332,47 @@ impl TestApp {
         out.lines().last().expect("a key line").trim().to_owned()
     }
 
+    /// A Waldur offering with one usage component priced by `vcpu-hour`, and its plan's id.
+    pub async fn create_offering(&self, name: &str, slug: &str) -> (String, String) {
+        let offering = self
+            .post(
+                "/v1/offerings",
+                json!({"name": name, "slug": slug, "type": "Marketplace.Slurm",
+                       "components": [{"type": "cpu_k_hours", "name": "CPU",
+                                       "measured_unit": "kCPUh", "billing_type": "usage",
+                                       "product": "vcpu-hour"}],
+                       "plans": [{"name": "Default"}]}),
+            )
+            .await
+            .expect(201);
+        let id = offering.body["id"]
+            .as_str()
+            .expect("an offering id")
+            .to_owned();
+        let plan = self
+            .get_at(&format!("/v1/offerings/{id}"), offering.position())
+            .await
+            .expect(200)
+            .body["plans"][0]["id"]
+            .as_str()
+            .expect("a plan id")
+            .to_owned();
+        (id, plan)
+    }
+
+    /// `/metrics` as an admin reads it, asserting that it holds each of `needles`.
+    pub async fn assert_metrics(&self, needles: &[&str]) -> String {
+        let metrics = self
+            .request(Some(&self.key), Method::GET, "/metrics", None, &[])
+            .await
+            .expect(200);
+        let text = metrics.body.as_str().expect("metrics are text").to_owned();
+        for needle in needles {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+        text
+    }
+
     pub async fn pool(&self) -> PgPool {
         PgPool::connect(&self.database_url).await.expect("connect")
     }

@@ -169,17 +169,12 @@ async fn tokens_tenants_and_roles_decide_who_gets_in() {
         403,
     );
     // The refused tokens are counted, and never shown.
-    let metrics = app
-        .request(Some(&app.key), Method::GET, "/metrics", None, &[])
-        .await
-        .expect(200);
-    let text = metrics.body.as_str().unwrap();
-    for needle in [
-        "fleet_auth_failures_total{api=\"cloudcockpit\",reason=\"missing\"} 1",
-        "fleet_auth_failures_total{api=\"cloudcockpit\",reason=\"invalid\"} 3",
-    ] {
-        assert!(text.contains(needle), "missing {needle} in\n{text}");
-    }
+    let text = app
+        .assert_metrics(&[
+            "fleet_auth_failures_total{api=\"cloudcockpit\",reason=\"missing\"} 1",
+            "fleet_auth_failures_total{api=\"cloudcockpit\",reason=\"invalid\"} 3",
+        ])
+        .await;
     assert!(!text.contains(&forged));
     // Errors echo the request's correlation id.
     let answer = call(

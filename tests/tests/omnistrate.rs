@@ -2135,6 +2135,10 @@ async fn host_clusters_are_adopted_deployed_reconfigured_and_deleted_once_empty(
         400,
         "bad_request",
     );
+    // A name that cannot be a cluster's names none: 404, not a failed read of the stream.
+    app.get("/v1/host-clusters/hc%20main.%3E/events")
+        .await
+        .expect(404);
     let history = app.history("/v1/host-clusters/hc-main").await;
     let text = serde_json::to_string(&history).unwrap();
     assert!(

@@ -53,12 +53,7 @@ async fn health_readiness_and_metrics_report_the_parts() {
     .await
     .expect(401);
 
-    let metrics = app
-        .request(Some(&app.key), Method::GET, "/metrics", None, &[])
-        .await
-        .expect(200);
-    let text = metrics.body.as_str().unwrap();
-    for needle in [
+    app.assert_metrics(&[
         "fleet_commands_total{aggregate=\"instance\",outcome=\"accepted\"} 2",
         "fleet_append_seconds_count{aggregate=\"instance\"} 2",
         "fleet_append_conflicts_total",
@@ -66,9 +61,8 @@ async fn health_readiness_and_metrics_report_the_parts() {
         &format!("fleet_projection_position{{projection=\"inventory\"}} {settled}"),
         "fleet_projection_lag{projection=\"inventory\"} 0",
         "fleet_http_requests_total{method=\"POST\",route=\"/v1/instances\",status=\"202\"} 1",
-    ] {
-        assert!(text.contains(needle), "missing {needle} in\n{text}");
-    }
+    ])
+    .await;
 }
 
 /// The document is generated from the routers, and every `/v1` route is added with its

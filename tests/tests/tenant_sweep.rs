@@ -239,25 +239,7 @@ async fn a_second_tenant_gets_nothing_of_the_first_through_any_documented_operat
         .unwrap()
         .to_owned();
     // A Waldur offering, project and order: the marketplace resources of its dialect.
-    let offering = app
-        .post(
-            "/v1/offerings",
-            json!({"name": MARKER, "slug": "sweep", "type": "Marketplace.Slurm",
-                   "components": [{"type": "cpu_k_hours", "name": "CPU", "measured_unit": "kCPUh",
-                                   "billing_type": "usage", "product": "vcpu-hour"}],
-                   "plans": [{"name": "Default"}]}),
-        )
-        .await
-        .expect(201);
-    let offering_id = offering.body["id"].as_str().unwrap().to_owned();
-    let plan = app
-        .get_at(&format!("/v1/offerings/{offering_id}"), offering.position())
-        .await
-        .expect(200)
-        .body["plans"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (offering_id, plan) = app.create_offering(MARKER, "sweep").await;
     let project = app
         .post(
             "/v1/projects",

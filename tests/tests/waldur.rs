@@ -25,25 +25,7 @@ fn python() -> PathBuf {
 async fn a_site_agent_runs_its_loop_against_the_dialect_with_the_real_client() {
     let app = TestApp::spawn().await;
     price_book(&app).await;
-    let offering = app
-        .post(
-            "/v1/offerings",
-            json!({"name": "HPC", "slug": "hpc", "type": "Marketplace.Slurm",
-                   "components": [{"type": "cpu_k_hours", "name": "CPU", "measured_unit": "kCPUh",
-                                   "billing_type": "usage", "product": "vcpu-hour"}],
-                   "plans": [{"name": "Default"}]}),
-        )
-        .await
-        .expect(201);
-    let offering_id = offering.body["id"].as_str().unwrap().to_owned();
-    let plan = app
-        .get_at(&format!("/v1/offerings/{offering_id}"), offering.position())
-        .await
-        .expect(200)
-        .body["plans"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (offering_id, plan) = app.create_offering("HPC", "hpc").await;
     let mut projects = Vec::new();
     for name in ["Research", "Teaching"] {
         let project = app

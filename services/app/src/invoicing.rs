@@ -126,41 +126,17 @@ pub async fn generate_invoice(
         });
     }
 
-    let windows: BTreeSet<Period> = std::iter::once(period)
-        .chain(live.iter().map(|(_, p)| *p))
-        .collect();
-    let segments: Vec<Coverage> = windows
-        .iter()
-        .flat_map(|w| uncovered(*w, &coverage, usage_end))
-        .collect();
-    let mut floors = Floors::default();
-    let reading = floors.narrow(state, &segments).await?;
-    let new_usage = usage::quantities_in(
+    let (windows, segments) = unbilled(period, live.iter().map(|(_, p)| *p), &coverage, usage_end);
+    let (new_usage, billed) = usage_to_bill(
+        state,
         &mut lock,
         tenant.as_str(),
         &customer_id,
-        &reading,
+        &segments,
+        &coverage,
         &discarded,
     )
     .await?;
-    // What the live invoices billed already, in the windows that have more: graduated tiers
-    // continue from there.
-    let topped_up: BTreeSet<NaiveDate> = new_usage.iter().map(|q| q.window_start).collect();
-    let billed_ranges: Vec<Coverage> = coverage
-        .iter()
-        .filter(|c| topped_up.contains(&c.window.start))
-        .copied()
-        .collect();
-    let reading = floors.narrow(state, &billed_ranges).await?;
-    let billed = usage::quantities_in(
-        &mut lock,
-        tenant.as_str(),
-        &customer_id,
-        &reading,
-        &discarded,
-    )
-    .await?;
-    let billed = billed_before(billed);
 
     let mut rater = Rater::new(
         PriceSource::ReadModel {
@@ -231,6 +207,49 @@ pub async fn generate_invoice(
         position: executed.event.sequence,
         created: true,
     })
+}
+
+/// The windows an invoice of `period` bills (its own and those of the live invoices, for late
+/// usage) and, in each, the usage-stream positions up to `end` that no live invoice covers.
+pub fn unbilled(
+    period: Period,
+    live: impl Iterator<Item = Period>,
+    coverage: &[Coverage],
+    end: u64,
+) -> (BTreeSet<Period>, Vec<Coverage>) {
+    let windows: BTreeSet<Period> = std::iter::once(period).chain(live).collect();
+    let segments = windows
+        .iter()
+        .flat_map(|w| uncovered(*w, coverage, end))
+        .collect();
+    (windows, segments)
+}
+
+/// The customer's usage in `ranges`, and what `coverage` (the live invoices') billed already
+/// in the windows that have more: graduated tiers continue from there. Generation and
+/// simulation read through here, so they read the same records.
+pub async fn usage_to_bill(
+    state: &App,
+    conn: &mut sqlx::PgConnection,
+    tenant: &str,
+    customer_id: &str,
+    ranges: &[Coverage],
+    coverage: &[Coverage],
+    discarded: &[String],
+) -> Result<(Vec<usage::WindowTotal>, Billed), AppError> {
+    let mut floors = Floors::default();
+    let reading = floors.narrow(state, ranges).await?;
+    let quantities =
+        usage::quantities_in(&mut *conn, tenant, customer_id, &reading, discarded).await?;
+    let topped_up: BTreeSet<NaiveDate> = quantities.iter().map(|q| q.window_start).collect();
+    let billed_ranges: Vec<Coverage> = coverage
+        .iter()
+        .filter(|c| topped_up.contains(&c.window.start))
+        .copied()
+        .collect();
+    let reading = floors.narrow(state, &billed_ranges).await?;
+    let billed = usage::quantities_in(&mut *conn, tenant, customer_id, &reading, discarded).await?;
+    Ok((quantities, billed_before(billed)))
 }
 
 /// Per window, provider, project and product: the quantity live invoices billed already.

@@ -31,7 +31,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::invoice_diff::{keyed, LineKey};
-use crate::invoicing::{billed_before, compose, uncovered, Billed, Composed};
+use crate::invoicing::{compose, unbilled, usage_to_bill, Billed, Composed};
 use crate::policies::load;
 use crate::price_history::{PriceHistory, ProductFacts};
 use crate::rater::{PriceSource, Rater};
@@ -250,18 +250,18 @@ async fn run(
     sqlx::query("SET TRANSACTION READ ONLY")
         .execute(&mut *tx)
         .await?;
+    let scope = Scope {
+        state,
+        tenant,
+        period,
+        usage_end,
+        recorded: &recorded,
+        drafted: &drafted,
+        terms: &request.terms,
+    };
     let mut simulated = Vec::with_capacity(customers.len());
     for (i, customer_id) in customers.iter().enumerate() {
-        let one = Scope {
-            state,
-            tenant,
-            period,
-            usage_end,
-            recorded: &recorded,
-            drafted: &drafted,
-            terms: &request.terms,
-        };
-        let result = one
+        let result = scope
             .customer(&mut tx, customer_id)
             .await
             .map_err(|e| match e {
@@ -504,13 +504,12 @@ impl Scope<'_> {
             .iter()
             .flat_map(|i| i.document.coverage.iter().copied())
             .collect();
-        let windows: BTreeSet<Period> = std::iter::once(self.period)
-            .chain(live.iter().map(|i| i.document.period))
-            .collect();
-        let segments: Vec<Coverage> = windows
-            .iter()
-            .flat_map(|w| uncovered(*w, &coverage, self.usage_end))
-            .collect();
+        let (windows, segments) = unbilled(
+            self.period,
+            live.iter().map(|i| i.document.period),
+            &coverage,
+            self.usage_end,
+        );
         self.read(conn, customer_id, windows, &segments, &coverage, discarded)
             .await
     }
@@ -524,19 +523,16 @@ impl Scope<'_> {
         billed_ranges: &[Coverage],
         discarded: &[String],
     ) -> Result<Billing, AppError> {
-        let tenant = self.tenant.as_str();
-        let quantities =
-            usage::quantities_in(&mut *conn, tenant, customer_id, ranges, discarded).await?;
-        let topped_up: BTreeSet<NaiveDate> = quantities.iter().map(|q| q.window_start).collect();
-        let billed_ranges: Vec<Coverage> = billed_ranges
-            .iter()
-            .filter(|c| topped_up.contains(&c.window.start))
-            .copied()
-            .collect();
-        let billed = billed_before(
-            usage::quantities_in(&mut *conn, tenant, customer_id, &billed_ranges, discarded)
-                .await?,
-        );
+        let (quantities, billed) = usage_to_bill(
+            self.state,
+            conn,
+            self.tenant.as_str(),
+            customer_id,
+            ranges,
+            billed_ranges,
+            discarded,
+        )
+        .await?;
         Ok(Billing {
             windows,
             quantities,

@@ -40,7 +40,10 @@ pub fn router() -> ApiRouter<AppState> {
         )
         .api_route(
             "/host-clusters/{id}/events",
-            named_history_route::<HostCluster>("The host cluster's events"),
+            named_history_route::<HostCluster>(
+                "The host cluster's events",
+                fleet_domain::host_cluster::validate_id,
+            ),
         )
         .api_route(
             "/host-clusters/{id}/ready",

@@ -208,21 +208,17 @@ pub fn history_route_on<A: Aggregate>(
     )
 }
 
-/// `GET …/{id}/events` for aggregate `A` whose ids are names, not UUIDs (a host cluster's).
+/// `GET …/{id}/events` for aggregate `A` whose ids are names, not UUIDs (a host cluster's);
+/// a name `valid_id` refuses names nothing that was ever recorded.
 pub fn named_history_route<A: Aggregate>(
     summary: &'static str,
+    valid_id: fn(&str) -> Result<(), fleet_domain::DomainError>,
 ) -> aide::axum::routing::ApiMethodRouter<AppState> {
     aide::axum::routing::get_with(
         move |axum::extract::State(state): axum::extract::State<AppState>,
               caller: Caller,
               axum::extract::Path(id): axum::extract::Path<String>| async move {
-            // A name that cannot be a subject token names nothing that was ever recorded.
-            let token = !id.is_empty()
-                && id.len() <= 255
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_graphic() && !".*>".contains(c));
-            if !token {
+            if valid_id(&id).is_err() {
                 return Err(ApiError::NotFound(format!(
                     "{} {id} not found",
                     display_name(A::TYPE)
