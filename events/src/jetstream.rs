@@ -25,6 +25,9 @@ pub struct StreamSettings {
     pub replicas: usize,
     /// How long a `Nats-Msg-Id` is remembered for deduplication.
     pub duplicate_window: Duration,
+    /// Most bytes the stream may hold (`None`: as the server allows). With the discard policy
+    /// `New`, a full stream refuses appends rather than forget events.
+    pub max_bytes: Option<i64>,
 }
 
 impl Default for StreamSettings {
@@ -32,6 +35,7 @@ impl Default for StreamSettings {
         Self {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
+            max_bytes: None,
         }
     }
 }
@@ -92,6 +96,7 @@ impl JetStreamLog {
             deny_delete: true,
             deny_purge: true,
             discard: DiscardPolicy::New,
+            max_bytes: settings.max_bytes.unwrap_or(-1),
             // Aggregates are loaded with direct gets, which any replica can answer.
             allow_direct: true,
             ..Default::default()
@@ -183,17 +188,36 @@ impl JetStreamLog {
                 .context
                 .send_publish(subject.to_owned(), message)
                 .await
-                .map_err(|e| LogError::Unavailable(format!("publish to {subject}: {e}")))?;
+                .map_err(|e| publish_failed(subject, &e))?;
             acks.push(ack);
         }
         let mut last = 0;
         for ack in acks {
-            let ack = ack
-                .await
-                .map_err(|e| LogError::Unavailable(format!("publish to {subject}: {e}")))?;
+            let ack = ack.await.map_err(|e| publish_failed(subject, &e))?;
             last = last.max(ack.sequence);
         }
         Ok(last)
+    }
+}
+
+/// A refused publish: a stream or store without room (JetStream's 10077 "maximum bytes
+/// exceeded", 10047 "insufficient resources", or the message limit) is [`LogError::Full`], so
+/// the caller is told why; anything else is the log being away.
+fn publish_failed(subject: &str, e: &dyn std::fmt::Display) -> LogError {
+    let text = e.to_string();
+    let full = [
+        "error code 10077",
+        "error code 10047",
+        "maximum bytes",
+        "maximum messages",
+        "insufficient resources",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign));
+    if full {
+        LogError::Full(text)
+    } else {
+        LogError::Unavailable(format!("publish to {subject}: {text}"))
     }
 }
 
@@ -214,9 +238,7 @@ impl EventLog for JetStreamLog {
             .header(HEADER_EVENT_TYPE, event.event_type.as_str())
             .header(HEADER_TENANT, event.tenant.as_str())
             .header(HEADER_AGGREGATE_TYPE, event.aggregate_type.as_str());
-        let unavailable = |e: &dyn std::fmt::Display| {
-            AppendError::Log(LogError::Unavailable(format!("publish to {subject}: {e}")))
-        };
+        let unavailable = |e: &dyn std::fmt::Display| AppendError::Log(publish_failed(subject, e));
         let ack_future = self
             .context
             .send_publish(subject.to_owned(), message)

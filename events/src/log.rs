@@ -27,6 +27,10 @@ pub enum AppendError {
 pub enum LogError {
     #[error("event log unavailable: {0}")]
     Unavailable(String),
+    /// The stream (or the server's store) has no room: nothing was appended, and nothing
+    /// will be until an operator makes room.
+    #[error("the event stream is full, so nothing was recorded ({0})")]
+    Full(String),
     #[error("corrupt event at sequence {sequence}: {reason}")]
     Corrupt { sequence: u64, reason: String },
     /// Not decoded: the subscriber does not want events of its aggregate type.

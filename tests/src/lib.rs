@@ -31,7 +31,25 @@ pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-fn fleetd_path() -> PathBuf {
+/// Where the services are: the machine's (`DATABASE_URL`, `NATS_URL`) by default, or a suite's
+/// own, such as the chaos suite's servers on ports of their own.
+#[derive(Clone, Debug)]
+pub struct Services {
+    /// A PostgreSQL URL without the database.
+    pub database_root: String,
+    pub nats_url: String,
+}
+
+impl Services {
+    pub fn from_env() -> Self {
+        Self {
+            database_root: database_root(),
+            nats_url: nats_url(),
+        }
+    }
+}
+
+pub fn fleetd_path() -> PathBuf {
     // target/debug/deps/<test> -> target/debug/fleetd
     let exe = std::env::current_exe().expect("test executable path");
     let path = exe
@@ -89,6 +107,7 @@ pub struct TestApp {
     pub customer_id: String,
     pub subscription_id: String,
     pub http: reqwest::Client,
+    pub services: Services,
     child: Option<Child>,
     extra_env: Vec<(String, String)>,
 }
@@ -100,9 +119,14 @@ impl TestApp {
 
     /// Starts fleetd with extra environment variables (`FLEET_READ_WAIT_MS`, …).
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        Self::spawn_on(Services::from_env(), env).await
+    }
+
+    /// Starts fleetd on the given services.
+    pub async fn spawn_on(services: Services, env: &[(&str, &str)]) -> Self {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let database = format!("fleet_test_{}", &suffix[..16]);
-        let mut admin = PgConnection::connect(&format!("{}/postgres", database_root()))
+        let mut admin = PgConnection::connect(&format!("{}/postgres", services.database_root))
             .await
             .expect("PostgreSQL is reachable (make test starts it)");
         sqlx::query(&format!("CREATE DATABASE {database}"))
@@ -112,11 +136,12 @@ impl TestApp {
         let mut app = Self {
             base: String::new(),
             namespace: format!("t{}", &suffix[..12]),
-            database_url: format!("{}/{database}", database_root()),
+            database_url: format!("{}/{database}", services.database_root),
             key: String::new(),
             customer_id: String::new(),
             subscription_id: String::new(),
             http: reqwest::Client::new(),
+            services,
             child: None,
             extra_env: env
                 .iter()
@@ -161,7 +186,7 @@ impl TestApp {
         let mut command = Command::new(fleetd_path());
         command
             .env("DATABASE_URL", &self.database_url)
-            .env("NATS_URL", nats_url())
+            .env("NATS_URL", &self.services.nats_url)
             .env("FLEET_NAMESPACE", &self.namespace)
             // `FLEET_TEST_LOG=info,fleet_projections=debug` to see more of a failing test.
             .env(
@@ -226,7 +251,9 @@ impl TestApp {
 
     /// Publishes a raw message on the namespace's domain stream, bypassing fleetd.
     pub async fn publish_raw(&self, subject_tail: &str, payload: Vec<u8>) -> u64 {
-        let client = async_nats::connect(nats_url()).await.expect("nats");
+        let client = async_nats::connect(&self.services.nats_url)
+            .await
+            .expect("nats");
         let context = async_nats::jetstream::new(client);
         context
             .publish(format!("{}.{subject_tail}", self.namespace), payload.into())
@@ -512,7 +539,9 @@ impl TestApp {
 
     /// The domain stream's last sequence.
     pub async fn last_sequence(&self) -> u64 {
-        let client = async_nats::connect(nats_url()).await.expect("nats");
+        let client = async_nats::connect(&self.services.nats_url)
+            .await
+            .expect("nats");
         let context = async_nats::jetstream::new(client);
         let stream = fleet_events::Namespace::parse(&self.namespace)
             .expect("namespace")
@@ -531,7 +560,9 @@ impl TestApp {
     /// Waits until `projection` has applied the whole stream.
     pub async fn caught_up(&self, projection: &str) -> u64 {
         let pool = self.pool().await;
-        let client = async_nats::connect(nats_url()).await.expect("nats");
+        let client = async_nats::connect(&self.services.nats_url)
+            .await
+            .expect("nats");
         let context = async_nats::jetstream::new(client);
         let stream = fleet_events::Namespace::parse(&self.namespace)
             .expect("namespace")
@@ -579,6 +610,7 @@ impl Drop for TestApp {
         }
         let database_url = self.database_url.clone();
         let namespace = self.namespace.clone();
+        let services = self.services.clone();
         // Drop cannot await: clean up on a thread with a runtime of its own.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -586,7 +618,7 @@ impl Drop for TestApp {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                if let Ok(client) = async_nats::connect(nats_url()).await {
+                if let Ok(client) = async_nats::connect(&services.nats_url).await {
                     let context = async_nats::jetstream::new(client);
                     if let Ok(ns) = fleet_events::Namespace::parse(&namespace) {
                         let _ = context.delete_stream(ns.domain_stream()).await;
@@ -595,7 +627,7 @@ impl Drop for TestApp {
                 }
                 let database = database_url.rsplit('/').next().unwrap_or_default();
                 if let Ok(mut admin) =
-                    PgConnection::connect(&format!("{}/postgres", database_root())).await
+                    PgConnection::connect(&format!("{}/postgres", services.database_root)).await
                 {
                     let _ =
                         sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))

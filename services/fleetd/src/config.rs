@@ -39,6 +39,11 @@ pub struct Config {
     #[arg(long, env = "FLEET_NATS_REPLICAS", default_value_t = 1, global = true)]
     pub nats_replicas: usize,
 
+    /// Most bytes each stream may hold when it is created (unset: as much as the server
+    /// allows). A full stream refuses new events (503); it never drops old ones.
+    #[arg(long, env = "FLEET_STREAM_MAX_BYTES", global = true)]
+    pub stream_max_bytes: Option<i64>,
+
     /// Most PostgreSQL connections of this process.
     #[arg(
         long,
@@ -97,6 +102,7 @@ impl Config {
     fn stream_settings(&self) -> StreamSettings {
         StreamSettings {
             replicas: self.nats_replicas,
+            max_bytes: self.stream_max_bytes,
             ..Default::default()
         }
     }

@@ -1,4 +1,4 @@
-//! `fleetd verify audit|invoices`. The audit: recomputes the audit log from the stream and compares it, row by
+//! `fleetd verify audit|invoices|replay`. The audit: recomputes the audit log from the stream and compares it, row by
 //! row, with the read model, naming the first row that differs.
 
 use clap::Subcommand;
@@ -10,6 +10,7 @@ use futures::StreamExt;
 use crate::config::Config;
 
 pub mod invoices;
+pub mod replay;
 
 #[derive(Debug, Subcommand)]
 pub enum VerifyCommand {
@@ -18,6 +19,9 @@ pub enum VerifyCommand {
     /// Re-derive every invoice from the streams alone (usage, price book, billing terms) and
     /// compare it with the stream's record and the invoices read model.
     Invoices(invoices::InvoicesArgs),
+    /// Rebuild every read model from its stream beside the live one and compare them, table
+    /// by table (the live projections must have caught up: stop writing first).
+    Replay,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -30,8 +34,10 @@ pub async fn run(
     config: &Config,
     command: VerifyCommand,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    if let VerifyCommand::Invoices(args) = command {
-        return invoices::run(config, args).await;
+    match command {
+        VerifyCommand::Invoices(args) => return invoices::run(config, args).await,
+        VerifyCommand::Replay => return replay::run(config).await,
+        VerifyCommand::Audit => {}
     }
     match verify_audit(config).await? {
         Finding::Intact { rows, position } => {

@@ -18,11 +18,11 @@ use fleet_projections::{ProjectionMetrics, Source};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use prometheus_client::registry::Registry;
-use sqlx::PgPool;
 
 use super::server::BenchServer;
 use super::{BenchResult, Table, LIFECYCLE};
 use crate::config::Config;
+use crate::verify::replay::{same_rows, tables_of};
 
 /// Publishes in flight at once while the stream is written.
 const IN_FLIGHT: usize = 4096;
@@ -270,31 +270,4 @@ async fn ordered_read(nats: &async_nats::Client, config: &Config, last: u64) -> 
         }
     }
     Ok(read as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn tables_of(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
-    )
-    .bind(schema)
-    .fetch_all(pool)
-    .await
-}
-
-/// Whether a table holds the same rows in both schemas: a digest of its rows in order.
-async fn same_rows(
-    pool: &PgPool,
-    live: &str,
-    rebuilt: &str,
-    table: &str,
-) -> Result<bool, sqlx::Error> {
-    let digest = |schema: &str| {
-        format!(
-            "SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''))
-             FROM {schema}.{table} t"
-        )
-    };
-    let live: String = sqlx::query_scalar(&digest(live)).fetch_one(pool).await?;
-    let rebuilt: String = sqlx::query_scalar(&digest(rebuilt)).fetch_one(pool).await?;
-    Ok(live == rebuilt)
 }
