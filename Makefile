@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fleetledger
 export NATS_URL ?= nats://127.0.0.1:4222
 
-.PHONY: run test services build venv fuzz-venv fuzz bench lint fmt
+.PHONY: run test services build venv fuzz-venv fuzz chaos bench lint fmt
 
 services:
 	@deploy/local/up.sh
@@ -51,6 +51,12 @@ fuzz: services build fuzz-venv $(CARGO_FUZZ)
 		RUSTUP_TOOLCHAIN=nightly $(CARGO_FUZZ) fuzz run --fuzz-dir fuzz --target-dir target/fuzz-build \
 			$$target fuzz/corpus/$$target fuzz/seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
+
+## Faults under command and usage load, on servers of the suite's own (initdb, nats-server,
+## a three-node cluster) on loopback ports of their own: prints what was acknowledged, stored,
+## counted and lost, and how long recovery took; fails on any loss. See RELIABILITY.md.
+chaos: build
+	cargo nextest run -p fleet-tests --test chaos --run-ignored only --no-capture
 
 ## The whole test suite against real NATS and PostgreSQL, the tenant sweep and a short fuzzing
 ## run among them. The end-to-end tests start the fleetd binary, so it is built first.

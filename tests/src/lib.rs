@@ -18,6 +18,7 @@ use tokio::process::{Child, Command};
 pub use serde_json::json;
 
 pub mod billing;
+pub mod servers;
 pub mod webhook_receiver;
 
 pub fn database_root() -> String {
@@ -46,6 +47,12 @@ impl Services {
             database_root: database_root(),
             nats_url: nats_url(),
         }
+    }
+
+    /// A NATS client; `nats_url` may list a cluster's servers, comma-separated.
+    pub async fn connect_nats(&self) -> Result<async_nats::Client, async_nats::ConnectError> {
+        let servers: Vec<&str> = self.nats_url.split(',').map(str::trim).collect();
+        async_nats::connect(servers).await
     }
 }
 
@@ -251,9 +258,7 @@ impl TestApp {
 
     /// Publishes a raw message on the namespace's domain stream, bypassing fleetd.
     pub async fn publish_raw(&self, subject_tail: &str, payload: Vec<u8>) -> u64 {
-        let client = async_nats::connect(&self.services.nats_url)
-            .await
-            .expect("nats");
+        let client = self.services.connect_nats().await.expect("nats");
         let context = async_nats::jetstream::new(client);
         context
             .publish(format!("{}.{subject_tail}", self.namespace), payload.into())
@@ -297,6 +302,20 @@ impl TestApp {
             child.start_kill().expect("SIGKILL fleetd");
             child.wait().await.expect("reap fleetd");
         }
+    }
+
+    /// Whether the fleetd process is still running: it has not exited on its own.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// Makes another fleetd process (from [`TestApp::spawn_process`]) this app's own, as when
+    /// it takes over from one that was killed.
+    pub fn adopt(&mut self, child: Child, base: String) {
+        self.child = Some(child);
+        self.base = base;
     }
 
     /// Runs a fleetd subcommand to completion and returns its stdout.
@@ -539,9 +558,7 @@ impl TestApp {
 
     /// The domain stream's last sequence.
     pub async fn last_sequence(&self) -> u64 {
-        let client = async_nats::connect(&self.services.nats_url)
-            .await
-            .expect("nats");
+        let client = self.services.connect_nats().await.expect("nats");
         let context = async_nats::jetstream::new(client);
         let stream = fleet_events::Namespace::parse(&self.namespace)
             .expect("namespace")
@@ -560,9 +577,7 @@ impl TestApp {
     /// Waits until `projection` has applied the whole stream.
     pub async fn caught_up(&self, projection: &str) -> u64 {
         let pool = self.pool().await;
-        let client = async_nats::connect(&self.services.nats_url)
-            .await
-            .expect("nats");
+        let client = self.services.connect_nats().await.expect("nats");
         let context = async_nats::jetstream::new(client);
         let stream = fleet_events::Namespace::parse(&self.namespace)
             .expect("namespace")
@@ -618,7 +633,7 @@ impl Drop for TestApp {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                if let Ok(client) = async_nats::connect(&services.nats_url).await {
+                if let Ok(client) = services.connect_nats().await {
                     let context = async_nats::jetstream::new(client);
                     if let Ok(ns) = fleet_events::Namespace::parse(&namespace) {
                         let _ = context.delete_stream(ns.domain_stream()).await;

@@ -46,7 +46,11 @@ async fn a_full_stream_refuses_commands_and_batches_whole_with_a_503() {
     // (Process managers wait with what they would append until there is room, so only the
     // inventory is waited for.)
     app.caught_up("inventory").await;
-    let listed = app.get("/v1/instances?page_size=1000").await.expect(200).body;
+    let listed = app
+        .get("/v1/instances?page_size=1000")
+        .await
+        .expect(200)
+        .body;
     assert_eq!(listed["items"].as_array().unwrap().len(), created);
 
     // The usage stream has room, but not for a batch larger than it: the batch is refused
@@ -59,7 +63,12 @@ async fn a_full_stream_refuses_commands_and_batches_whole_with_a_503() {
         })
         .collect();
     let reply = app.post("/v1/usage", json!({"records": records})).await;
-    assert_eq!(reply.status.as_u16(), 503, "{:.300}", reply.body.to_string());
+    assert_eq!(
+        reply.status.as_u16(),
+        503,
+        "{:.300}",
+        reply.body.to_string()
+    );
     let usage = app.dump("usage.records", "id").await;
     assert!(usage.is_empty(), "{usage:?}");
 }
