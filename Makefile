@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fleetledger
 export NATS_URL ?= nats://127.0.0.1:4222
 
-.PHONY: run test services build venv fuzz-venv fuzz chaos bench lint fmt
+.PHONY: run test services build venv fuzz-venv fuzz chaos bench lint fmt docs-assets
 
 services:
 	@deploy/local/up.sh
@@ -84,3 +84,9 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+## The API reference's assets (Swagger UI from npm, pinned in console/package-lock.json),
+## vendored into services/api/assets so that builds and /docs need no network.
+docs-assets:
+	npm ci --prefix console --no-audit --no-fund
+	cp console/node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,LICENSE,NOTICE} services/api/assets/swagger-ui/

@@ -129,6 +129,7 @@ fn router_and_document_with(
     let document = Arc::new(serde_json::to_value(&api).expect("the document serialises"));
     let router = router
         .merge(dialects)
+        .merge(routes::reference::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::Extension(document.clone()))
         .layer(axum::middleware::from_fn_with_state(

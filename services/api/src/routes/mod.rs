@@ -16,6 +16,7 @@ pub mod marketplace;
 pub mod notification_channels;
 pub mod ops;
 pub mod pricing;
+pub mod reference;
 pub mod reports;
 pub mod simulations;
 pub mod snapshots;
