@@ -7,17 +7,7 @@ use fleet_tests::{json, TestApp};
 async fn a_full_stream_refuses_commands_and_batches_whole_with_a_503() {
     let app = TestApp::spawn_with(&[("FLEET_STREAM_MAX_BYTES", "65536")]).await;
     // The price book is in the domain stream too: written while it has room.
-    app.post("/v1/currencies", json!({"code": "USD", "main": true}))
-        .await
-        .expect(200);
-    app.post(
-        "/v1/products",
-        json!({"code": "vcpu-hour", "name": "vCPU hour", "category": "compute", "unit": "hour",
-               "currency": "USD", "rate_system": "flat", "unit_price": "0.04",
-               "effective_from": "2026-01-01T00:00:00Z"}),
-    )
-    .await
-    .expect(200);
+    fleet_tests::billing::price_book(&app).await;
 
     let mut created = 0;
     let refused = loop {

@@ -6,17 +6,7 @@ use fleet_tests::{json, TestApp};
 #[tokio::test]
 async fn a_fresh_replay_equals_the_live_read_models_and_a_tampered_one_is_named() {
     let app = TestApp::spawn().await;
-    app.post("/v1/currencies", json!({"code": "USD", "main": true}))
-        .await
-        .expect(200);
-    app.post(
-        "/v1/products",
-        json!({"code": "vcpu-hour", "name": "vCPU hour", "category": "compute", "unit": "hour",
-               "currency": "USD", "rate_system": "flat", "unit_price": "0.04",
-               "effective_from": "2026-01-01T00:00:00Z"}),
-    )
-    .await
-    .expect(200);
+    fleet_tests::billing::price_book(&app).await;
     let (id, _) = app.running_instance().await;
     for _ in 0..3 {
         app.post(&format!("/v1/instances/{id}/capacity"), json!({"delta": 1}))

@@ -54,17 +54,7 @@ impl Load {
         for _ in 0..COMMAND_CLIENTS {
             instances.push(app.running_instance().await.0);
         }
-        app.post("/v1/currencies", json!({"code": "USD", "main": true}))
-            .await
-            .expect(200);
-        app.post(
-            "/v1/products",
-            json!({"code": "vcpu-hour", "name": "vCPU hour", "category": "compute",
-                   "unit": "hour", "currency": "USD", "rate_system": "flat",
-                   "unit_price": "0.04", "effective_from": "2026-01-01T00:00:00Z"}),
-        )
-        .await
-        .expect(200);
+        fleet_tests::billing::price_book(app).await;
         Self {
             base: Arc::new(RwLock::new(app.base.clone())),
             key: app.key.clone(),
