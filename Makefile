@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fleetledger
 export NATS_URL ?= nats://127.0.0.1:4222
 
-.PHONY: run test services build venv fuzz-venv fuzz chaos bench lint fmt docs-assets
+.PHONY: run test services build venv fuzz-venv fuzz chaos bench lint fmt docs-assets console-deps
 
 services:
 	@deploy/local/up.sh
@@ -60,7 +60,7 @@ chaos: build
 
 ## The whole test suite against real NATS and PostgreSQL, the tenant sweep and a short fuzzing
 ## run among them. The end-to-end tests start the fleetd binary, so it is built first.
-test: services build venv fuzz-venv
+test: services build venv fuzz-venv console-deps
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast; \
 	else \
@@ -85,8 +85,18 @@ lint:
 fmt:
 	cargo fmt --all
 
+## The console's end-to-end test: Debian's chromium, and playwright-core from npm (pinned in
+## console/package-lock.json; it never downloads a browser of its own).
+console-deps: console/node_modules/.installed
+console/node_modules/.installed: console/package.json console/package-lock.json
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	npm ci --prefix console --no-audit --no-fund --silent
+	touch $@
+
 ## The API reference's assets (Swagger UI from npm, pinned in console/package-lock.json),
 ## vendored into services/api/assets so that builds and /docs need no network.
 docs-assets:
 	npm ci --prefix console --no-audit --no-fund
 	cp console/node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,LICENSE,NOTICE} services/api/assets/swagger-ui/
+	cp console/node_modules/chart.js/dist/chart.umd.min.js services/api/assets/console/
+	cp console/node_modules/chart.js/LICENSE.md services/api/assets/console/chart.js-LICENSE.md

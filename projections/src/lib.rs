@@ -11,6 +11,7 @@
 //! sequence 0 while the old ones keep serving, then swap the schemas in one transaction.
 
 pub mod audit;
+pub mod audit_verification;
 pub mod checkpoint;
 pub mod cost;
 pub mod engine;

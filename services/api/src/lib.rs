@@ -130,6 +130,7 @@ fn router_and_document_with(
     let router = router
         .merge(dialects)
         .merge(routes::reference::router())
+        .merge(routes::console::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::Extension(document.clone()))
         .layer(axum::middleware::from_fn_with_state(

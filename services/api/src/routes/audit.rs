@@ -35,7 +35,54 @@ pub fn router() -> ApiRouter<AppState> {
                 summary("Stream a range of the audit log, oldest first"),
             ),
         )
+        .api_route(
+            "/audit-events/verification",
+            get_with(
+                verify_audit_events,
+                summary("Check the audit log's hash chain and rows against the event stream"),
+            ),
+        )
         .with_path_items(|item| item.tag("audit"))
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct Verification {
+    /// Every row up to `position` is its event's, and every hash matches its row.
+    intact: bool,
+    /// How far the audit log reaches in the stream.
+    position: u64,
+    /// The first row that differs, when one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequence: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// What `fleetd verify audit` does, for the console's badge. The chain spans every tenant, so
+/// only the verdict and the first differing position are told, never other tenants' rows.
+async fn verify_audit_events(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Verification>, ApiError> {
+    use fleet_projections::audit_verification::{verify, Finding};
+    caller.require(Permission::ReadAudit)?;
+    let finding = verify(&state.pool, &state.log)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("verifying the audit log: {e}")))?;
+    Ok(Json(match finding {
+        Finding::Intact { position, .. } => Verification {
+            intact: true,
+            position,
+            sequence: None,
+            reason: None,
+        },
+        Finding::Differs { sequence, reason } => Verification {
+            intact: false,
+            position: sequence.max(0) as u64,
+            sequence: Some(sequence),
+            reason: Some(reason),
+        },
+    }))
 }
 #[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

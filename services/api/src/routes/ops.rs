@@ -74,6 +74,8 @@ struct ProjectionState {
     name: &'static str,
     position: u64,
     lag: u64,
+    /// Events it could not apply, set aside (see `projection_parked`).
+    parked: u64,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -124,6 +126,12 @@ async fn readiness(State(state): State<AppState>, headers: HeaderMap) -> Ready {
     let stream = state.log.last_sequence().await;
     let stream_position = *stream.as_ref().unwrap_or(&0);
     let usage_position = state.usage_log.last_sequence().await.unwrap_or(0);
+    let parked: std::collections::HashMap<String, i64> =
+        sqlx::query_as("SELECT projection, count(*) FROM projection_parked GROUP BY projection")
+            .fetch_all(&state.pool)
+            .await
+            .map(|rows| rows.into_iter().collect())
+            .unwrap_or_default();
     let mut projections = Vec::new();
     for projection in fleet_projections::all() {
         let position = checkpoint::read(&state.pool, projection.name())
@@ -137,6 +145,7 @@ async fn readiness(State(state): State<AppState>, headers: HeaderMap) -> Ready {
             name: projection.name(),
             position,
             lag: end.saturating_sub(position),
+            parked: parked.get(projection.name()).copied().unwrap_or(0) as u64,
         });
     }
     let ready = postgres.is_ok()

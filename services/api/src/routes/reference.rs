@@ -5,11 +5,11 @@
 //! load nothing from anywhere else.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
+use super::static_files::{self, Asset, CSS, JS, TEXT};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -53,37 +53,32 @@ pub const DOCUMENTS: [(&str, &str, &str, &str); 6] = [
     ),
 ];
 
-/// Nothing but this origin; Swagger UI sets inline styles and shows inline (data:) images.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
-     style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'";
-
-/// The vendored files: (name, content type, bytes).
-const ASSETS: [(&str, &str, &[u8]); 5] = [
-    (
-        "swagger-ui-bundle.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
-    ),
-    (
-        "swagger-ui.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
-    ),
-    (
-        "reference.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../assets/reference.js"),
-    ),
-    (
-        "LICENSE",
-        "text/plain; charset=utf-8",
-        include_bytes!("../../assets/swagger-ui/LICENSE"),
-    ),
-    (
-        "NOTICE",
-        "text/plain; charset=utf-8",
-        include_bytes!("../../assets/swagger-ui/NOTICE"),
-    ),
+const ASSETS: [Asset; 5] = [
+    Asset {
+        name: "swagger-ui-bundle.js",
+        content_type: JS,
+        bytes: include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
+    },
+    Asset {
+        name: "swagger-ui.css",
+        content_type: CSS,
+        bytes: include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
+    },
+    Asset {
+        name: "reference.js",
+        content_type: JS,
+        bytes: include_bytes!("../../assets/reference.js"),
+    },
+    Asset {
+        name: "LICENSE",
+        content_type: TEXT,
+        bytes: include_bytes!("../../assets/swagger-ui/LICENSE"),
+    },
+    Asset {
+        name: "NOTICE",
+        content_type: TEXT,
+        bytes: include_bytes!("../../assets/swagger-ui/NOTICE"),
+    },
 ];
 
 pub fn router() -> Router<AppState> {
@@ -141,26 +136,11 @@ async fn document_page(Path(name): Path<String>) -> Result<Response, ApiError> {
 }
 
 async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
-    let (_, content_type, bytes) = ASSETS
-        .iter()
-        .find(|(name, ..)| *name == file)
-        .ok_or_else(|| ApiError::NotFound(format!("no asset {file:?}")))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            // Compiled in: a new build may change them, so a day, not forever.
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=86400"),
-            ),
-        ],
-        *bytes,
-    )
-        .into_response())
+    static_files::serve(&ASSETS, &file)
 }
 
 fn page(title: &str, body: &str) -> Response {
-    let html = format!(
+    static_files::page(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><link rel=\"stylesheet\" href=\"/docs/assets/swagger-ui.css\">\
@@ -168,13 +148,7 @@ fn page(title: &str, body: &str) -> Response {
          main.index li{{margin:.6rem 0}}.path,.auth{{color:#555;margin-left:.8rem;font-size:.9em}}\
          </style></head><body>{body}</body></html>",
         escape(title)
-    );
-    let mut response = (StatusCode::OK, Html(html)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    response
+    ))
 }
 
 fn escape(text: &str) -> String {
