@@ -120,6 +120,17 @@ await step("approve an invoice", async () => {
   await shot("invoice");
 });
 
+await step("download the billing report", async () => {
+  await page.goto(`${BASE}/console#/invoices`);
+  await page.getByLabel("Report month").fill(COST_START.slice(0, 7));
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Download the billing report" }).click(),
+  ]);
+  const text = await new Response((await download.createReadStream())).text();
+  if (!text.includes(INVOICE_ID)) throw new Error(`the report does not name the invoice: ${text.slice(0, 300)}`);
+});
+
 await step("watch an audit event arrive live", async () => {
   await page.goto(`${BASE}/console#/audit`);
   await page.locator("#verification.intact").waitFor({ timeout: 20000 });
@@ -130,9 +141,12 @@ await step("watch an audit event arrive live", async () => {
   await shot("audit");
 });
 
-await step("see the projections' health", async () => {
+await step("see the projections' health and replay a webhook channel", async () => {
   await page.goto(`${BASE}/console#/health`);
   await page.getByRole("cell", { name: "inventory", exact: true }).waitFor();
+  await page.getByRole("heading", { name: /ops-hooks/ }).waitFor();
+  await page.getByRole("button", { name: "Replay from the start" }).click();
+  await page.getByText(/deliveries enqueued again/).waitFor();
   await shot("health");
 });
 

@@ -58,6 +58,14 @@ async fn an_operator_works_through_every_view_in_a_browser() {
     )
     .await
     .expect(202);
+    // A channel whose deliveries fail (nothing listens): the health view lists and replays it.
+    app.post(
+        "/v1/notification-channels",
+        json!({"name": "ops-hooks", "url": "http://127.0.0.1:9/hook",
+               "event_types": ["InstanceCreated", "InstanceStopped"]}),
+    )
+    .await
+    .expect(202);
     let invoice = generate(&app, &app.customer_id, "2026-11")
         .await
         .expect(201);

@@ -255,7 +255,7 @@ async function instancePage(id, position) {
         ["Cell", instance.deployment_cell], ["Type", instance.instance_type], ["Capacity", instance.capacity], ["Customer", instance.customer_id],
         ["Subscription", instance.subscription_id], ["Created", when(instance.created_at)], ["Failure", instance.failure_reason]]
         .filter(([, v]) => v !== null && v !== undefined)
-        .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+        .map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])),
     h("h2", {}, "History"),
     timeline(history.items),
   );
@@ -395,7 +395,9 @@ async function invoices(params) {
   const download = h("button", {
     type: "button", class: "secondary",
     onclick: async () => {
-      const response = await api(`/v1/reports/billing.csv${query({ period: period.value })}`, { raw: true });
+      const [year, month] = period.value.split("-").map(Number);
+      const last = new Date(Date.UTC(year, month, 0)).toISOString().slice(0, 10);
+      const response = await api(`/v1/reports/billing.csv${query({ start_date: `${period.value}-01`, end_date: last })}`, { raw: true });
       if (!response.ok) return say(`The report could not be made: HTTP ${response.status}`);
       const link = h("a", { href: URL.createObjectURL(await response.blob()), download: `billing-${period.value}.csv` });
       link.click();
@@ -447,7 +449,7 @@ async function invoicePage(id, position) {
     h("dl", { class: "facts" },
       Object.entries(invoice)
         .filter(([, v]) => v !== null && typeof v !== "object")
-        .map(([k, v]) => [h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, v)])),
+        .map(([k, v]) => [h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, String(v))])),
     h("h2", {}, "Lines"), plainTable("Lines", invoice.lines),
     h("h2", {}, "Discounts"), plainTable("Discounts", invoice.discounts),
     h("h2", {}, "Taxes"), plainTable("Taxes", invoice.taxes),
