@@ -7,6 +7,11 @@ use std::path::PathBuf;
 
 use fleet_tests::billing::{generate, price_book, record, record_usage};
 use fleet_tests::{json, TestApp};
+use futures::StreamExt;
+
+/// Instances beside the one the steps drive, so the inventory's first paint is measured on a
+/// fleet of a realistic size (the figure is printed, not asserted).
+const FLEET: usize = 10_000;
 
 fn console_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../console")
@@ -26,6 +31,20 @@ async fn an_operator_works_through_every_view_in_a_browser() {
 
     let app = TestApp::spawn().await;
     let (instance, _) = app.create_instance(json!({})).await;
+    // The inventory as an operator meets it: ten thousand more instances, of another customer.
+    let other = app.create_customer("Globex").await;
+    let other_subscription = app
+        .create_subscription(json!({"customer_id": other, "terms": "paid", "marketplace": "aws"}))
+        .await;
+    let mut body = app.instance_body();
+    body["subscription_id"] = json!(other_subscription);
+    futures::stream::iter(0..FLEET)
+        .map(|_| app.post("/v1/instances", body.clone()))
+        .buffer_unordered(32)
+        .for_each(|reply| async move {
+            reply.expect(202);
+        })
+        .await;
     price_book(&app).await;
     record_usage(
         &app,
@@ -90,6 +109,7 @@ async fn an_operator_works_through_every_view_in_a_browser() {
         .env("COST_END", "2026-11-30")
         .env("SHOTS", &shots)
         .env("CHROMIUM", &chromium)
+        .env("INSTANCES", (FLEET + 1).to_string())
         .output()
         .await
         .expect("run node");
@@ -97,6 +117,9 @@ async fn an_operator_works_through_every_view_in_a_browser() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("every step passed"), "{stdout}");
+    for figure in stdout.lines().filter(|l| l.starts_with("figure:")) {
+        println!("{figure}");
+    }
     for view in [
         "inventory",
         "instance",
