@@ -7,31 +7,15 @@ use axum::response::{Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::static_files::{self, Asset, CSS, JS, TEXT};
+use super::static_files::{self, asset, Asset, CSS, JS, TEXT};
 use crate::error::ApiError;
 use crate::AppState;
 
 const ASSETS: [Asset; 4] = [
-    Asset {
-        name: "console.js",
-        content_type: JS,
-        bytes: include_bytes!("../../assets/console/console.js"),
-    },
-    Asset {
-        name: "console.css",
-        content_type: CSS,
-        bytes: include_bytes!("../../assets/console/console.css"),
-    },
-    Asset {
-        name: "chart.umd.min.js",
-        content_type: JS,
-        bytes: include_bytes!("../../assets/console/chart.umd.min.js"),
-    },
-    Asset {
-        name: "chart.js-LICENSE.md",
-        content_type: TEXT,
-        bytes: include_bytes!("../../assets/console/chart.js-LICENSE.md"),
-    },
+    asset!("console.js", JS, "console/console.js"),
+    asset!("console.css", CSS, "console/console.css"),
+    asset!("chart.umd.min.js", JS, "console/chart.umd.min.js"),
+    asset!("chart.js-LICENSE.md", TEXT, "console/chart.js-LICENSE.md"),
 ];
 
 pub fn router() -> Router<AppState> {

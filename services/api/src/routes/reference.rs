@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::static_files::{self, Asset, CSS, JS, TEXT};
+use super::static_files::{self, asset, Asset, CSS, JS, TEXT};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -54,31 +54,15 @@ pub const DOCUMENTS: [(&str, &str, &str, &str); 6] = [
 ];
 
 const ASSETS: [Asset; 5] = [
-    Asset {
-        name: "swagger-ui-bundle.js",
-        content_type: JS,
-        bytes: include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
-    },
-    Asset {
-        name: "swagger-ui.css",
-        content_type: CSS,
-        bytes: include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
-    },
-    Asset {
-        name: "reference.js",
-        content_type: JS,
-        bytes: include_bytes!("../../assets/reference.js"),
-    },
-    Asset {
-        name: "LICENSE",
-        content_type: TEXT,
-        bytes: include_bytes!("../../assets/swagger-ui/LICENSE"),
-    },
-    Asset {
-        name: "NOTICE",
-        content_type: TEXT,
-        bytes: include_bytes!("../../assets/swagger-ui/NOTICE"),
-    },
+    asset!(
+        "swagger-ui-bundle.js",
+        JS,
+        "swagger-ui/swagger-ui-bundle.js"
+    ),
+    asset!("swagger-ui.css", CSS, "swagger-ui/swagger-ui.css"),
+    asset!("reference.js", JS, "reference.js"),
+    asset!("LICENSE", TEXT, "swagger-ui/LICENSE"),
+    asset!("NOTICE", TEXT, "swagger-ui/NOTICE"),
 ];
 
 pub fn router() -> Router<AppState> {

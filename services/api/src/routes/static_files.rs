@@ -19,6 +19,18 @@ pub struct Asset {
     pub bytes: &'static [u8],
 }
 
+/// An [`Asset`] from a file under `services/api/assets`, compiled in.
+macro_rules! asset {
+    ($name:literal, $content_type:expr, $path:literal) => {
+        $crate::routes::static_files::Asset {
+            name: $name,
+            content_type: $content_type,
+            bytes: include_bytes!(concat!("../../assets/", $path)),
+        }
+    };
+}
+pub(crate) use asset;
+
 pub fn serve(assets: &[Asset], file: &str) -> Result<Response, ApiError> {
     let asset = assets
         .iter()
