@@ -567,3 +567,41 @@ async fn as_of_answers_match_the_history_and_past_replays_stand_aside() {
         .await;
     assert!(out.contains(&format!("inventory_at_{position}")), "{out}");
 }
+
+#[tokio::test]
+async fn the_verification_endpoint_gives_the_same_verdict_to_auditors_only() {
+    let app = TestApp::spawn().await;
+    app.running_instance().await;
+    let last = app.all_caught_up().await;
+    let verdict = app
+        .get("/v1/audit-events/verification")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(verdict, json!({"intact": true, "position": last}));
+
+    let viewer = app.api_key("acme", "viewer").await;
+    let refused = app
+        .request(
+            Some(&viewer),
+            reqwest::Method::GET,
+            "/v1/audit-events/verification",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 403);
+
+    let pool = app.pool().await;
+    sqlx::query("UPDATE audit.events SET payload = '{\"capacity\": 99}' WHERE sequence = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let verdict = app
+        .get("/v1/audit-events/verification")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(verdict["intact"], false, "{verdict}");
+    assert_eq!(verdict["sequence"], 3, "{verdict}");
+}
