@@ -474,6 +474,26 @@ struct Parked<'a> {
     event: Option<serde_json::Value>,
 }
 
+/// Text PostgreSQL can store: a NUL becomes U+FFFD.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
+fn storable_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(storable(&text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable_json).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (storable(&k), storable_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// The statement that points unqualified names at `schema` for the rest of the transaction.
 fn search_path(schema: &str) -> String {
     format!("SET LOCAL search_path TO {schema}, public")
@@ -516,16 +536,19 @@ async fn park(
         .parked
         .get_or_create(&ProjectionMetrics::label(&member.checkpoint))
         .inc();
+    // An event may be parked because PostgreSQL cannot store what it holds (a NUL): the copy
+    // kept here must store whatever the event holds, or parking fails too and the projection
+    // never moves on. The stream keeps the original.
     sqlx::query(
         "INSERT INTO projection_parked (projection, sequence, subject, event_type, error, event)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     )
     .bind(&member.checkpoint)
     .bind(parked.sequence as i64)
-    .bind(parked.subject)
-    .bind(parked.event_type)
-    .bind(parked.error)
-    .bind(parked.event)
+    .bind(storable(parked.subject))
+    .bind(parked.event_type.map(storable))
+    .bind(storable(parked.error))
+    .bind(parked.event.map(storable_json))
     .execute(conn)
     .await?;
     Ok(())

@@ -248,3 +248,75 @@ async fn another_process_takes_over_the_projection_when_the_leader_dies() {
         .unwrap();
     assert_eq!(row["status"], "stopped");
 }
+
+/// A NUL character in an event (written before the APIs refused it, or by another writer)
+/// can be stored neither as text nor as jsonb: each projection parks the event, with a copy it
+/// can store, and moves on. The APIs refuse such a body with a 400.
+#[tokio::test]
+async fn an_event_holding_a_nul_is_parked_and_passed_and_the_apis_refuse_one() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .history(&format!("/v1/customers/{}", app.customer_id))
+        .await
+        .remove(0);
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut event = created.clone();
+    for field in ["sequence", "recorded_at"] {
+        event.as_object_mut().unwrap().remove(field);
+    }
+    event["event_id"] = json!(uuid::Uuid::now_v7());
+    event["aggregate_id"] = json!(id);
+    event["payload"]["profile"]["name"] = json!("Null\u{0}Corp");
+    let poisoned = app
+        .publish_raw(
+            &format!("acme.customer.{id}"),
+            serde_json::to_vec(&event).unwrap(),
+        )
+        .await;
+
+    let after = app.create_customer("After Corp").await;
+    app.all_caught_up().await;
+    // Every projection passed it (all caught up); those that could not store it parked it,
+    // the audit log among them, with the NUL replaced in the copy.
+    let parked = app
+        .dump(
+            "(SELECT projection, sequence, event::text LIKE '%Null\u{FFFD}Corp%' AS kept
+              FROM projection_parked)",
+            "projection",
+        )
+        .await;
+    let audit = parked
+        .iter()
+        .find(|p| p["projection"] == "audit")
+        .unwrap_or_else(|| panic!("poisoned {poisoned}: {parked:?}"));
+    assert_eq!(audit["sequence"], poisoned);
+    assert_eq!(audit["kept"], true, "{parked:?}");
+    app.get(&format!("/v1/customers/{after}")).await.expect(200);
+
+    for (path, scheme, body) in [
+        (
+            "/v1/customers",
+            "Bearer",
+            r#"{"name": "a\u0000b", "country": "PT", "email": "x@y.example"}"#,
+        ),
+        (
+            "/api/marketplace-component-usages/set_usage/",
+            "Token",
+            r#"{"usages": [{"type": "a\u0000b", "amount": 1}]}"#,
+        ),
+    ] {
+        let reply = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .header("authorization", format!("{scheme} {}", app.key))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status();
+        let text = reply.text().await.unwrap();
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains("NUL"), "{path}: {text}");
+    }
+}

@@ -42,6 +42,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// Reads a JSON document into `T`; a value that does not fit names its field by its path
 /// (`records[2].quantity`), as serde_path_to_error tracks it.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if fleet_app::input::json_holds_nul(body) {
+        return Err(ApiError::bad_request("body", fleet_app::input::NUL_REFUSED));
+    }
     let mut reader = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
         let path = e.path().to_string();

@@ -22,6 +22,7 @@ pub mod facts;
 pub mod host_clusters;
 pub mod idempotency;
 pub mod inbound_hooks;
+pub mod input;
 pub mod instances;
 pub mod invoice_diff;
 pub mod invoicing;

@@ -23,6 +23,12 @@ pub fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Unreadable> {
             "the body is larger than {LIMIT} bytes"
         )));
     }
+    if fleet_app::input::json_holds_nul(bytes) {
+        return Err(Unreadable::Body(format!(
+            "the body {}",
+            fleet_app::input::NUL_REFUSED
+        )));
+    }
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

@@ -128,6 +128,9 @@ impl<S: Send + Sync, D> FromRequest<S> for Sent<D> {
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|_| Problem::field("body", "could not be read"))?;
+        if fleet_app::input::json_holds_nul(&body) {
+            return Err(Problem::field("body", fleet_app::input::NUL_REFUSED));
+        }
         Ok(Self {
             headers,
             body,
