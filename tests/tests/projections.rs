@@ -291,6 +291,16 @@ async fn an_event_holding_a_nul_is_parked_and_passed_and_the_apis_refuse_one() {
         .unwrap_or_else(|| panic!("poisoned {poisoned}: {parked:?}"));
     assert_eq!(audit["sequence"], poisoned);
     assert_eq!(audit["kept"], true, "{parked:?}");
+    // Operators see it counted beside each projection's position.
+    let ready = app.get("/readyz").await.expect(200).body;
+    let audit_state = ready["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "audit")
+        .unwrap()
+        .clone();
+    assert_eq!(audit_state["parked"], 1, "{ready}");
     app.get(&format!("/v1/customers/{after}")).await.expect(200);
 
     for (path, scheme, body) in [

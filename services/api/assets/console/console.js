@@ -124,6 +124,38 @@ function timeline(events) {
   );
 }
 
+/// The buttons of the commands a resource's state allows, and where a refusal is said: each
+/// runs `command(action)` and, when it was taken, shows `hash` at the position it returned.
+function actionGroup(label, actions, dangerous, command, hash) {
+  const feedback = h("div", {});
+  const group = h(
+    "div",
+    { class: "actions", role: "group", "aria-label": label },
+    actions.map((action) =>
+      h("button", {
+        type: "button",
+        class: dangerous.includes(action) ? "danger" : null,
+        onclick: async () => {
+          feedback.replaceChildren();
+          try {
+            const done = await command(action);
+            if (done) render(hash, done.position);
+          } catch (error) {
+            showError(feedback, error);
+          }
+        },
+      }, action),
+    ),
+  );
+  return [group, feedback];
+}
+
+/// A definition list of [label, value] pairs, leaving out the empty ones.
+function facts(pairs) {
+  return h("dl", { class: "facts" },
+    pairs.filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
+}
+
 const charts = [];
 function chart(canvas, config) {
   charts.push(new window.Chart(canvas, config));
@@ -227,37 +259,16 @@ async function instancePage(id, position) {
     api(`/v1/instances/${id}`, { position }),
     api(`/v1/instances/${id}/events`, { position }),
   ]);
-  const feedback = h("div", {});
-  const actions = h(
-    "div",
-    { class: "actions", role: "group", "aria-label": "Lifecycle actions" },
-    (INSTANCE_ACTIONS[instance.status] ?? []).map((action) =>
-      h("button", {
-        type: "button",
-        class: action === "delete" || action === "fail" ? "danger" : null,
-        onclick: async () => {
-          feedback.replaceChildren();
-          try {
-            const done = await instanceCommand(id, action);
-            if (done) render(`#/instances/${id}`, done.position);
-          } catch (error) {
-            showError(feedback, error);
-          }
-        },
-      }, action),
-    ),
-  );
+  const [actions, feedback] = actionGroup("Lifecycle actions", INSTANCE_ACTIONS[instance.status] ?? [], ["delete", "fail"],
+    (action) => instanceCommand(id, action), `#/instances/${id}`);
   main.append(
     h("p", {}, h("a", { href: "#/inventory" }, "← Inventory")),
     h("h1", {}, "Instance ", instance.name || instance.id, " ", badge(instance.status)),
     actions,
     feedback,
-    h("dl", { class: "facts" },
-      [["Service", instance.service_id], ["Plan", instance.plan_id], ["Provider", instance.cloud_provider], ["Region", instance.region],
-        ["Cell", instance.deployment_cell], ["Type", instance.instance_type], ["Capacity", instance.capacity], ["Customer", instance.customer_id],
-        ["Subscription", instance.subscription_id], ["Created", when(instance.created_at)], ["Failure", instance.failure_reason]]
-        .filter(([, v]) => v !== null && v !== undefined)
-        .map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])),
+    facts([["Service", instance.service_id], ["Plan", instance.plan_id], ["Provider", instance.cloud_provider], ["Region", instance.region],
+      ["Cell", instance.deployment_cell], ["Type", instance.instance_type], ["Capacity", instance.capacity], ["Customer", instance.customer_id],
+      ["Subscription", instance.subscription_id], ["Created", when(instance.created_at)], ["Failure", instance.failure_reason]]),
     h("h2", {}, "History"),
     timeline(history.items),
   );
@@ -423,35 +434,15 @@ async function invoicePage(id, position) {
     api(`/v1/invoices/${id}`, { position }),
     api(`/v1/invoices/${id}/events`, { position }),
   ]);
-  const feedback = h("div", {});
-  const actions = h(
-    "div",
-    { class: "actions", role: "group", "aria-label": "Invoice actions" },
-    (INVOICE_ACTIONS[invoice.status] ?? []).map((action) =>
-      h("button", {
-        type: "button",
-        class: action === "void" ? "danger" : null,
-        onclick: async () => {
-          feedback.replaceChildren();
-          try {
-            const done = await api(`/v1/invoices/${id}/${action}`, { method: "POST", body: action === "void" ? { reason: "voided in the console" } : {} });
-            render(`#/invoices/${id}`, done.position);
-          } catch (error) {
-            showError(feedback, error);
-          }
-        },
-      }, action),
-    ),
-  );
+  const [actions, feedback] = actionGroup("Invoice actions", INVOICE_ACTIONS[invoice.status] ?? [], ["void"],
+    (action) => api(`/v1/invoices/${id}/${action}`, { method: "POST", body: action === "void" ? { reason: "voided in the console" } : {} }),
+    `#/invoices/${id}`);
   main.append(
     h("p", {}, h("a", { href: "#/invoices" }, "← Invoices")),
     h("h1", {}, "Invoice ", invoice.number ?? invoice.id, " ", badge(invoice.status)),
     actions,
     feedback,
-    h("dl", { class: "facts" },
-      Object.entries(invoice)
-        .filter(([, v]) => v !== null && typeof v !== "object")
-        .map(([k, v]) => [h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, String(v))])),
+    facts(Object.entries(invoice).filter(([, v]) => typeof v !== "object").map(([k, v]) => [k.replaceAll("_", " "), v])),
     h("h2", {}, "Lines"), plainTable("Lines", invoice.lines),
     h("h2", {}, "Discounts"), plainTable("Discounts", invoice.discounts),
     h("h2", {}, "Taxes"), plainTable("Taxes", invoice.taxes),

@@ -126,12 +126,18 @@ async fn readiness(State(state): State<AppState>, headers: HeaderMap) -> Ready {
     let stream = state.log.last_sequence().await;
     let stream_position = *stream.as_ref().unwrap_or(&0);
     let usage_position = state.usage_log.last_sequence().await.unwrap_or(0);
-    let parked: std::collections::HashMap<String, i64> =
+    // Anyone may ask whether fleetd is ready (probes do, often); the detail is counted only
+    // for those who may see it.
+    let shown = operator(&state, &headers).await.is_ok();
+    let parked: std::collections::HashMap<String, i64> = if shown {
         sqlx::query_as("SELECT projection, count(*) FROM projection_parked GROUP BY projection")
             .fetch_all(&state.pool)
             .await
             .map(|rows| rows.into_iter().collect())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    } else {
+        Default::default()
+    };
     let mut projections = Vec::new();
     for projection in fleet_projections::all() {
         let position = checkpoint::read(&state.pool, projection.name())
@@ -153,7 +159,6 @@ async fn readiness(State(state): State<AppState>, headers: HeaderMap) -> Ready {
         && projections
             .iter()
             .all(|p| p.lag <= state.settings.ready_max_lag);
-    let shown = operator(&state, &headers).await.is_ok();
     let body = Readiness {
         ready,
         postgres: shown.then(|| check(&postgres)),

@@ -22,7 +22,7 @@ use prometheus_client::registry::Registry;
 use super::server::BenchServer;
 use super::{BenchResult, Table, LIFECYCLE};
 use crate::config::Config;
-use crate::verify::replay::{same_rows, tables_of};
+use crate::verify::replay::compare_and_discard;
 
 /// Publishes in flight at once while the stream is written.
 const IN_FLIGHT: usize = 4096;
@@ -87,19 +87,7 @@ pub async fn run(config: &Config, events: usize) -> BenchResult<()> {
     bar.finish_and_clear();
     let replay_rate = last as f64 / replay_took.as_secs_f64();
 
-    let mut differing = Vec::new();
-    let mut tables = 0;
-    for (name, report) in names.iter().zip(&reports) {
-        for table in tables_of(&pool, name).await? {
-            tables += 1;
-            if !same_rows(&pool, name, &report.schema, &table).await? {
-                differing.push(format!("{name}.{table}"));
-            }
-        }
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", report.schema))
-            .execute(&pool)
-            .await?;
-    }
+    let compared = compare_and_discard(&pool, &names, &reports).await?;
     pool.close().await;
 
     let mut figures = Table::default();
@@ -136,16 +124,17 @@ pub async fn run(config: &Config, events: usize) -> BenchResult<()> {
     println!();
     figures.print();
     println!();
-    if differing.is_empty() {
+    if compared.differing.is_empty() {
         println!(
-            "rebuilt tables: all {tables} identical to the live ones ({})",
+            "rebuilt tables: all {} identical to the live ones ({})",
+            compared.tables,
             names.join(", ")
         );
         Ok(())
     } else {
         Err(format!(
             "rebuilt tables differ from the live ones: {}",
-            differing.join(", ")
+            compared.differing.join(", ")
         )
         .into())
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fleet_events::EventLog;
-use fleet_projections::rebuild::Rebuild;
+use fleet_projections::rebuild::{Rebuild, RebuildReport};
 use fleet_projections::{checkpoint, Projection, ProjectionMetrics, Source};
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
@@ -37,19 +37,9 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         let reports = rebuild
             .run_together(group, Some(last), true, |_, _| {})
             .await?;
-        for (name, report) in names.iter().zip(&reports) {
-            for table in tables_of(&pool, name).await? {
-                tables += 1;
-                if !same_rows(&pool, name, &report.schema, &table).await? {
-                    differing.push(format!("{name}.{table}"));
-                }
-            }
-            if report.schema != *name {
-                sqlx::query(&format!("DROP SCHEMA {} CASCADE", report.schema))
-                    .execute(&pool)
-                    .await?;
-            }
-        }
+        let compared = compare_and_discard(&pool, &names, &reports).await?;
+        tables += compared.tables;
+        differing.extend(compared.differing);
         println!(
             "{}: {} read models rebuilt up to position {last}",
             source.as_str(),
@@ -86,7 +76,42 @@ async fn wait_for_live(
     Ok(())
 }
 
-pub(crate) async fn tables_of(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
+/// What a comparison of rebuilt read models with the live ones found.
+pub(crate) struct Compared {
+    pub tables: usize,
+    /// `schema.table` of each table whose rows differ.
+    pub differing: Vec<String>,
+}
+
+/// Compares each rebuilt read model (kept aside by a rebuild up to a position) with its live
+/// one, table by table, then drops the rebuilt schema.
+pub(crate) async fn compare_and_discard(
+    pool: &PgPool,
+    names: &[&'static str],
+    reports: &[RebuildReport],
+) -> Result<Compared, sqlx::Error> {
+    let mut compared = Compared {
+        tables: 0,
+        differing: Vec::new(),
+    };
+    for (name, report) in names.iter().zip(reports) {
+        for table in tables_of(pool, name).await? {
+            compared.tables += 1;
+            if !same_rows(pool, name, &report.schema, &table).await? {
+                compared.differing.push(format!("{name}.{table}"));
+            }
+        }
+        // A rebuild up to a position leaves the live schema alone; never drop that one.
+        if report.schema != *name {
+            sqlx::query(&format!("DROP SCHEMA {} CASCADE", report.schema))
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(compared)
+}
+
+async fn tables_of(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
     )
@@ -96,7 +121,7 @@ pub(crate) async fn tables_of(pool: &PgPool, schema: &str) -> Result<Vec<String>
 }
 
 /// Whether a table holds the same rows in both schemas: a digest of its rows in order.
-pub(crate) async fn same_rows(
+async fn same_rows(
     pool: &PgPool,
     live: &str,
     rebuilt: &str,
