@@ -16,6 +16,16 @@ use fleet_events::Tenant;
 
 use crate::config::Config;
 
+/// mimalloc rather than glibc's allocator: under callgrind, malloc and free were a third of
+/// what a usage batch cost, and glibc's arenas kept freed batches resident.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's `mi_option_purge_delay` (the 16th of its options, which the bindings do not
+/// name). At 0 freed pages go back to the system at once instead of 10 ms later: the usage
+/// bench peaked at 156 MiB resident rather than 207, for no rate it could tell apart.
+const MIMALLOC_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 #[derive(Parser)]
 #[command(
     name = "fleetd",
@@ -299,6 +309,8 @@ fn init_tracing() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // SAFETY: sets one of mimalloc's integer options, which it reads atomically.
+    unsafe { libmimalloc_sys::mi_option_set(MIMALLOC_PURGE_DELAY, 0) };
     let cli = Cli::parse();
     init_tracing();
     match run(cli).await {
