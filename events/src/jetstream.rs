@@ -46,7 +46,16 @@ impl Default for StreamSettings {
 pub struct JetStreamLog {
     context: jetstream::Context,
     stream: std::sync::Arc<Stream>,
+    /// The most messages a consumer asks for at once.
+    pull_batch: i64,
 }
+
+/// Domain events are small: the client's own default.
+const DOMAIN_PULL_BATCH: i64 = 500;
+/// A usage message holds up to 1,000 records (about 250 KiB). 500 of them would be more than
+/// the 64 MiB NATS lets wait for one client: the server would cut the connection as a slow
+/// consumer, and the acknowledgements of the publishes sharing it would be lost.
+const USAGE_PULL_BATCH: i64 = 32;
 
 impl JetStreamLog {
     /// Creates the namespace's domain stream if it does not exist yet, and opens it.
@@ -60,6 +69,7 @@ impl JetStreamLog {
             namespace.domain_stream(),
             namespace.domain_subjects(),
             settings,
+            DOMAIN_PULL_BATCH,
         )
         .await
     }
@@ -75,6 +85,7 @@ impl JetStreamLog {
             namespace.usage_stream(),
             namespace.usage_subjects(),
             settings,
+            USAGE_PULL_BATCH,
         )
         .await
     }
@@ -84,6 +95,7 @@ impl JetStreamLog {
         name: String,
         subjects: String,
         settings: &StreamSettings,
+        pull_batch: i64,
     ) -> Result<Self, LogError> {
         let context = jetstream::new(client);
         let config = Config {
@@ -121,6 +133,7 @@ impl JetStreamLog {
         Ok(Self {
             context,
             stream: std::sync::Arc::new(stream),
+            pull_batch,
         })
     }
 
@@ -387,6 +400,7 @@ impl JetStreamLog {
             .create_consumer(OrderedConfig {
                 deliver_policy,
                 filter_subject: filter.unwrap_or_default(),
+                max_batch: self.pull_batch,
                 ..Default::default()
             })
             .await
