@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use std::fmt::Write;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::insert_once::{self, Statement};
 use crate::{ApplyError, Projection};
 
 pub const NAME: &str = "audit";
@@ -402,50 +404,85 @@ impl Projection for Audit {
     }
 }
 
+/// The rows of a batch, after those already there. A row is there already only when a batch
+/// is applied again, so the plain insert goes first (see [`crate::insert_once`]).
+static INSERT_EVENTS: LazyLock<Statement> = LazyLock::new(|| {
+    Statement::new(
+        &format!(
+            "INSERT INTO events ({COLUMNS})
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::uuid[], $4::timestamptz[],
+                 $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                 $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+                 $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
+                 $23::jsonb[], $24::text[], $25::text[])
+             {{on_conflict}}"
+        ),
+        "ON CONFLICT (sequence) DO NOTHING",
+    )
+});
+
 async fn insert_rows(tx: &mut PgConnection, mut rows: Vec<AuditRow>) -> Result<(), sqlx::Error> {
     // The rows are done with once inserted: their fields move into the columns, uncopied.
-    macro_rules! column {
-        ($field:ident) => {
-            rows.iter_mut()
-                .map(|r| std::mem::take(&mut r.$field))
-                .collect::<Vec<_>>()
+    macro_rules! columns {
+        ($($field:ident),*) => {
+            $(let $field = rows.iter_mut().map(|r| std::mem::take(&mut r.$field)).collect::<Vec<_>>();)*
         };
     }
-    sqlx::query(&format!(
-        "INSERT INTO events ({COLUMNS})
-         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::uuid[], $4::timestamptz[],
-             $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-             $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-             $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
-             $23::jsonb[], $24::text[], $25::text[])
-         ON CONFLICT (sequence) DO NOTHING"
-    ))
-    .bind(column!(sequence))
-    .bind(column!(tenant))
-    .bind(column!(event_id))
-    .bind(column!(occurred_at))
-    .bind(column!(recorded_at))
-    .bind(column!(actor_id))
-    .bind(column!(actor_name))
-    .bind(column!(actor_role))
-    .bind(column!(auth_method))
-    .bind(column!(credential_id))
-    .bind(column!(ip))
-    .bind(column!(user_agent))
-    .bind(column!(action))
-    .bind(column!(aggregate_type))
-    .bind(column!(aggregate_id))
-    .bind(column!(instance_id))
-    .bind(column!(subscription_id))
-    .bind(column!(customer_id))
-    .bind(column!(invoice_id))
-    .bind(column!(correlation_id))
-    .bind(column!(causation_id))
-    .bind(column!(message))
-    .bind(column!(payload))
-    .bind(column!(prev_hash))
-    .bind(column!(hash))
-    .execute(tx)
+    columns!(
+        sequence,
+        tenant,
+        event_id,
+        occurred_at,
+        recorded_at,
+        actor_id,
+        actor_name,
+        actor_role,
+        auth_method,
+        credential_id,
+        ip,
+        user_agent,
+        action,
+        aggregate_type,
+        aggregate_id,
+        instance_id,
+        subscription_id,
+        customer_id,
+        invoice_id,
+        correlation_id,
+        causation_id,
+        message,
+        payload,
+        prev_hash,
+        hash
+    );
+    insert_once::insert(tx, &INSERT_EVENTS, |query| {
+        query
+            .bind(&sequence)
+            .bind(&tenant)
+            .bind(&event_id)
+            .bind(&occurred_at)
+            .bind(&recorded_at)
+            .bind(&actor_id)
+            .bind(&actor_name)
+            .bind(&actor_role)
+            .bind(&auth_method)
+            .bind(&credential_id)
+            .bind(&ip)
+            .bind(&user_agent)
+            .bind(&action)
+            .bind(&aggregate_type)
+            .bind(&aggregate_id)
+            .bind(&instance_id)
+            .bind(&subscription_id)
+            .bind(&customer_id)
+            .bind(&invoice_id)
+            .bind(&correlation_id)
+            .bind(&causation_id)
+            .bind(&message)
+            .bind(&payload)
+            .bind(&prev_hash)
+            .bind(&hash)
+    })
     .await?;
     Ok(())
 }

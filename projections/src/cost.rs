@@ -3,6 +3,7 @@
 //! with include/exclude filters and the most expensive instances of each group.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{Datelike, NaiveDate};
@@ -12,6 +13,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use crate::insert_once::{self, Statement};
 use crate::{ApplyError, Projection, Source};
 
 pub const NAME: &str = "cost";
@@ -57,7 +59,6 @@ CREATE TABLE IF NOT EXISTS customers_daily (
     cost             numeric NOT NULL,
     PRIMARY KEY (tenant, day, environment_type, customer_id)
 );
-CREATE INDEX IF NOT EXISTS customers_daily_by_customer ON customers_daily (tenant, customer_id, day);
 -- Per customer and month: the top customers of a long window are chosen from whole months
 -- here and the days of its partial months from `customers_daily`.
 CREATE TABLE IF NOT EXISTS customers_monthly (
@@ -86,8 +87,56 @@ CREATE TABLE IF NOT EXISTS instances_monthly (
     PRIMARY KEY (tenant, month, instance_id, environment_type, cloud_provider, region,
                  deployment_cell, customer_id)
 );
+"#;
+
+/// Only the reports read by these, so a rebuild makes them once it has caught up.
+const READER_INDEXES: &str = r#"
+CREATE INDEX IF NOT EXISTS customers_daily_by_customer ON customers_daily (tenant, customer_id, day);
 CREATE INDEX IF NOT EXISTS facts_by_instance ON facts (tenant, instance_id, day);
 "#;
+
+/// The facts of a batch, and what they add to each roll-up: only the rows inserted, so a fact
+/// already counted adds nothing.
+static INSERT_FACTS: LazyLock<Statement> = LazyLock::new(|| {
+    Statement::new(
+        "WITH counted AS (
+             INSERT INTO facts (tenant, id, day, instance_id, resource_id, cloud_provider,
+                 region, deployment_cell, environment_type, instance_type, customer_id, hours,
+                 cost, currency, source)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                 $12::numeric[], $13::numeric[], $14::text[], $15::text[])
+             {on_conflict}
+             RETURNING tenant, day, environment_type, cloud_provider, region, deployment_cell,
+                 customer_id, instance_id, cost),
+         cells AS (
+             INSERT INTO cells_daily
+             SELECT tenant, day, environment_type, cloud_provider, region, deployment_cell, sum(cost)
+             FROM counted GROUP BY 1, 2, 3, 4, 5, 6
+             ON CONFLICT (tenant, day, environment_type, cloud_provider, region, deployment_cell)
+             DO UPDATE SET cost = cells_daily.cost + EXCLUDED.cost),
+         customers AS (
+             INSERT INTO customers_daily
+             SELECT tenant, day, environment_type, customer_id, sum(cost)
+             FROM counted GROUP BY 1, 2, 3, 4
+             ON CONFLICT (tenant, day, environment_type, customer_id)
+             DO UPDATE SET cost = customers_daily.cost + EXCLUDED.cost),
+         customer_months AS (
+             INSERT INTO customers_monthly
+             SELECT tenant, date_trunc('month', day)::date, environment_type, customer_id, sum(cost)
+             FROM counted GROUP BY 1, 2, 3, 4
+             ON CONFLICT (tenant, month, environment_type, customer_id)
+             DO UPDATE SET cost = customers_monthly.cost + EXCLUDED.cost)
+         INSERT INTO instances_monthly
+         SELECT tenant, date_trunc('month', day)::date, environment_type, cloud_provider, region,
+             deployment_cell, customer_id, instance_id, sum(cost)
+         FROM counted WHERE instance_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+         ON CONFLICT (tenant, month, instance_id, environment_type, cloud_provider, region,
+             deployment_cell, customer_id)
+         DO UPDATE SET cost = instances_monthly.cost + EXCLUDED.cost",
+        "ON CONFLICT (tenant, id) DO NOTHING",
+    )
+});
 
 pub struct Cost;
 
@@ -103,6 +152,10 @@ impl Projection for Cost {
 
     fn ddl(&self) -> Vec<&'static str> {
         vec![DDL]
+    }
+
+    fn reader_indexes(&self) -> Vec<&'static str> {
+        vec![READER_INDEXES]
     }
 
     fn handles(&self, aggregate_type: &str) -> bool {
@@ -136,59 +189,43 @@ impl Projection for Cost {
             };
         }
         let tenants: Vec<String> = rows.iter_mut().map(|(t, _)| std::mem::take(t)).collect();
-        sqlx::query(
-            "WITH counted AS (
-                 INSERT INTO facts (tenant, id, day, instance_id, resource_id, cloud_provider,
-                     region, deployment_cell, environment_type, instance_type, customer_id, hours,
-                     cost, currency, source)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
-                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                     $12::numeric[], $13::numeric[], $14::text[], $15::text[])
-                 ON CONFLICT (tenant, id) DO NOTHING
-                 RETURNING tenant, day, environment_type, cloud_provider, region, deployment_cell,
-                     customer_id, instance_id, cost),
-             cells AS (
-                 INSERT INTO cells_daily
-                 SELECT tenant, day, environment_type, cloud_provider, region, deployment_cell, sum(cost)
-                 FROM counted GROUP BY 1, 2, 3, 4, 5, 6
-                 ON CONFLICT (tenant, day, environment_type, cloud_provider, region, deployment_cell)
-                 DO UPDATE SET cost = cells_daily.cost + EXCLUDED.cost),
-             customers AS (
-                 INSERT INTO customers_daily
-                 SELECT tenant, day, environment_type, customer_id, sum(cost)
-                 FROM counted GROUP BY 1, 2, 3, 4
-                 ON CONFLICT (tenant, day, environment_type, customer_id)
-                 DO UPDATE SET cost = customers_daily.cost + EXCLUDED.cost),
-             customer_months AS (
-                 INSERT INTO customers_monthly
-                 SELECT tenant, date_trunc('month', day)::date, environment_type, customer_id, sum(cost)
-                 FROM counted GROUP BY 1, 2, 3, 4
-                 ON CONFLICT (tenant, month, environment_type, customer_id)
-                 DO UPDATE SET cost = customers_monthly.cost + EXCLUDED.cost)
-             INSERT INTO instances_monthly
-             SELECT tenant, date_trunc('month', day)::date, environment_type, cloud_provider, region,
-                 deployment_cell, customer_id, instance_id, sum(cost)
-             FROM counted WHERE instance_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-             ON CONFLICT (tenant, month, instance_id, environment_type, cloud_provider, region,
-                 deployment_cell, customer_id)
-             DO UPDATE SET cost = instances_monthly.cost + EXCLUDED.cost",
-        )
-        .bind(&tenants)
-        .bind(column!(id))
-        .bind(column!(day))
-        .bind(column!(instance_id))
-        .bind(column!(resource_id))
-        .bind(column!(cloud_provider))
-        .bind(column!(region))
-        .bind(column!(deployment_cell))
-        .bind(column!(environment_type))
-        .bind(column!(instance_type))
-        .bind(column!(customer_id))
-        .bind(column!(hours))
-        .bind(column!(cost))
-        .bind(column!(currency))
-        .bind(column!(source))
-        .execute(&mut *tx)
+        let (ids, days, instance_ids, resource_ids) = (
+            column!(id),
+            column!(day),
+            column!(instance_id),
+            column!(resource_id),
+        );
+        let (cloud_providers, regions, cells, environments) = (
+            column!(cloud_provider),
+            column!(region),
+            column!(deployment_cell),
+            column!(environment_type),
+        );
+        let (instance_types, customer_ids, hours, costs) = (
+            column!(instance_type),
+            column!(customer_id),
+            column!(hours),
+            column!(cost),
+        );
+        let (currencies, sources) = (column!(currency), column!(source));
+        insert_once::insert(tx, &INSERT_FACTS, |query| {
+            query
+                .bind(&tenants)
+                .bind(&ids)
+                .bind(&days)
+                .bind(&instance_ids)
+                .bind(&resource_ids)
+                .bind(&cloud_providers)
+                .bind(&regions)
+                .bind(&cells)
+                .bind(&environments)
+                .bind(&instance_types)
+                .bind(&customer_ids)
+                .bind(&hours)
+                .bind(&costs)
+                .bind(&currencies)
+                .bind(&sources)
+        })
         .await?;
         Ok(())
     }

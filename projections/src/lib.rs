@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod cost;
 pub mod engine;
 pub mod group;
+mod insert_once;
 pub mod inventory;
 pub mod invoices;
 pub mod marketplace;

@@ -1,9 +1,12 @@
 //! Usage: every counted record (the ids that make counting exactly-once), and daily rollups
 //! per subscription and per customer, provider and project.
 //!
-//! A batch is one statement: the records are inserted with `ON CONFLICT DO NOTHING`, and only
-//! the rows actually inserted are added to the rollups, so a record seen twice is counted once
-//! however it arrives (a retried batch, a duplicate inside a batch, a month later).
+//! A batch is one statement: the records are inserted (see [`crate::insert_once`] for how a
+//! repeated id is kept out), and only the rows actually inserted are added to the rollups, so a
+//! record seen twice is counted once however it arrives (a retried batch, a duplicate inside a
+//! batch, a month later).
+
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -13,6 +16,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use crate::insert_once::{self, Statement};
 use crate::{ApplyError, Projection, Source};
 
 pub const NAME: &str = "usage";
@@ -43,11 +47,39 @@ CREATE TABLE IF NOT EXISTS daily (
     quantity        numeric NOT NULL,
     PRIMARY KEY (tenant, subscription_id, product, day, provider_id, project_id)
 );
+"#;
+
+/// Only queries read by these, so a rebuild makes them once it has caught up.
+const READER_INDEXES: &str = r#"
 CREATE INDEX IF NOT EXISTS daily_by_customer ON daily (tenant, customer_id, day);
 -- Invoices read a customer's records by their place in the stream: the ones appended since
 -- a period began (its own usage) or since its invoice was made (late usage).
 CREATE INDEX IF NOT EXISTS records_by_customer_position ON records (tenant, customer_id, sequence);
 "#;
+
+/// The records of a batch, and what they add to the daily sums: only the rows inserted, so a
+/// record already counted adds nothing.
+static INSERT_RECORDS: LazyLock<Statement> = LazyLock::new(|| {
+    Statement::new(
+        "WITH counted AS (
+             INSERT INTO records (tenant, id, subscription_id, customer_id, product, quantity,
+                 occurred_at, instance_id, project_id, provider_id, sequence)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::numeric[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::int8[])
+             {on_conflict}
+             RETURNING tenant, subscription_id, customer_id, product, provider_id, project_id,
+                 (occurred_at AT TIME ZONE 'UTC')::date AS day, quantity)
+         INSERT INTO daily (tenant, subscription_id, customer_id, product, provider_id,
+             project_id, day, quantity)
+         SELECT tenant, subscription_id, customer_id, product, coalesce(provider_id, ''),
+             coalesce(project_id, ''), day, sum(quantity)
+         FROM counted
+         GROUP BY 1, 2, 3, 4, 5, 6, 7
+         ON CONFLICT (tenant, subscription_id, product, day, provider_id, project_id)
+         DO UPDATE SET quantity = daily.quantity + EXCLUDED.quantity",
+        "ON CONFLICT (tenant, id) DO NOTHING",
+    )
+});
 
 pub struct Usage;
 
@@ -63,6 +95,10 @@ impl Projection for Usage {
 
     fn ddl(&self) -> Vec<&'static str> {
         vec![DDL]
+    }
+
+    fn reader_indexes(&self) -> Vec<&'static str> {
+        vec![READER_INDEXES]
     }
 
     fn handles(&self, aggregate_type: &str) -> bool {
@@ -84,43 +120,29 @@ impl Projection for Usage {
         if columns.id.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "WITH counted AS (
-                 INSERT INTO records (tenant, id, subscription_id, customer_id, product, quantity,
-                     occurred_at, instance_id, project_id, provider_id, sequence)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::numeric[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::int8[])
-                 ON CONFLICT (tenant, id) DO NOTHING
-                 RETURNING tenant, subscription_id, customer_id, product, provider_id, project_id,
-                     (occurred_at AT TIME ZONE 'UTC')::date AS day, quantity)
-             INSERT INTO daily (tenant, subscription_id, customer_id, product, provider_id,
-                 project_id, day, quantity)
-             SELECT tenant, subscription_id, customer_id, product, coalesce(provider_id, ''),
-                 coalesce(project_id, ''), day, sum(quantity)
-             FROM counted
-             GROUP BY 1, 2, 3, 4, 5, 6, 7
-             ON CONFLICT (tenant, subscription_id, product, day, provider_id, project_id)
-             DO UPDATE SET quantity = daily.quantity + EXCLUDED.quantity",
-        )
-        .bind(&columns.tenant)
-        .bind(&columns.id)
-        .bind(&columns.subscription_id)
-        .bind(&columns.customer_id)
-        .bind(&columns.product)
-        .bind(&columns.quantity)
-        .bind(&columns.occurred_at)
-        .bind(&columns.instance_id)
-        .bind(&columns.project_id)
-        .bind(&columns.provider_id)
-        .bind(&columns.sequence)
-        .execute(&mut *tx)
+        let c = &columns;
+        insert_once::insert(tx, &INSERT_RECORDS, |query| {
+            query
+                .bind(&c.tenant)
+                .bind(&c.id)
+                .bind(&c.subscription_id)
+                .bind(&c.customer_id)
+                .bind(&c.product)
+                .bind(&c.quantity)
+                .bind(&c.occurred_at)
+                .bind(&c.instance_id)
+                .bind(&c.project_id)
+                .bind(&c.provider_id)
+                .bind(&c.sequence)
+        })
         .await?;
         Ok(())
     }
 }
 
-/// The batch column by column, for UNNEST. Duplicates inside one statement would make
-/// `ON CONFLICT` fail ("cannot affect row a second time"), so the first of each id wins here.
+/// The batch column by column, for UNNEST. An id twice in one statement would make the plain
+/// insert fail and `ON CONFLICT` too ("cannot affect row a second time"), so the first of each
+/// id wins here.
 #[derive(Default)]
 struct Columns {
     seen: std::collections::HashSet<(String, String)>,

@@ -171,6 +171,68 @@ async fn usage_counts_once_ever_and_rejects_record_by_record() {
     .expect(400);
 }
 
+/// The API keeps the ids it knows out of a batch, but a message on the stream can still repeat
+/// one (a retry racing its original, a resend after a crash): the projection counts the
+/// repeated record once and the new ones beside it, in the same message.
+#[tokio::test]
+async fn a_message_repeating_a_counted_record_adds_only_its_new_records() {
+    let app = TestApp::spawn().await;
+    price_book(&app).await;
+    let first = app
+        .post(
+            "/v1/usage",
+            json!({"records": [record(&app, "r-1", "vcpu-hour", "10", "2026-11-02")]}),
+        )
+        .await
+        .expect(202);
+    let path = format!(
+        "/v1/subscriptions/{}/usage?start=2026-11-01&end=2026-11-30",
+        app.subscription_id
+    );
+    app.get_at(&path, first.position()).await.expect(200);
+
+    let counted = |id: &str, quantity: &str| {
+        json!({"id": id, "subscription_id": app.subscription_id, "customer_id": app.customer_id,
+               "product": "vcpu-hour", "quantity": quantity, "occurred_at": "2026-11-02T12:00:00Z",
+               "project_id": "proj-a", "provider_id": "aws"})
+    };
+    let envelope = json!({
+        "event_id": uuid::Uuid::now_v7(), "event_type": "UsageRecorded", "schema_version": 1,
+        "tenant": "acme", "aggregate_type": "usage", "aggregate_id": "resent",
+        "occurred_at": "2026-11-02T12:05:00Z",
+        "actor": {"id": "a-test", "role": "admin", "auth_method": "api_key"},
+        "correlation_id": "resent",
+        "payload": {"records": [counted("r-1", "10"), counted("r-2", "2.5")]}
+    });
+    let client = app.services.connect_nats().await.expect("nats");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Fleet-Event-Type", "UsageRecorded");
+    headers.insert("Fleet-Tenant", "acme");
+    headers.insert("Fleet-Aggregate-Type", "usage");
+    let position = async_nats::jetstream::new(client)
+        .publish_with_headers(
+            format!("{}-usage.acme", app.namespace),
+            headers,
+            serde_json::to_vec(&envelope).unwrap().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack")
+        .sequence;
+
+    let usage = app.get_at(&path, position).await.expect(200).body;
+    assert_eq!(
+        usage["totals"],
+        json!([{"product": "vcpu-hour", "quantity": "12.5"}])
+    );
+    let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM projection_parked")
+        .fetch_one(&app.pool().await)
+        .await
+        .expect("parked events");
+    assert_eq!(parked, 0, "the resent message was applied, not parked");
+}
+
 #[tokio::test]
 async fn a_customer_s_usage_is_split_by_provider_and_project_and_rated_exactly() {
     let app = TestApp::spawn().await;

@@ -260,9 +260,12 @@ async fn record_usage(
         fleet_projections::pricing::NAME,
     )
     .await?;
+    // A batch names few subscriptions, however many records it holds.
     let subscription_ids: Vec<String> = parsed
         .iter()
-        .map(|(_, _, r)| r.subscription_id.clone())
+        .map(|(_, _, r)| r.subscription_id.to_lowercase())
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
     let customers: HashMap<String, String> = sqlx::query_as(
         "SELECT id::text, customer_id FROM inventory.subscriptions
