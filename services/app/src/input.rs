@@ -8,21 +8,16 @@ pub const NUL_REFUSED: &str =
 /// escape `\u0000` (a raw control character is invalid), and PostgreSQL stores it neither in
 /// `text` nor in `jsonb`: recorded in an event, it would be an event no read model can apply.
 pub fn json_holds_nul(body: &[u8]) -> bool {
-    let mut at = 0;
-    while let Some(found) = find(&body[at..], b"u0000") {
-        let u = at + found;
-        // The `u` is an escape when an odd number of backslashes stands right before it.
-        let backslashes = body[..u].iter().rev().take_while(|b| **b == b'\\').count();
-        if backslashes % 2 == 1 {
-            return true;
-        }
-        at = u + 1;
-    }
-    false
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find_iter(body, br"\u0000").any(|backslash| {
+        // An escape when an odd number of backslashes stands right before the `u`: `\\u0000`
+        // is a backslash and the text `u0000`.
+        let run = body[..=backslash]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        run % 2 == 1
+    })
 }
 
 #[cfg(test)]
