@@ -455,7 +455,7 @@ async fn insert_rows(tx: &mut PgConnection, mut rows: Vec<AuditRow>) -> Result<(
         prev_hash,
         hash
     );
-    insert_once::insert(tx, &INSERT_EVENTS, |query| {
+    insert_once::insert(tx, &INSERT_EVENTS, sequence.len(), |query| {
         query
             .bind(&sequence)
             .bind(&tenant)

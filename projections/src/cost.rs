@@ -208,7 +208,7 @@ impl Projection for Cost {
             column!(cost),
         );
         let (currencies, sources) = (column!(currency), column!(source));
-        insert_once::insert(tx, &INSERT_FACTS, |query| {
+        insert_once::insert(tx, &INSERT_FACTS, ids.len(), |query| {
             query
                 .bind(&tenants)
                 .bind(&ids)

@@ -121,7 +121,7 @@ impl Projection for Usage {
             return Ok(());
         }
         let c = &columns;
-        insert_once::insert(tx, &INSERT_RECORDS, |query| {
+        insert_once::insert(tx, &INSERT_RECORDS, c.id.len(), |query| {
             query
                 .bind(&c.tenant)
                 .bind(&c.id)
