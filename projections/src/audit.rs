@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::insert_once::{self, Statement};
+use crate::insert_once::{self, take_columns, Statement};
 use crate::{ApplyError, Projection};
 
 pub const NAME: &str = "audit";
@@ -422,13 +422,7 @@ static INSERT_EVENTS: LazyLock<Statement> = LazyLock::new(|| {
 });
 
 async fn insert_rows(tx: &mut PgConnection, mut rows: Vec<AuditRow>) -> Result<(), sqlx::Error> {
-    // The rows are done with once inserted: their fields move into the columns, uncopied.
-    macro_rules! columns {
-        ($($field:ident),*) => {
-            $(let $field = rows.iter_mut().map(|r| std::mem::take(&mut r.$field)).collect::<Vec<_>>();)*
-        };
-    }
-    columns!(
+    take_columns!(rows, row => row;
         sequence,
         tenant,
         event_id,

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
-use crate::insert_once::{self, Statement};
+use crate::insert_once::{self, take_columns, Statement};
 use crate::{ApplyError, Projection, Source};
 
 pub const NAME: &str = "cost";
@@ -180,51 +180,27 @@ impl Projection for Cost {
         if rows.is_empty() {
             return Ok(());
         }
-        // The facts are done with once inserted: their fields move into the columns.
-        macro_rules! column {
-            ($field:ident) => {
-                rows.iter_mut()
-                    .map(|(_, f)| std::mem::take(&mut f.$field))
-                    .collect::<Vec<_>>()
-            };
-        }
         let tenants: Vec<String> = rows.iter_mut().map(|(t, _)| std::mem::take(t)).collect();
-        let (ids, days, instance_ids, resource_ids) = (
-            column!(id),
-            column!(day),
-            column!(instance_id),
-            column!(resource_id),
-        );
-        let (cloud_providers, regions, cells, environments) = (
-            column!(cloud_provider),
-            column!(region),
-            column!(deployment_cell),
-            column!(environment_type),
-        );
-        let (instance_types, customer_ids, hours, costs) = (
-            column!(instance_type),
-            column!(customer_id),
-            column!(hours),
-            column!(cost),
-        );
-        let (currencies, sources) = (column!(currency), column!(source));
-        insert_once::insert(tx, &INSERT_FACTS, ids.len(), |query| {
+        take_columns!(rows, row => row.1;
+            id, day, instance_id, resource_id, cloud_provider, region, deployment_cell,
+            environment_type, instance_type, customer_id, hours, cost, currency, source);
+        insert_once::insert(tx, &INSERT_FACTS, id.len(), |query| {
             query
                 .bind(&tenants)
-                .bind(&ids)
-                .bind(&days)
-                .bind(&instance_ids)
-                .bind(&resource_ids)
-                .bind(&cloud_providers)
-                .bind(&regions)
-                .bind(&cells)
-                .bind(&environments)
-                .bind(&instance_types)
-                .bind(&customer_ids)
+                .bind(&id)
+                .bind(&day)
+                .bind(&instance_id)
+                .bind(&resource_id)
+                .bind(&cloud_provider)
+                .bind(&region)
+                .bind(&deployment_cell)
+                .bind(&environment_type)
+                .bind(&instance_type)
+                .bind(&customer_id)
                 .bind(&hours)
-                .bind(&costs)
-                .bind(&currencies)
-                .bind(&sources)
+                .bind(&cost)
+                .bind(&currency)
+                .bind(&source)
         })
         .await?;
         Ok(())

@@ -18,6 +18,21 @@ const PLAIN_FIRST_FROM_ROWS: usize = 64;
 /// PostgreSQL's `unique_violation`.
 const UNIQUE_VIOLATION: &str = "23505";
 
+/// Moves one field out of every row into a column of its own, for UNNEST, declaring a `let`
+/// per field: `take_columns!(rows, row => row.fact; id, day)` declares `id` and `day`. The
+/// rows are done with once inserted, so nothing is copied.
+macro_rules! take_columns {
+    ($rows:expr, $row:ident => $place:expr; $($field:ident),+ $(,)?) => {
+        $(
+            let $field: Vec<_> = $rows
+                .iter_mut()
+                .map(|$row| std::mem::take(&mut $place.$field))
+                .collect();
+        )+
+    };
+}
+pub(crate) use take_columns;
+
 /// An insert in its two forms: written once with `{on_conflict}` where the conflict clause
 /// belongs.
 pub(crate) struct Statement {
