@@ -208,6 +208,38 @@ async fn cost_comes_from_runtime_and_imports_and_reports_by_every_dimension() {
         .body;
     assert_eq!(after_it["groups"][0]["key"], "");
 
+    // Monthly reports add the monthly sums of whole months to the days of partial ones.
+    let october = |start: &str| {
+        let path = format!(
+            "/v1/cost/region?start={start}&end={today}&environment_type=PROD&frequency=monthly\
+             &include_regions=us-east-1&include_cloud_providers=aws"
+        );
+        let app = &app;
+        async move {
+            let body = app.get(&path).await.expect(200).body;
+            let series = body["groups"][0]["series"].as_array().unwrap().clone();
+            let points: Vec<(String, Decimal)> = series
+                .iter()
+                .map(|p| (p["date"].as_str().unwrap().to_owned(), dec(&p["cost"])))
+                .collect();
+            points
+        }
+    };
+    for start in ["2026-09-15", "2026-10-01", "2026-10-10"] {
+        let points = october(start).await;
+        assert_eq!(
+            points[0],
+            ("2026-10-01".to_owned(), Decimal::from(50)),
+            "from {start}"
+        );
+        assert_eq!(
+            points[1],
+            ("2026-11-01".to_owned(), Decimal::from(15)),
+            "from {start}"
+        );
+    }
+    assert_eq!(october("2026-10-11").await[0].0, "2026-11-01");
+
     for (query, status) in [
         (
             "/v1/cost/cloud-provider?start=2026-11-02&end=2026-11-01",

@@ -48,6 +48,11 @@ pub enum BenchCommand {
         batch_size: usize,
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Then hold this many records/s, paced, to time acknowledgement to counted.
+        #[arg(long, default_value_t = 100_000)]
+        sustained_rate: usize,
+        #[arg(long, default_value_t = 10)]
+        sustained_seconds: usize,
     },
     /// Generate invoices for customers with usage over HTTP, then stream a large billing report.
     Billing {
@@ -96,14 +101,17 @@ pub async fn run(config: &Config, command: BenchCommand) -> BenchResult<()> {
             batches,
             batch_size,
             concurrency,
+            sustained_rate,
+            sustained_seconds,
         } => {
-            usage::run(
-                config,
+            let load = usage::Load {
                 batches,
-                batch_size.clamp(1, 10_000),
-                concurrency.max(1),
-            )
-            .await
+                size: batch_size.clamp(1, 10_000),
+                concurrency: concurrency.max(1),
+                sustained_rate: sustained_rate.max(1),
+                sustained_seconds,
+            };
+            usage::run(config, &load).await
         }
         BenchCommand::Billing {
             customers,

@@ -18,102 +18,66 @@ use super::server::BenchServer;
 use super::{ms, percentiles, raw_insert, raw_stream, BenchResult, Table};
 use crate::config::Config;
 
-pub async fn run(
-    config: &Config,
-    batches: usize,
-    size: usize,
-    concurrency: usize,
-) -> BenchResult<()> {
+/// What `fleetd bench usage` sends: a burst of `batches`, then a paced phase.
+pub struct Load {
+    pub batches: usize,
+    pub size: usize,
+    pub concurrency: usize,
+    /// Records/s offered in the paced phase.
+    pub sustained_rate: usize,
+    pub sustained_seconds: usize,
+}
+
+pub async fn run(config: &Config, load: &Load) -> BenchResult<()> {
+    let Load {
+        batches,
+        size,
+        concurrency,
+        sustained_rate,
+        sustained_seconds,
+    } = *load;
     let total = batches * size;
-    println!("fleetd bench usage: {batches} batches x {size} records = {total} records, {concurrency} concurrent clients");
+    println!("fleetd bench usage: {batches} batches x {size} records = {total} records, {concurrency} concurrent clients; then {sustained_rate} records/s for {sustained_seconds}s");
     let server = BenchServer::start(config).await?;
     let (base, key) = (server.base.clone(), server.key.clone());
     let pool = config.database().await?;
     let nats = config.nats().await?;
-    let http = reqwest::Client::new();
     let subscription_id = bench_subscription(&base, &key).await?;
-    let record = |b: usize, i: usize| {
-        json!({"id": format!("b{b}-r{i}"), "subscription_id": subscription_id, "product": "instance_hours",
+    let record = |name: &str, i: usize| {
+        json!({"id": format!("{name}-r{i}"), "subscription_id": subscription_id, "product": "instance_hours",
                "quantity": "1.5", "occurred_at": "2026-11-10T12:00:00Z", "project_id": "p-1", "provider_id": "aws"})
     };
     let bodies: Vec<Value> = (0..batches)
-        .map(|b| json!({"records": (0..size).map(|i| record(b, i)).collect::<Vec<_>>()}))
+        .map(|b| json!({"records": (0..size).map(|i| record(&format!("b{b}"), i)).collect::<Vec<_>>()}))
         .collect();
 
     let publish_ceiling = raw_async_publish(&nats, config, &bodies, concurrency).await?;
     let insert_ceiling = raw_insert(&pool, total.min(200_000)).await?;
 
-    // Acknowledged batches, and when each one's records were counted.
-    let acknowledged: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
-    let watcher = {
-        let (pool, acknowledged) = (pool.clone(), acknowledged.clone());
-        tokio::spawn(async move {
-            let mut lags = Vec::new();
-            let mut done = 0;
-            while done < batches {
-                let position =
-                    fleet_projections::checkpoint::read(&pool, fleet_projections::usage::NAME)
-                        .await
-                        .unwrap_or(0);
-                let now = Instant::now();
-                let acked = acknowledged.lock().expect("poisoned").clone();
-                for (batch_position, at) in acked.iter().skip(done) {
-                    if *batch_position > position {
-                        break;
-                    }
-                    lags.push(now - *at);
-                    done += 1;
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            lags
-        })
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        key: key.clone(),
+        pool: pool.clone(),
+        concurrency,
     };
-    let next = Arc::new(AtomicUsize::new(0));
-    let bodies = Arc::new(bodies);
-    let started = Instant::now();
-    let mut clients = Vec::new();
-    for _ in 0..concurrency {
-        let (http, base, key, next, bodies, acknowledged) = (
-            http.clone(),
-            base.clone(),
-            key.clone(),
-            next.clone(),
-            bodies.clone(),
-            acknowledged.clone(),
-        );
-        clients.push(tokio::spawn(async move {
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(index) else {
-                    return Ok::<_, String>(());
-                };
-                let response = http
-                    .post(format!("{base}/v1/usage"))
-                    .bearer_auth(&key)
-                    .json(body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let at = Instant::now();
-                let reply: Value = response.json().await.map_err(|e| e.to_string())?;
-                if reply["accepted"].as_u64()
-                    != Some(body["records"].as_array().map_or(0, |r| r.len()) as u64)
-                {
-                    return Err(format!("not all accepted: {reply}"));
-                }
-                let position = reply["position"].as_u64().unwrap_or(0);
-                let mut acked = acknowledged.lock().expect("poisoned");
-                acked.push((position, at));
-                acked.sort_by_key(|(p, _)| *p);
-            }
-        }));
-    }
-    for client in clients {
-        client.await??;
-    }
-    let ingest = total as f64 / started.elapsed().as_secs_f64();
-    let lags = watcher.await?;
+    let serialized = bodies
+        .iter()
+        .map(|body| Ok((size, Bytes::from(serde_json::to_vec(body)?))))
+        .collect::<BenchResult<Vec<_>>>()?;
+    drop(bodies);
+    let burst = client.ingest(serialized, None).await?;
+
+    // The paced phase: one batch every `size / rate` seconds, each serialized beforehand.
+    let paced_batches = (sustained_rate * sustained_seconds).div_ceil(size);
+    let paced = (0..paced_batches)
+        .map(|b| {
+            let body = json!({"records": (0..size).map(|i| record(&format!("s{b}"), i)).collect::<Vec<_>>()});
+            Ok((size, Bytes::from(serde_json::to_vec(&body)?)))
+        })
+        .collect::<BenchResult<Vec<_>>>()?;
+    let interval = Duration::from_secs_f64(size as f64 / sustained_rate as f64);
+    let sustained = client.ingest(paced, Some(interval)).await?;
     let memory = server.stop().await;
 
     let streams = config.streams(nats.clone()).await?;
@@ -126,24 +90,24 @@ pub async fn run(
     let projection =
         fleet_projections::by_name(fleet_projections::usage::NAME).ok_or("no usage projection")?;
     rebuild.run(projection, None, true, |_, _| {}).await?;
-    let projector = total as f64 / rebuild_started.elapsed().as_secs_f64();
+    let counted = total + paced_batches * size;
+    let projector = counted as f64 / rebuild_started.elapsed().as_secs_f64();
     pool.close().await;
 
-    let (lag_p50, lag_p99) = percentiles(lags);
     let mut table = Table::default();
     table.row(
         "ingest over HTTP to durable ack (records/s)",
-        format!("{ingest:.0}"),
+        format!("{:.0}", burst.rate),
         "raw async publish, 1,000 a message",
         format!("{publish_ceiling:.0}"),
-        Some(ingest / publish_ceiling),
+        Some(burst.rate / publish_ceiling),
     );
     table.row(
         "ingest over HTTP to durable ack (records/s)",
-        format!("{ingest:.0}"),
+        format!("{:.0}", burst.rate),
         "goal",
         "200000".into(),
-        Some(ingest / 200_000.0),
+        Some(burst.rate / 200_000.0),
     );
     table.row(
         "usage projector catch-up (records/s)",
@@ -152,15 +116,31 @@ pub async fn run(
         format!("{insert_ceiling:.0}"),
         Some(projector / insert_ceiling),
     );
+    let (lag_p50, lag_p99) = percentiles(burst.lags);
     table.row(
-        "acknowledged to counted, p99 (ms)",
+        "burst: acknowledged to counted, p99 (ms)",
+        format!("{:.1}", ms(lag_p99)),
+        "p50 (ms)",
+        format!("{:.1}", ms(lag_p50)),
+        None,
+    );
+    table.row(
+        "paced: records/s reached",
+        format!("{:.0}", sustained.rate),
+        "offered",
+        format!("{sustained_rate}"),
+        Some(sustained.rate / sustained_rate as f64),
+    );
+    let (lag_p50, lag_p99) = percentiles(sustained.lags);
+    table.row(
+        "paced: acknowledged to counted, p99 (ms)",
         format!("{:.1}", ms(lag_p99)),
         "goal",
         "1000".into(),
         Some(ms(lag_p99) / 1000.0),
     );
     table.row(
-        "acknowledged to counted, p50 (ms)",
+        "paced: acknowledged to counted, p50 (ms)",
         format!("{:.1}", ms(lag_p50)),
         "",
         String::new(),
@@ -170,6 +150,110 @@ pub async fn run(
     println!();
     table.print();
     Ok(())
+}
+
+/// The bench's HTTP clients of `/v1/usage`.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    pool: sqlx::PgPool,
+    concurrency: usize,
+}
+
+/// What one phase of ingest reached.
+struct Ingested {
+    /// Records acknowledged per second, from the first send to the last acknowledgement.
+    rate: f64,
+    /// For each batch, how long after its acknowledgement the usage projection counted it.
+    lags: Vec<Duration>,
+}
+
+impl Client {
+    /// Posts each `(records, body)` from `concurrency` clients; with `interval`, batch `n` is
+    /// sent no earlier than `n × interval` after the start, so the load is offered at a rate
+    /// rather than as fast as the server answers.
+    async fn ingest(
+        &self,
+        bodies: Vec<(usize, Bytes)>,
+        interval: Option<Duration>,
+    ) -> BenchResult<Ingested> {
+        let batches = bodies.len();
+        let records: usize = bodies.iter().map(|(n, _)| n).sum();
+        // Each acknowledged batch's position and when it was acknowledged, until it is counted.
+        let acknowledged: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+        let watcher = {
+            let (pool, acknowledged) = (self.pool.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                let mut lags = Vec::new();
+                while lags.len() < batches {
+                    let position =
+                        fleet_projections::checkpoint::read(&pool, fleet_projections::usage::NAME)
+                            .await
+                            .unwrap_or(0);
+                    let now = Instant::now();
+                    acknowledged
+                        .lock()
+                        .expect("poisoned")
+                        .retain(|(batch_position, at)| {
+                            let counted = *batch_position <= position;
+                            if counted {
+                                lags.push(now - *at);
+                            }
+                            !counted
+                        });
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                lags
+            })
+        };
+        let next = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(bodies);
+        let started = tokio::time::Instant::now();
+        let mut clients = Vec::new();
+        for _ in 0..self.concurrency {
+            let (http, next, bodies, acknowledged) = (
+                self.http.clone(),
+                next.clone(),
+                bodies.clone(),
+                acknowledged.clone(),
+            );
+            let url = format!("{}/v1/usage", self.base);
+            let key = self.key.clone();
+            clients.push(tokio::spawn(async move {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((count, body)) = bodies.get(index) else {
+                        return Ok::<_, String>(());
+                    };
+                    if let Some(interval) = interval {
+                        tokio::time::sleep_until(started + interval * index as u32).await;
+                    }
+                    let response = http
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let at = Instant::now();
+                    let reply: Value = response.json().await.map_err(|e| e.to_string())?;
+                    if reply["accepted"].as_u64() != Some(*count as u64) {
+                        return Err(format!("not all accepted: {reply}"));
+                    }
+                    let position = reply["position"].as_u64().unwrap_or(0);
+                    acknowledged.lock().expect("poisoned").push((position, at));
+                }
+            }));
+        }
+        for client in clients {
+            client.await??;
+        }
+        let rate = records as f64 / started.elapsed().as_secs_f64();
+        let lags = watcher.await?;
+        Ok(Ingested { rate, lags })
+    }
 }
 
 /// JetStream's ceiling for the ingest: the same records, in messages of 1,000, published
