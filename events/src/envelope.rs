@@ -43,9 +43,10 @@ impl Actor {
     }
 }
 
-/// An event about to be appended.
+/// An event about to be appended. Its payload is a JSON tree, except where a large one is
+/// written straight from the records it holds (`P` borrows them): the bytes are the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct NewEvent {
+pub struct NewEvent<P = Value> {
     pub event_id: Uuid,
     pub event_type: String,
     pub schema_version: u32,
@@ -57,7 +58,7 @@ pub struct NewEvent {
     pub correlation_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
-    pub payload: Value,
+    pub payload: P,
 }
 
 /// An event as stored: the appended [`NewEvent`] plus its stream sequence and storage time.

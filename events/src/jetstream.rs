@@ -183,10 +183,10 @@ impl JetStreamLog {
     /// Publishes events without an expected sequence (usage batches: facts, not decisions),
     /// all before awaiting their acknowledgements, so a large batch costs one round trip.
     /// Returns the last position.
-    pub async fn publish_all(
+    pub async fn publish_all<P: serde::Serialize>(
         &self,
         subject: &str,
-        events: &[(NewEvent, String)],
+        events: &[(NewEvent<P>, String)],
     ) -> Result<u64, LogError> {
         let mut acks = Vec::with_capacity(events.len());
         for (event, message_id) in events {

@@ -354,13 +354,13 @@ impl CommandBus {
 }
 
 /// An event as `meta`'s issuer records it: the one place that fills in an envelope.
-pub fn new_event(
+pub fn new_event<P>(
     meta: &CommandMeta,
     aggregate_type: &str,
     aggregate_id: &str,
-    (event_type, payload): (String, serde_json::Value),
+    (event_type, payload): (String, P),
     schema_version: u32,
-) -> NewEvent {
+) -> NewEvent<P> {
     NewEvent {
         event_id: Uuid::now_v7(),
         event_type,

@@ -10,10 +10,35 @@ use fleet_events::cost::{CostEvent, CostFact, AGGREGATE_TYPE as COST};
 use fleet_events::jetstream::JetStreamLog;
 use fleet_events::usage::{UsageEvent, UsageRecord, AGGREGATE_TYPE as USAGE};
 use fleet_events::{DomainEvent, LogError, Namespace};
+use std::sync::LazyLock;
+
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::command_bus::{new_event, CommandMeta};
+
+/// The payloads of `UsageRecorded` and `CostRecorded`, written from the borrowed records
+/// instead of through a JSON tree of a thousand of them (its allocations were most of an
+/// ingest's cost). A test holds them to the events' own serialisation.
+#[derive(Serialize)]
+struct UsageRecordedData<'a> {
+    records: &'a [UsageRecord],
+}
+
+#[derive(Serialize)]
+struct CostRecordedData<'a> {
+    facts: &'a [CostFact],
+}
+
+static USAGE_RECORDED: LazyLock<String> = LazyLock::new(|| {
+    UsageEvent::UsageRecorded {
+        records: Vec::new(),
+    }
+    .event_type()
+});
+static COST_RECORDED: LazyLock<String> =
+    LazyLock::new(|| CostEvent::CostRecorded { facts: Vec::new() }.event_type());
 
 /// The most records one message carries (NATS messages are at most 1 MiB by default).
 pub const CHUNK: usize = 1_000;
@@ -36,14 +61,11 @@ pub async fn record_usage(
             hasher.update(b"\n");
         }
         let digest = hex::encode(&hasher.finalize()[..16]);
-        let event = UsageEvent::UsageRecorded {
-            records: chunk.to_vec(),
-        };
         let event = new_event(
             meta,
             USAGE,
             &digest,
-            event.to_parts(),
+            (USAGE_RECORDED.clone(), UsageRecordedData { records: chunk }),
             UsageEvent::SCHEMA_VERSION,
         );
         messages.push((event, format!("usage:{tenant}:{digest}")));
@@ -65,14 +87,11 @@ pub async fn record_costs(
     for chunk in facts.chunks(CHUNK) {
         let first = chunk.first().map_or("", |f| f.id.as_str());
         let last = chunk.last().map_or("", |f| f.id.as_str());
-        let event = CostEvent::CostRecorded {
-            facts: chunk.to_vec(),
-        };
         let event = new_event(
             meta,
             COST,
             &Uuid::now_v7().to_string(),
-            event.to_parts(),
+            (COST_RECORDED.clone(), CostRecordedData { facts: chunk }),
             CostEvent::SCHEMA_VERSION,
         );
         messages.push((
@@ -83,4 +102,35 @@ pub async fn record_costs(
     usage_log
         .publish_all(&namespace.usage_subject(tenant), &messages)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn borrowed_payloads_serialise_as_the_events_do() {
+        let record = UsageRecord {
+            id: "r-1".into(),
+            subscription_id: "s-1".into(),
+            customer_id: "c-1".into(),
+            product: "instance_hours".into(),
+            quantity: Decimal::new(15, 1),
+            occurred_at: Utc.with_ymd_and_hms(2026, 11, 10, 12, 0, 0).unwrap(),
+            instance_id: None,
+            project_id: Some("p-1".into()),
+            provider_id: None,
+        };
+        let records = vec![record.clone(), record];
+        let (event_type, payload) = UsageEvent::UsageRecorded {
+            records: records.clone(),
+        }
+        .to_parts();
+        assert_eq!(*USAGE_RECORDED, event_type);
+        let borrowed = serde_json::to_value(UsageRecordedData { records: &records }).unwrap();
+        assert_eq!(borrowed, payload);
+        assert_eq!(*COST_RECORDED, "CostRecorded");
+    }
 }
