@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS cells_monthly (
     cost             numeric NOT NULL,
     PRIMARY KEY (tenant, month, environment_type, cloud_provider, region, deployment_cell)
 );
+-- Read models made before this table existed get it filled once from the daily sums.
 INSERT INTO cells_monthly
 SELECT tenant, date_trunc('month', day::timestamp)::date, environment_type, cloud_provider,
     region, deployment_cell, sum(cost)
