@@ -455,13 +455,7 @@ pub async fn report(
     let sql = match months {
         // Whole months from the monthly sums, the days of partial months from the daily.
         Some(months) => {
-            let whole = filters_within("month >= $15 AND month < $16", cells, customers, instances);
-            let partial = filters_within(
-                "((day >= $2 AND day < $15) OR (day >= $16 AND day < $3))",
-                cells,
-                customers,
-                instances,
-            );
+            let (whole, partial) = whole_months_and_partial_days(cells, customers, instances);
             format!(
                 "SELECT key, bucket, sum(cost) FROM (
                      SELECT {key} AS key, month AS bucket, cost FROM {months} WHERE {whole}
@@ -533,13 +527,7 @@ async fn top_instances(
     // Each instance's sum: whole months from the monthly per-instance sums, the days of
     // partial months from the facts.
     let (first_month, last_month) = whole_months(query.start, query.end);
-    let whole = filters_within("month >= $15 AND month < $16", true, true, true);
-    let partial = filters_within(
-        "((day >= $2 AND day < $15) OR (day >= $16 AND day < $3))",
-        true,
-        true,
-        true,
-    );
+    let (whole, partial) = whole_months_and_partial_days(true, true, true);
     let mut rows: Vec<(String, String, Decimal)> = bind_filters!(
         sqlx::query_as(&format!(
             "SELECT {key} AS key, instance_id, sum(cost) FROM (
@@ -588,7 +576,7 @@ fn month_on_or_after(day: NaiveDate) -> NaiveDate {
 /// `months`, plus each day of `days` inside the window, minus each one outside it. At each end
 /// of the window a partial month is either left out of `months` and its days inside added, or
 /// taken whole and its days outside subtracted, whichever reads fewer days: a year from the
-/// 24th of one month to the 23rd of the next reads 14 days instead of 30.
+/// 24th of a month to the 23rd a year later reads 15 days instead of 29.
 #[derive(Debug, PartialEq)]
 struct Split {
     months: (NaiveDate, NaiveDate),
@@ -605,8 +593,8 @@ impl Split {
         };
         let days = |(from, to): (NaiveDate, NaiveDate)| (to - from).num_days();
         let (first_whole, last_whole) = whole_months(start, end);
-        // The months wholly outside the window's ends: the month `start` falls in and the
-        // first of the month after the one before `end`.
+        // The whole months around the window: from the first of `start`'s month to the first
+        // of the month after the window's last day.
         let outer = (
             first_of(start),
             if end.day() == 1 { end } else { next_month(end) },
@@ -645,6 +633,25 @@ impl Split {
             days: [left, right],
         }
     }
+}
+
+/// The conditions of a window read as its whole months (from a monthly table) and the days of
+/// its partial months (from a daily one), with the months of [`whole_months`] bound as $15
+/// and $16.
+fn whole_months_and_partial_days(
+    cells: bool,
+    customers: bool,
+    instances: bool,
+) -> (String, String) {
+    (
+        filters_within("month >= $15 AND month < $16", cells, customers, instances),
+        filters_within(
+            "((day >= $2 AND day < $15) OR (day >= $16 AND day < $3))",
+            cells,
+            customers,
+            instances,
+        ),
+    )
 }
 
 /// The months wholly inside `[start, end)`, as `[first, last)` (both `end` when there are none).

@@ -6,12 +6,12 @@
 //! They are not decided against an aggregate's history: a usage record is a fact reported
 //! from outside, and the usage projection's counted ids make a resent one count once.
 
+use std::sync::LazyLock;
+
 use fleet_events::cost::{CostEvent, CostFact, AGGREGATE_TYPE as COST};
 use fleet_events::jetstream::JetStreamLog;
 use fleet_events::usage::{UsageEvent, UsageRecord, AGGREGATE_TYPE as USAGE};
 use fleet_events::{DomainEvent, LogError, Namespace};
-use std::sync::LazyLock;
-
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -131,6 +131,30 @@ mod tests {
         assert_eq!(*USAGE_RECORDED, event_type);
         let borrowed = serde_json::to_value(UsageRecordedData { records: &records }).unwrap();
         assert_eq!(borrowed, payload);
-        assert_eq!(*COST_RECORDED, "CostRecorded");
+
+        let fact = CostFact {
+            id: "f-1".into(),
+            day: chrono::NaiveDate::from_ymd_opt(2026, 11, 10).unwrap(),
+            instance_id: Some("i-1".into()),
+            resource_id: "i-1".into(),
+            cloud_provider: "aws".into(),
+            region: "us-east-1".into(),
+            deployment_cell: "hc-1".into(),
+            environment_type: "PROD".into(),
+            instance_type: "m5.large".into(),
+            customer_id: "c-1".into(),
+            hours: Decimal::new(24, 0),
+            cost: Decimal::new(1234, 2),
+            currency: "EUR".into(),
+            source: "runtime".into(),
+        };
+        let facts = vec![fact];
+        let (event_type, payload) = CostEvent::CostRecorded {
+            facts: facts.clone(),
+        }
+        .to_parts();
+        assert_eq!(*COST_RECORDED, event_type);
+        let borrowed = serde_json::to_value(CostRecordedData { facts: &facts }).unwrap();
+        assert_eq!(borrowed, payload);
     }
 }

@@ -43,13 +43,17 @@ pub async fn run(config: &Config, load: &Load) -> BenchResult<()> {
     let pool = config.database().await?;
     let nats = config.nats().await?;
     let subscription_id = bench_subscription(&base, &key).await?;
-    let record = |name: &str, i: usize| {
-        json!({"id": format!("{name}-r{i}"), "subscription_id": subscription_id, "product": "instance_hours",
-               "quantity": "1.5", "occurred_at": "2026-11-10T12:00:00Z", "project_id": "p-1", "provider_id": "aws"})
+    // A batch of `size` records whose ids start with `name`.
+    let batch = |name: String| {
+        let records: Vec<Value> = (0..size)
+            .map(|i| json!({"id": format!("{name}-r{i}"), "subscription_id": subscription_id,
+                "product": "instance_hours", "quantity": "1.5", "occurred_at": "2026-11-10T12:00:00Z",
+                "project_id": "p-1", "provider_id": "aws"}))
+            .collect();
+        json!({ "records": records })
     };
-    let bodies: Vec<Value> = (0..batches)
-        .map(|b| json!({"records": (0..size).map(|i| record(&format!("b{b}"), i)).collect::<Vec<_>>()}))
-        .collect();
+    let serialize = |body: &Value| Ok(Bytes::from(serde_json::to_vec(body)?));
+    let bodies: Vec<Value> = (0..batches).map(|b| batch(format!("b{b}"))).collect();
 
     let publish_ceiling = raw_async_publish(&nats, config, &bodies, concurrency).await?;
     let insert_ceiling = raw_insert(&pool, total.min(200_000)).await?;
@@ -60,10 +64,11 @@ pub async fn run(config: &Config, load: &Load) -> BenchResult<()> {
         key: key.clone(),
         pool: pool.clone(),
         concurrency,
+        size,
     };
     let serialized = bodies
         .iter()
-        .map(|body| Ok((size, Bytes::from(serde_json::to_vec(body)?))))
+        .map(serialize)
         .collect::<BenchResult<Vec<_>>>()?;
     drop(bodies);
     let burst = client.ingest(serialized, None).await?;
@@ -71,10 +76,7 @@ pub async fn run(config: &Config, load: &Load) -> BenchResult<()> {
     // The paced phase: one batch every `size / rate` seconds, each serialized beforehand.
     let paced_batches = (sustained_rate * sustained_seconds).div_ceil(size);
     let paced = (0..paced_batches)
-        .map(|b| {
-            let body = json!({"records": (0..size).map(|i| record(&format!("s{b}"), i)).collect::<Vec<_>>()});
-            Ok((size, Bytes::from(serde_json::to_vec(&body)?)))
-        })
+        .map(|b| serialize(&batch(format!("s{b}"))))
         .collect::<BenchResult<Vec<_>>>()?;
     let interval = Duration::from_secs_f64(size as f64 / sustained_rate as f64);
     let sustained = client.ingest(paced, Some(interval)).await?;
@@ -159,6 +161,8 @@ struct Client {
     key: String,
     pool: sqlx::PgPool,
     concurrency: usize,
+    /// Records in each batch.
+    size: usize,
 }
 
 /// What one phase of ingest reached.
@@ -170,16 +174,16 @@ struct Ingested {
 }
 
 impl Client {
-    /// Posts each `(records, body)` from `concurrency` clients; with `interval`, batch `n` is
+    /// Posts each batch from `concurrency` clients; with `interval`, batch `n` is
     /// sent no earlier than `n × interval` after the start, so the load is offered at a rate
     /// rather than as fast as the server answers.
     async fn ingest(
         &self,
-        bodies: Vec<(usize, Bytes)>,
+        bodies: Vec<Bytes>,
         interval: Option<Duration>,
     ) -> BenchResult<Ingested> {
         let batches = bodies.len();
-        let records: usize = bodies.iter().map(|(n, _)| n).sum();
+        let (size, records) = (self.size, batches * self.size);
         // Each acknowledged batch's position and when it was acknowledged, until it is counted.
         let acknowledged: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
         let watcher = {
@@ -223,7 +227,7 @@ impl Client {
             clients.push(tokio::spawn(async move {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((count, body)) = bodies.get(index) else {
+                    let Some(body) = bodies.get(index) else {
                         return Ok::<_, String>(());
                     };
                     if let Some(interval) = interval {
@@ -239,7 +243,7 @@ impl Client {
                         .map_err(|e| e.to_string())?;
                     let at = Instant::now();
                     let reply: Value = response.json().await.map_err(|e| e.to_string())?;
-                    if reply["accepted"].as_u64() != Some(*count as u64) {
+                    if reply["accepted"].as_u64() != Some(size as u64) {
                         return Err(format!("not all accepted: {reply}"));
                     }
                     let position = reply["position"].as_u64().unwrap_or(0);
